@@ -1,0 +1,29 @@
+//! Domain types and traits shared by every wikirag crate.
+//!
+//! This crate owns the vocabulary of the system: a raw [`Page`] read from a dump, a cleaned
+//! [`Article`] made of [`Sentence`]s, a search [`Hit`], the [`Language`] of a wiki, and the traits
+//! the rest of the system is written against ([`Retriever`], [`Progress`]).
+//!
+//! It must never depend on tantivy, candle, quick-xml or any I/O-heavy crate: everything may
+//! depend on it, it depends on nothing of ours.
+
+mod lang;
+mod progress;
+mod types;
+
+pub use lang::Language;
+pub use progress::{NoProgress, Progress, StopFlag};
+pub use types::{
+    Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
+};
+
+/// Something that finds sentences for a query: BM25 today, vectors and fusion later.
+///
+/// The RAG and evaluation layers are written against this trait, never against tantivy.
+pub trait Retriever: Send + Sync {
+    /// The error type of this retriever.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Returns at most `request.k` hits, best first.
+    fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, Self::Error>;
+}

@@ -1,0 +1,654 @@
+//! Wikitext → an [`Article`]: sections with heading paths, paragraphs, list items, table rows
+//! as text and infobox fields as facts, then sentences. Refs, comments, files, navboxes and
+//! category text are dropped; categories are kept as metadata.
+
+use crate::config::parser_configuration;
+use crate::error::{CorpusError, Result};
+use crate::split::split_sentences;
+use crate::templates::{self, Call};
+use parse_wiki_text_2::{Configuration, Node, Parameter, TableCellType};
+use std::time::Duration;
+use wikirag_core::{Article, Language, Page, Sentence, SentenceKind, SiteInfo};
+
+/// Nesting deeper than this is not rendered (pathological templates).
+const MAX_DEPTH: usize = 40;
+
+/// Sections whose content is references and links, not facts about the subject.
+const DROPPED_SECTIONS: &[&str] = &[
+    "references", "notes", "external links", "see also", "further reading", "sources",
+    "citations", "footnotes", "notes and references", "references and notes", "works cited",
+    "gallery", "external link", "reference", "related pages", "other websites",
+    "références", "notes et références", "liens externes", "voir aussi", "articles connexes",
+    "annexes", "galerie", "lien externe", "sources et références", "liens internes",
+];
+
+/// Options of the cleaner.
+#[derive(Clone, Debug)]
+pub struct CleanOptions {
+    /// How long the wikitext parser may spend on one page.
+    pub parse_timeout: Duration,
+}
+
+impl Default for CleanOptions {
+    fn default() -> Self {
+        CleanOptions {
+            parse_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Turns pages of one wiki into articles. Cheap to share between threads.
+pub struct Cleaner {
+    config: Configuration,
+    site: SiteInfo,
+    lang: Language,
+    options: CleanOptions,
+}
+
+impl Cleaner {
+    pub fn new(site: &SiteInfo, lang: Language, options: CleanOptions) -> Cleaner {
+        Cleaner {
+            config: parser_configuration(site, &lang),
+            site: site.clone(),
+            lang,
+            options,
+        }
+    }
+
+    pub fn language(&self) -> &Language {
+        &self.lang
+    }
+
+    /// The URL of an article of this wiki.
+    pub fn url(&self, title: &str) -> String {
+        self.site.article_url(title).unwrap_or_else(|| {
+            format!(
+                "https://{}.wikipedia.org/wiki/{}",
+                self.lang.code(),
+                wikirag_core::encode_title(title)
+            )
+        })
+    }
+
+    /// Cleans one page.
+    pub fn clean(&self, page: &Page) -> Result<Article> {
+        let output = self
+            .config
+            .parse_with_timeout(&page.text, self.options.parse_timeout)
+            .map_err(|e| match e {
+                parse_wiki_text_2::ParseError::TimedOut { execution_time, .. } => {
+                    CorpusError::ParseTimeout {
+                        page_id: page.id,
+                        title: page.title.clone(),
+                        millis: execution_time.as_millis(),
+                    }
+                }
+            })?;
+        let mut r = Renderer {
+            title: &page.title,
+            lang: &self.lang,
+            text: &page.text,
+            blocks: Vec::new(),
+            sections: Vec::new(),
+            skipping: false,
+            paragraph: String::new(),
+            categories: Vec::new(),
+        };
+        r.walk_blocks(&output.nodes, 0);
+        r.flush();
+        let mut sentences = Vec::new();
+        for block in r.blocks {
+            let pieces = match block.kind {
+                SentenceKind::Prose | SentenceKind::ListItem => split_sentences(&block.text, &self.lang),
+                _ => split_sentences_keep_whole(&block.text, &self.lang),
+            };
+            for text in pieces {
+                sentences.push(Sentence {
+                    ordinal: sentences.len() as u32,
+                    section: block.section.clone(),
+                    kind: block.kind,
+                    text,
+                });
+            }
+        }
+        Ok(Article {
+            page_id: page.id,
+            title: page.title.clone(),
+            revision_id: page.revision_id,
+            timestamp: page.timestamp.clone(),
+            url: self.url(&page.title),
+            language: self.lang.clone(),
+            categories: r.categories,
+            sentences,
+        })
+    }
+}
+
+/// Facts and table rows stay one unit unless they are over the length cap.
+fn split_sentences_keep_whole(text: &str, lang: &Language) -> Vec<String> {
+    if text.len() <= crate::split::MAX_SENTENCE_BYTES {
+        vec![text.to_string()]
+    } else {
+        split_sentences(text, lang)
+    }
+}
+
+struct Block {
+    section: String,
+    kind: SentenceKind,
+    text: String,
+}
+
+struct Renderer<'a> {
+    title: &'a str,
+    lang: &'a Language,
+    text: &'a str,
+    blocks: Vec<Block>,
+    /// (level, heading text, dropped)
+    sections: Vec<(u8, String, bool)>,
+    skipping: bool,
+    paragraph: String,
+    categories: Vec<String>,
+}
+
+impl Renderer<'_> {
+    fn section_path(&self) -> String {
+        self.sections
+            .iter()
+            .map(|(_, t, _)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" > ")
+    }
+
+    fn push_block(&mut self, kind: SentenceKind, text: &str) {
+        if self.skipping {
+            return;
+        }
+        let text = tidy(text, self.lang);
+        if text.chars().any(char::is_alphanumeric) {
+            self.blocks.push(Block {
+                section: self.section_path(),
+                kind,
+                text,
+            });
+        }
+    }
+
+    fn flush(&mut self) {
+        let paragraph = std::mem::take(&mut self.paragraph);
+        self.push_block(SentenceKind::Prose, &paragraph);
+    }
+
+    fn walk_blocks(&mut self, nodes: &[Node<'_>], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for node in nodes {
+            match node {
+                Node::Heading { level, nodes, .. } => {
+                    self.flush();
+                    let mut heading = String::new();
+                    self.inline(nodes, &mut heading, depth + 1);
+                    let heading = tidy(&heading, self.lang);
+                    while self.sections.last().is_some_and(|(l, _, _)| *l >= *level) {
+                        self.sections.pop();
+                    }
+                    let parent_dropped = self.sections.iter().any(|(_, _, d)| *d);
+                    let dropped = parent_dropped
+                        || DROPPED_SECTIONS.contains(&heading.to_lowercase().trim());
+                    self.sections.push((*level, heading, dropped));
+                    self.skipping = dropped;
+                }
+                Node::ParagraphBreak { .. } | Node::HorizontalDivider { .. } => self.flush(),
+                Node::UnorderedList { items, .. } | Node::OrderedList { items, .. } => {
+                    self.flush();
+                    for item in items {
+                        self.list_item(&item.nodes, depth + 1);
+                    }
+                }
+                Node::DefinitionList { items, .. } => {
+                    self.flush();
+                    for item in items {
+                        self.list_item(&item.nodes, depth + 1);
+                    }
+                }
+                Node::Table { captions, rows, .. } => {
+                    self.flush();
+                    self.table(captions, rows, depth + 1);
+                }
+                Node::Preformatted { nodes, .. } => {
+                    self.flush();
+                    let mut s = String::new();
+                    self.inline(nodes, &mut s, depth + 1);
+                    self.push_block(SentenceKind::Prose, &s);
+                }
+                Node::Tag { name, nodes, .. }
+                    if matches!(name.as_ref(), "div" | "blockquote" | "poem" | "center" | "section") =>
+                {
+                    self.walk_blocks(nodes, depth + 1);
+                }
+                other => {
+                    let mut s = std::mem::take(&mut self.paragraph);
+                    self.inline(std::slice::from_ref(other), &mut s, depth);
+                    self.paragraph = s;
+                }
+            }
+        }
+    }
+
+    fn list_item(&mut self, nodes: &[Node<'_>], depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let mut own = String::new();
+        let mut nested = Vec::new();
+        for node in nodes {
+            match node {
+                Node::UnorderedList { .. } | Node::OrderedList { .. } | Node::DefinitionList { .. } => {
+                    nested.push(node)
+                }
+                other => self.inline(std::slice::from_ref(other), &mut own, depth),
+            }
+        }
+        self.push_block(SentenceKind::ListItem, &own);
+        for node in nested {
+            match node {
+                Node::UnorderedList { items, .. } | Node::OrderedList { items, .. } => {
+                    for item in items {
+                        self.list_item(&item.nodes, depth + 1);
+                    }
+                }
+                Node::DefinitionList { items, .. } => {
+                    for item in items {
+                        self.list_item(&item.nodes, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn table(
+        &mut self,
+        captions: &[parse_wiki_text_2::TableCaption<'_>],
+        rows: &[parse_wiki_text_2::TableRow<'_>],
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let mut caption = String::new();
+        for c in captions {
+            self.inline(&c.content, &mut caption, depth + 1);
+        }
+        let caption = tidy(&caption, self.lang);
+        if !caption.is_empty() {
+            self.push_block(SentenceKind::TableRow, &caption);
+        }
+        let mut header: Option<Vec<String>> = None;
+        for row in rows {
+            let cells: Vec<(bool, String)> = row
+                .cells
+                .iter()
+                .map(|cell| {
+                    let mut s = String::new();
+                    self.inline(&cell.content, &mut s, depth + 1);
+                    (cell.type_ == TableCellType::Heading, tidy(&s, self.lang))
+                })
+                .collect();
+            if cells.is_empty() {
+                continue;
+            }
+            if cells.iter().all(|(h, _)| *h) && cells.len() > 1 {
+                header = Some(cells.into_iter().map(|(_, t)| t).collect());
+                continue;
+            }
+            let line = match &header {
+                Some(names) if names.len() == cells.len() => cells
+                    .iter()
+                    .zip(names)
+                    .filter(|((_, v), _)| !v.is_empty())
+                    .map(|((_, v), k)| if k.is_empty() { v.clone() } else { format!("{k}: {v}") })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => {
+                    // A row header followed by data ("Capital | Montgomery") reads as a fact.
+                    if cells.len() == 2 && cells[0].0 && !cells[1].0 {
+                        format!("{}: {}", cells[0].1, cells[1].1)
+                    } else {
+                        cells
+                            .iter()
+                            .map(|(_, t)| t.as_str())
+                            .filter(|t| !t.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    }
+                }
+            };
+            self.push_block(SentenceKind::TableRow, &line);
+        }
+    }
+
+    fn infobox(&mut self, parameters: &[Parameter<'_>], depth: usize) {
+        for p in parameters {
+            let Some(name_nodes) = &p.name else { continue };
+            let mut key = String::new();
+            self.inline(name_nodes, &mut key, depth + 1);
+            let key = key.trim().replace('_', " ");
+            if key.is_empty() || templates::is_infobox_noise_key(&key) {
+                continue;
+            }
+            let mut value = String::new();
+            self.inline_list_aware(&p.value, &mut value, depth + 1);
+            let value = tidy(&value, self.lang);
+            let value = value.trim_matches(|c: char| c == ',' || c.is_whitespace());
+            if value.is_empty() || !value.chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            let fact = format!("{} — {key}: {value}", self.title);
+            self.push_block(SentenceKind::Fact, &fact);
+        }
+    }
+
+    /// Inline rendering where list items become a comma-separated run (infobox values).
+    fn inline_list_aware(&mut self, nodes: &[Node<'_>], out: &mut String, depth: usize) {
+        for node in nodes {
+            match node {
+                Node::UnorderedList { items, .. } | Node::OrderedList { items, .. } => {
+                    for item in items {
+                        let mut s = String::new();
+                        self.inline(&item.nodes, &mut s, depth + 1);
+                        out.push_str(", ");
+                        out.push_str(s.trim());
+                    }
+                }
+                other => self.inline(std::slice::from_ref(other), out, depth),
+            }
+        }
+    }
+
+    fn inline(&mut self, nodes: &[Node<'_>], out: &mut String, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        for node in nodes {
+            match node {
+                Node::Text { value, .. } => out.push_str(value),
+                Node::CharacterEntity { character, .. } => out.push(*character),
+                Node::Link { target, text, .. } => {
+                    if is_interwiki(target) {
+                    } else if text.is_empty() {
+                        {
+                            let shown = target.trim_start_matches(':');
+                            out.push_str(shown.split('#').next().unwrap_or(shown));
+                        }
+                    } else {
+                        self.inline(text, out, depth + 1);
+                    }
+                }
+                Node::ExternalLink { nodes, .. } => {
+                    let mut s = String::new();
+                    self.inline(nodes, &mut s, depth + 1);
+                    if let Some((_, label)) = s.trim().split_once(char::is_whitespace) {
+                        out.push_str(label.trim());
+                    }
+                }
+                Node::Category { target, .. } => {
+                    let name = target.split_once(':').map_or(*target, |(_, n)| n).trim();
+                    if !name.is_empty() {
+                        self.categories.push(name.to_string());
+                    }
+                }
+                Node::StartTag { name, .. } if name == "br" => out.push(' '),
+                Node::Tag { name, nodes, .. } => match name.as_ref() {
+                    "ref" | "references" | "gallery" | "timeline" | "graph" | "score"
+                    | "templatedata" | "imagemap" | "mapframe" | "maplink" | "indicator"
+                    | "inputbox" | "categorytree" | "charinsert" | "templatestyles"
+                    | "syntaxhighlight" | "source" | "includeonly" | "hiero" => {}
+                    _ => self.inline(nodes, out, depth + 1),
+                },
+                Node::Template {
+                    name, parameters, ..
+                } => self.template(name, parameters, out, depth + 1),
+                Node::Heading { nodes, .. } | Node::Preformatted { nodes, .. } => {
+                    self.inline(nodes, out, depth + 1)
+                }
+                Node::UnorderedList { items, .. } | Node::OrderedList { items, .. } => {
+                    for item in items {
+                        out.push(' ');
+                        self.inline(&item.nodes, out, depth + 1);
+                    }
+                }
+                Node::DefinitionList { items, .. } => {
+                    for item in items {
+                        out.push(' ');
+                        self.inline(&item.nodes, out, depth + 1);
+                    }
+                }
+                Node::ParagraphBreak { .. } => out.push(' '),
+                Node::Parameter { default, .. } => {
+                    if let Some(default) = default {
+                        self.inline(default, out, depth + 1);
+                    }
+                }
+                Node::Table { captions, rows, .. } => {
+                    // A table nested in inline content: render its rows as blocks of their own.
+                    self.table(captions, rows, depth + 1);
+                }
+                Node::Bold { .. }
+                | Node::BoldItalic { .. }
+                | Node::Italic { .. }
+                | Node::Comment { .. }
+                | Node::Image { .. }
+                | Node::MagicWord { .. }
+                | Node::Redirect { .. }
+                | Node::HorizontalDivider { .. }
+                | Node::StartTag { .. }
+                | Node::EndTag { .. } => {}
+            }
+        }
+    }
+
+    fn template(
+        &mut self,
+        name_nodes: &[Node<'_>],
+        parameters: &[Parameter<'_>],
+        out: &mut String,
+        depth: usize,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let raw_name = match name_nodes {
+            [Node::Text { value, .. }] => (*value).to_string(),
+            _ => {
+                let (start, end) = span(name_nodes);
+                self.text.get(start..end).unwrap_or("").to_string()
+            }
+        };
+        let name = templates::normalise_name(&raw_name);
+        if templates::is_infobox(&name) {
+            // An infobox in the middle of a paragraph: its facts are blocks of their own.
+            let pending = std::mem::take(out);
+            self.paragraph.push_str(&pending);
+            self.flush();
+            self.infobox(parameters, depth);
+            return;
+        }
+        // A magic word with an argument: {{formatnum:1234}}, {{lc:ABC}}.
+        if let Some((word, arg)) = name.split_once(':') {
+            if matches!(word, "formatnum" | "lc" | "uc" | "lcfirst" | "ucfirst") {
+                let arg_raw = raw_name.split_once(':').map_or("", |(_, a)| a);
+                out.push_str(arg_raw.trim());
+                let _ = arg;
+            }
+            return;
+        }
+        let mut positional = Vec::new();
+        let mut named = Vec::new();
+        for p in parameters {
+            let mut value = String::new();
+            self.inline(&p.value, &mut value, depth + 1);
+            match &p.name {
+                None => positional.push(value),
+                Some(n) => {
+                    let mut key = String::new();
+                    self.inline(n, &mut key, depth + 1);
+                    let key = key.trim().to_lowercase();
+                    if let Ok(i) = key.parse::<usize>() {
+                        // {{lang|1=fr|2=texte}} is positional.
+                        if i >= 1 && i <= positional.len() + 1 {
+                            if i == positional.len() + 1 {
+                                positional.push(value.clone());
+                            } else {
+                                positional[i - 1] = value.clone();
+                            }
+                        }
+                    }
+                    named.push((key, value));
+                }
+            }
+        }
+        let call = Call {
+            name: &name,
+            positional: &positional,
+            named: &named,
+        };
+        // lang-xx: {{lang-fr|texte}}
+        let rendered = if name.starts_with("lang-") {
+            positional.first().map(|s| s.trim().to_string())
+        } else {
+            templates::render(&call, self.lang, self.title)
+        };
+        if let Some(text) = rendered {
+            out.push_str(&text);
+        }
+    }
+}
+
+fn span(nodes: &[Node<'_>]) -> (usize, usize) {
+    use parse_wiki_text_2::Positioned;
+    match (nodes.first(), nodes.last()) {
+        (Some(a), Some(b)) => (a.start(), b.end()),
+        _ => (0, 0),
+    }
+}
+
+/// Interlanguage links (`[[fr:Paris]]`, `[[zh-yue:...]]`) carry no text for this article.
+fn is_interwiki(target: &str) -> bool {
+    if target.starts_with(':') {
+        return false;
+    }
+    match target.split_once(':') {
+        Some((prefix, _)) => {
+            let p = prefix.trim();
+            (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase())
+                || (p.contains('-')
+                    && p.len() <= 12
+                    && p.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        }
+        None => false,
+    }
+}
+
+/// Collapses whitespace and mends what dropped markup leaves behind: empty parentheses, spaces
+/// before commas and full stops.
+pub fn tidy(text: &str, lang: &Language) -> String {
+    let mut s = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = true;
+        } else {
+            if space && !s.is_empty() {
+                s.push(' ');
+            }
+            space = false;
+            s.push(c);
+        }
+    }
+    // Repeat: removing "( )" can expose " ,".
+    for _ in 0..2 {
+        for (from, to) in [
+            ("( )", ""),
+            ("()", ""),
+            ("(, )", ""),
+            ("(; )", ""),
+            ("(,)", ""),
+            ("(;)", ""),
+            ("( ", "("),
+            (" )", ")"),
+            (" ,", ","),
+            (" .", "."),
+            (",,", ","),
+            ("  ", " "),
+        ] {
+            if s.contains(from) {
+                s = s.replace(from, to);
+            }
+        }
+        if *lang != Language::French {
+            for (from, to) in [(" ;", ";"), (" :", ":")] {
+                if s.contains(from) {
+                    s = s.replace(from, to);
+                }
+            }
+        }
+    }
+    s.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(lang: Language, title: &str, text: &str) -> Article {
+        let cleaner = Cleaner::new(&SiteInfo::default(), lang, CleanOptions::default());
+        cleaner
+            .clean(&Page {
+                id: 1,
+                title: title.into(),
+                text: text.into(),
+                ..Page::default()
+            })
+            .unwrap()
+    }
+
+    fn texts(a: &Article) -> Vec<String> {
+        a.sentences
+            .iter()
+            .map(|s| format!("[{}|{:?}] {}", s.section, s.kind, s.text))
+            .collect()
+    }
+
+    #[test]
+    fn infobox_facts_prose_lists_and_tables() {
+        let a = clean(
+            Language::English,
+            "Alabama",
+            "{{Infobox U.S. state\n| name = Alabama\n| capital = [[Montgomery, Alabama|Montgomery]]\n| image_map = x.svg\n| area_total_sq_mi = {{convert|52419|sqmi|km2}}\n}}\n'''Alabama''' is a state<ref>Some ref</ref> in the [[Southern United States|southern]] U.S. It joined in 1819.<!-- hidden -->\n\n== History ==\n=== Early ===\n* First item with {{nowrap|10 June}}\n** Nested item\n\n{| class=\"wikitable\"\n! Year !! Event\n|-\n| 1819 || Statehood\n|}\n[[File:Map.png|thumb|A map]]\n[[Category:States]]\n[[fr:Alabama]]\n== References ==\n* Junk reference\n",
+        );
+        assert_eq!(
+            texts(&a),
+            vec![
+                "[|Fact] Alabama — name: Alabama",
+                "[|Fact] Alabama — capital: Montgomery",
+                "[|Fact] Alabama — area total sq mi: 52419 sqmi",
+                "[|Prose] Alabama is a state in the southern U.S. It joined in 1819.",
+                "[History > Early|ListItem] First item with 10 June",
+                "[History > Early|ListItem] Nested item",
+                "[History > Early|TableRow] Year: 1819; Event: Statehood",
+            ]
+        );
+        assert_eq!(a.categories, vec!["States"]);
+    }
+
+    #[test]
+    fn pathological_nesting_does_not_crash() {
+        let deep = format!("{}x{}", "{{a|".repeat(3000), "}}".repeat(3000));
+        let a = clean(Language::English, "T", &format!("Intro text.\n\n{deep}\n\nEnd text."));
+        assert!(a.sentences.iter().any(|s| s.text == "Intro text."));
+        let links = format!("{}x{}", "[[a|".repeat(5000), "]]".repeat(5000));
+        let _ = clean(Language::English, "T", &links);
+    }
+}

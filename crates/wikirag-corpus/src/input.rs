@@ -1,0 +1,504 @@
+//! Opening dump files: format detection and decompression (plain, gzip, bzip2, bzip2
+//! multistream in parallel).
+
+use crate::error::{CorpusError, Result};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use wikirag_core::Progress;
+
+/// How a dump file is compressed, detected from its first bytes (never from its name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+}
+
+/// A bzip2 stream starts byte-aligned with `BZh1`..`BZh9` then either a block header
+/// (π in BCD) or, for an empty stream, the end-of-stream marker (√π).
+const BLOCK_MAGIC: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const EOS_MAGIC: [u8; 6] = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+
+fn is_stream_start(bytes: &[u8]) -> bool {
+    bytes.len() >= 10
+        && &bytes[..3] == b"BZh"
+        && (b'1'..=b'9').contains(&bytes[3])
+        && (bytes[4..10] == BLOCK_MAGIC || bytes[4..10] == EOS_MAGIC)
+}
+
+/// Finds the offsets of every bzip2 stream start in `bytes` (after position 0).
+pub fn find_stream_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut i = 1;
+    while i + 10 <= bytes.len() {
+        match memchr_bz(&bytes[i..]) {
+            Some(rel) => {
+                let at = i + rel;
+                if is_stream_start(&bytes[at..]) {
+                    out.push(at);
+                }
+                i = at + 1;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+fn memchr_bz(hay: &[u8]) -> Option<usize> {
+    hay.windows(3).position(|w| w == b"BZh")
+}
+
+/// Options for opening a dump.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    /// Threads that decompress a multistream file; 0 = all cores.
+    pub threads: usize,
+    /// The `-multistream-index.txt(.bz2)` companion, when the user has it.
+    pub multistream_index: Option<PathBuf>,
+    /// Use parallel decompression when a bzip2 file has several streams.
+    pub parallel: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            threads: 0,
+            multistream_index: None,
+            parallel: true,
+        }
+    }
+}
+
+/// How a file was opened, for logs and the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    Plain,
+    Gzip,
+    Bzip2Sequential,
+    Bzip2Parallel { threads: usize },
+}
+
+/// An opened dump: a reader of decompressed XML.
+pub struct Opened {
+    pub reader: Box<dyn BufRead + Send>,
+    pub compression: Compression,
+    pub mode: OpenMode,
+    pub size: u64,
+}
+
+/// Counts the compressed bytes consumed and reports them.
+struct Counting<R> {
+    inner: R,
+    progress: Arc<dyn Progress>,
+    pending: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 16 || n == 0 {
+            self.progress.bytes_read(self.pending);
+            self.pending = 0;
+        }
+        Ok(n)
+    }
+}
+
+/// Turns a decompression error into one that names the file and where it happened.
+struct Located<R> {
+    inner: R,
+    path: PathBuf,
+    offset: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Located<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let offset = self.offset.load(std::sync::atomic::Ordering::Relaxed);
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: decompression failed near compressed byte {offset}: {e}",
+                    self.path.display()
+                ),
+            )
+        })
+    }
+}
+
+/// Tracks the position in the compressed file for [`Located`].
+struct Position<R> {
+    inner: R,
+    offset: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Position<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.offset
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a dump file, detecting its compression, and returns a reader of its XML.
+pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> Result<Opened> {
+    let open_err = |source| CorpusError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(open_err)?;
+    let size = file.metadata().map_err(open_err)?.len();
+    let mut head = [0u8; 10];
+    let n = read_up_to(&mut file, &mut head).map_err(open_err)?;
+    let head = &head[..n];
+    let compression = if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if is_stream_start(head) {
+        Compression::Bzip2
+    } else {
+        Compression::None
+    };
+    drop(file);
+    let file = File::open(path).map_err(open_err)?;
+    let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Position {
+        inner: Counting {
+            inner: file,
+            progress: progress.clone(),
+            pending: 0,
+        },
+        offset: offset.clone(),
+    };
+    let buf = 1 << 20;
+    let (reader, mode): (Box<dyn BufRead + Send>, OpenMode) = match compression {
+        Compression::None => (
+            Box::new(BufReader::with_capacity(buf, counted)),
+            OpenMode::Plain,
+        ),
+        Compression::Gzip => (
+            Box::new(BufReader::with_capacity(
+                buf,
+                Located {
+                    inner: flate2::read::MultiGzDecoder::new(BufReader::new(counted)),
+                    path: path.to_path_buf(),
+                    offset,
+                },
+            )),
+            OpenMode::Gzip,
+        ),
+        Compression::Bzip2 => {
+            let threads = if options.threads == 0 {
+                thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                options.threads
+            };
+            let index = match &options.multistream_index {
+                Some(index) => Some(read_multistream_index(path, index)?),
+                None => None,
+            };
+            let multistream = index.as_ref().is_some_and(|o| o.len() > 1)
+                || probe_multistream(path).map_err(open_err)?;
+            if options.parallel && multistream {
+                tracing::debug!(path = %path.display(), threads, "parallel multistream decompression");
+                (
+                    Box::new(BufReader::with_capacity(
+                        buf,
+                        ParallelBzReader::start(path.to_path_buf(), counted, index, threads),
+                    )),
+                    OpenMode::Bzip2Parallel { threads },
+                )
+            } else {
+                (
+                    Box::new(BufReader::with_capacity(
+                        buf,
+                        Located {
+                            inner: bzip2::read::MultiBzDecoder::new(BufReader::new(counted)),
+                            path: path.to_path_buf(),
+                            offset,
+                        },
+                    )),
+                    OpenMode::Bzip2Sequential,
+                )
+            }
+        }
+    };
+    Ok(Opened {
+        reader,
+        compression,
+        mode,
+        size,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            m => n += m,
+        }
+    }
+    Ok(n)
+}
+
+/// How far into a bzip2 file to look for a second stream before treating it as single-stream.
+const PROBE_BYTES: usize = 16 << 20;
+
+/// A file is multistream if a second stream starts within the first [`PROBE_BYTES`].
+/// (Multistream dumps start with a small header stream holding `<siteinfo>`.)
+fn probe_multistream(path: &Path) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; PROBE_BYTES];
+    let n = read_up_to(&mut file, &mut buf)?;
+    Ok(!find_stream_starts(&buf[..n]).is_empty())
+}
+
+/// Reads the stream offsets from a `-multistream-index.txt[.bz2]` file (`offset:page_id:title`).
+pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
+    let bad = |line: usize, message: String| CorpusError::BadIndex {
+        path: dump.to_path_buf(),
+        index: index.to_path_buf(),
+        line,
+        message,
+    };
+    let file = File::open(index).map_err(|source| CorpusError::Open {
+        path: index.to_path_buf(),
+        source,
+    })?;
+    let mut head = [0u8; 3];
+    let mut peek = BufReader::new(file);
+    let n = read_up_to(&mut peek, &mut head).map_err(|e| bad(0, e.to_string()))?;
+    let file = File::open(index).map_err(|source| CorpusError::Open {
+        path: index.to_path_buf(),
+        source,
+    })?;
+    let reader: Box<dyn BufRead> = if n == 3 && &head == b"BZh" {
+        Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut offsets: Vec<u64> = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
+        if line.is_empty() {
+            continue;
+        }
+        let off = line
+            .split(':')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| bad(i + 1, format!("expected `offset:page_id:title`, got {line:?}")))?;
+        if offsets.last() != Some(&off) {
+            if offsets.last().is_some_and(|&last| off < last) {
+                return Err(bad(i + 1, format!("offset {off} goes backwards")));
+            }
+            offsets.push(off);
+        }
+    }
+    Ok(offsets)
+}
+
+type Chunk = (u64, u64, Vec<u8>); // (sequence, compressed offset, bytes)
+type Decoded = (u64, io::Result<Vec<u8>>);
+
+/// Decompresses the streams of a multistream bzip2 file on several threads and hands out the
+/// XML in file order. Memory stays bounded: at most `2 × threads` streams are in flight.
+pub struct ParallelBzReader {
+    results: crossbeam_channel::Receiver<Decoded>,
+    pending: BTreeMap<u64, io::Result<Vec<u8>>>,
+    next: u64,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+/// A single stream larger than this is refused (real multistream dumps hold ~100 pages per
+/// stream, well under a few MB).
+const MAX_STREAM_BYTES: usize = 512 << 20;
+
+impl ParallelBzReader {
+    fn start<R: Read + Send + 'static>(
+        path: PathBuf,
+        file: R,
+        index: Option<Vec<u64>>,
+        threads: usize,
+    ) -> ParallelBzReader {
+        let threads = threads.max(1);
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+        let (res_tx, res_rx) = crossbeam_channel::bounded::<Decoded>(threads * 2);
+        for _ in 0..threads {
+            let job_rx = job_rx.clone();
+            let res_tx = res_tx.clone();
+            let path = path.clone();
+            thread::spawn(move || {
+                for (seq, offset, bytes) in job_rx {
+                    let result = decode_stream(&bytes).map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{}: bzip2 stream at compressed byte {offset} ({} bytes) is damaged: {e}",
+                                path.display(),
+                                bytes.len()
+                            ),
+                        )
+                    });
+                    if res_tx.send((seq, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let res_tx_split = res_tx;
+        thread::spawn(move || {
+            if let Err((seq, e)) = split_streams(file, index, &job_tx) {
+                let _ = res_tx_split.send((seq, Err(e)));
+            }
+        });
+        ParallelBzReader {
+            results: res_rx,
+            pending: BTreeMap::new(),
+            next: 0,
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+
+    fn refill(&mut self) -> io::Result<bool> {
+        loop {
+            if let Some(result) = self.pending.remove(&self.next) {
+                self.next += 1;
+                self.current = result?;
+                self.pos = 0;
+                return Ok(true);
+            }
+            match self.results.recv() {
+                Ok((seq, result)) => {
+                    self.pending.insert(seq, result);
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+}
+
+fn decode_stream(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() * 5);
+    let mut dec = bzip2::read::BzDecoder::new(bytes);
+    dec.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Reads the compressed file sequentially and cuts it into streams, either at the index's
+/// offsets or at stream headers found by scanning.
+fn split_streams<R: Read>(
+    mut file: R,
+    index: Option<Vec<u64>>,
+    jobs: &crossbeam_channel::Sender<Chunk>,
+) -> Result<(), (u64, io::Error)> {
+    let mut seq = 0u64;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_start = 0u64; // file offset of buf[0]
+    let mut eof = false;
+    let mut cuts = index.map(|v| v.into_iter().peekable());
+    let mut scan_from = 1usize;
+    let mut chunk = vec![0u8; 4 << 20];
+    loop {
+        // Find the end of the stream starting at buf[0].
+        let end = match cuts.as_mut() {
+            Some(cuts) => {
+                while cuts.peek().is_some_and(|&c| c <= buf_start) {
+                    cuts.next();
+                }
+                cuts.peek()
+                    .map(|&c| (c - buf_start) as usize)
+                    .filter(|&e| e <= buf.len())
+            }
+            None => {
+                let found = find_stream_starts(&buf[scan_from.saturating_sub(10).max(1)..])
+                    .first()
+                    .map(|&p| p + scan_from.saturating_sub(10).max(1));
+                if found.is_none() {
+                    scan_from = buf.len().max(1);
+                }
+                found
+            }
+        };
+        match end {
+            Some(end) => {
+                let rest = buf.split_off(end);
+                let stream = std::mem::replace(&mut buf, rest);
+                if jobs.send((seq, buf_start, stream)).is_err() {
+                    return Ok(());
+                }
+                seq += 1;
+                buf_start += end as u64;
+                scan_from = 1;
+            }
+            None if eof => {
+                if !buf.is_empty() {
+                    let _ = jobs.send((seq, buf_start, std::mem::take(&mut buf)));
+                }
+                return Ok(());
+            }
+            None => {
+                if buf.len() > MAX_STREAM_BYTES {
+                    return Err((
+                        seq,
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "bzip2 stream at compressed byte {buf_start} is over {} MiB: not a multistream dump?",
+                                MAX_STREAM_BYTES >> 20
+                            ),
+                        ),
+                    ));
+                }
+                let n = file.read(&mut chunk).map_err(|e| (seq, e))?;
+                if n == 0 {
+                    eof = true;
+                } else {
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+}
+
+impl Read for ParallelBzReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.current.len() {
+            if self.done || !self.refill()? {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_stream_headers() {
+        let mut bytes = b"BZh91AY&SYxxxxxxxx".to_vec();
+        let second = bytes.len();
+        bytes.extend_from_slice(b"BZh91AY&SYyyyy");
+        let third = bytes.len();
+        bytes.extend_from_slice(b"BZh9\x17\x72\x45\x38\x50\x90");
+        bytes.extend_from_slice(b"BZh9 not a header");
+        assert_eq!(find_stream_starts(&bytes), vec![second, third]);
+    }
+}

@@ -1,0 +1,458 @@
+//! Streaming `pages-articles` XML → [`Page`]s with quick-xml. Memory stays flat: one page at a
+//! time, and a page over the size limit is skipped without being held.
+
+use crate::error::{CorpusError, Result};
+use quick_xml::Reader;
+use quick_xml::events::{BytesRef, Event};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use wikirag_core::{Page, SiteInfo};
+
+/// Default limit on one page's wikitext. Wikipedia refuses pages over 2 MiB, so anything much
+/// larger is damage or an attack.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 8 << 20;
+
+/// Reads pages from a MediaWiki XML dump.
+pub struct DumpReader<R: BufRead> {
+    reader: Reader<R>,
+    path: PathBuf,
+    buf: Vec<u8>,
+    site: SiteInfo,
+    /// The first `<page>` start tag was consumed while reading `<siteinfo>`.
+    pending_page: bool,
+    finished: bool,
+    last_page_id: Option<u64>,
+    max_page_bytes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    None,
+    Title,
+    Ns,
+    PageId,
+    RevId,
+    Timestamp,
+    Text,
+}
+
+impl<R: BufRead> DumpReader<R> {
+    /// Starts reading; parses `<siteinfo>` (absent siteinfo gives an empty one).
+    pub fn new(path: &Path, inner: R) -> Result<DumpReader<R>> {
+        let mut reader = Reader::from_reader(inner);
+        reader.config_mut().trim_text(false);
+        let mut me = DumpReader {
+            reader,
+            path: path.to_path_buf(),
+            buf: Vec::with_capacity(1 << 16),
+            site: SiteInfo::default(),
+            pending_page: false,
+            finished: false,
+            last_page_id: None,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
+        };
+        me.read_site_info()?;
+        Ok(me)
+    }
+
+    pub fn with_max_page_bytes(mut self, limit: usize) -> Self {
+        self.max_page_bytes = limit;
+        self
+    }
+
+    pub fn site_info(&self) -> &SiteInfo {
+        &self.site
+    }
+
+    /// Byte offset in the decompressed XML.
+    pub fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+
+    fn xml_error(&self, message: impl std::fmt::Display) -> CorpusError {
+        CorpusError::Xml {
+            path: self.path.clone(),
+            offset: self.reader.buffer_position(),
+            after: self
+                .last_page_id
+                .map(|id| format!(" (after page id {id})"))
+                .unwrap_or_default(),
+            message: message.to_string(),
+        }
+    }
+
+    fn read_error(&self, e: quick_xml::Error) -> CorpusError {
+        match e {
+            quick_xml::Error::Io(io) => CorpusError::Read {
+                path: self.path.clone(),
+                offset: self.reader.buffer_position(),
+                source: std::io::Error::new(io.kind(), io.to_string()),
+            },
+            other => self.xml_error(other),
+        }
+    }
+
+    fn read_site_info(&mut self) -> Result<()> {
+        let mut field: Option<Vec<u8>> = None;
+        let mut text = Vec::new();
+        let mut ns_key: Option<i32> = None;
+        loop {
+            self.buf.clear();
+            let event = self
+                .reader
+                .read_event_into(&mut self.buf)
+                .map_err(|e| CorpusError::Xml {
+                    path: self.path.clone(),
+                    offset: 0,
+                    after: String::new(),
+                    message: e.to_string(),
+                })?;
+            match event {
+                Event::Start(e) => match e.local_name().as_ref() {
+                    b"page" => {
+                        self.pending_page = true;
+                        return Ok(());
+                    }
+                    name @ (b"sitename" | b"dbname" | b"base" | b"namespace") => {
+                        if name == b"namespace" {
+                            ns_key = e
+                                .try_get_attribute("key")
+                                .ok()
+                                .flatten()
+                                .and_then(|a| std::str::from_utf8(&a.value).ok()?.parse().ok());
+                        }
+                        field = Some(name.to_vec());
+                        text.clear();
+                    }
+                    _ => {}
+                },
+                Event::Text(t) if field.is_some() => text.extend_from_slice(&t),
+                Event::GeneralRef(r) if field.is_some() => push_ref(&mut text, &r),
+                Event::End(e) => {
+                    if let Some(name) = field.take() {
+                        let value = String::from_utf8_lossy(&text).trim().to_string();
+                        match name.as_slice() {
+                            b"sitename" => self.site.sitename = Some(value),
+                            b"dbname" => self.site.dbname = Some(value),
+                            b"base" => self.site.base = Some(value),
+                            _ => {
+                                if let Some(key) = ns_key.take() {
+                                    self.site.namespaces.push((key, value));
+                                }
+                            }
+                        }
+                    }
+                    if e.local_name().as_ref() == b"siteinfo" {
+                        // keep going to the first <page>
+                    }
+                }
+                Event::Empty(e) if e.local_name().as_ref() == b"namespace" => {
+                    // <namespace key="0" case="first-letter" /> : the main namespace, no name.
+                    if let Some(key) = e
+                        .try_get_attribute("key")
+                        .ok()
+                        .flatten()
+                        .and_then(|a| std::str::from_utf8(&a.value).ok()?.parse().ok())
+                    {
+                        self.site.namespaces.push((key, String::new()));
+                    }
+                }
+                Event::Eof => {
+                    self.finished = true;
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next page, a per-page error (skip it and go on), or a fatal error (stop).
+    pub fn next_page(&mut self) -> Option<Result<Page>> {
+        if self.finished {
+            return None;
+        }
+        let result = self.read_page();
+        match result {
+            Ok(Some(page)) => {
+                self.last_page_id = Some(page.id);
+                Some(Ok(page))
+            }
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                if e.is_fatal() {
+                    self.finished = true;
+                }
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn read_page(&mut self) -> Result<Option<Page>> {
+        // Find the next <page>.
+        if !self.pending_page {
+            loop {
+                self.buf.clear();
+                match self.reader.read_event_into(&mut self.buf) {
+                    Ok(Event::Start(e)) if e.local_name().as_ref() == b"page" => break,
+                    Ok(Event::Eof) => return Ok(None),
+                    Ok(_) => {}
+                    Err(e) => return Err(self.read_error(e)),
+                }
+            }
+        }
+        self.pending_page = false;
+        let start = self.reader.buffer_position();
+        let mut page = Page {
+            namespace: 0,
+            ..Page::default()
+        };
+        let mut have_id = false;
+        let mut in_revision = false;
+        let mut in_contributor = false;
+        let mut field = Field::None;
+        let mut value: Vec<u8> = Vec::new();
+        let mut text: Vec<u8> = Vec::new();
+        let mut text_size: u64 = 0;
+        let mut too_large = false;
+        loop {
+            self.buf.clear();
+            let event = match self.reader.read_event_into(&mut self.buf) {
+                Ok(ev) => ev,
+                Err(e) => return Err(self.read_error(e)),
+            };
+            match event {
+                Event::Start(e) => {
+                    let name = e.local_name();
+                    field = match name.as_ref() {
+                        b"title" if !in_revision => Field::Title,
+                        b"ns" if !in_revision => Field::Ns,
+                        b"id" if !in_revision && !have_id => Field::PageId,
+                        b"id" if in_revision && !in_contributor && page.revision_id.is_none() => {
+                            Field::RevId
+                        }
+                        b"timestamp" if in_revision => Field::Timestamp,
+                        b"text" if in_revision => Field::Text,
+                        b"revision" => {
+                            in_revision = true;
+                            Field::None
+                        }
+                        b"contributor" => {
+                            in_contributor = true;
+                            Field::None
+                        }
+                        _ => Field::None,
+                    };
+                    value.clear();
+                }
+                Event::Empty(e) if e.local_name().as_ref() == b"redirect" => {
+                    if let Ok(Some(attr)) = e.try_get_attribute("title") {
+                        page.redirect = attr
+                            .decode_and_unescape_value(self.reader.decoder())
+                            .ok()
+                            .map(|v| v.into_owned());
+                    }
+                }
+                Event::Text(t) => match field {
+                    Field::Text => {
+                        text_size += t.len() as u64;
+                        if text_size as usize > self.max_page_bytes {
+                            too_large = true;
+                            text = Vec::new();
+                        } else {
+                            text.extend_from_slice(&t);
+                        }
+                    }
+                    Field::None => {}
+                    _ => value.extend_from_slice(&t),
+                },
+                Event::CData(t) => match field {
+                    Field::Text if !too_large => text.extend_from_slice(&t),
+                    Field::None | Field::Text => {}
+                    _ => value.extend_from_slice(&t),
+                },
+                Event::GeneralRef(r) => match field {
+                    Field::Text => {
+                        text_size += 1;
+                        if !too_large {
+                            push_ref(&mut text, &r);
+                        }
+                    }
+                    Field::None => {}
+                    _ => push_ref(&mut value, &r),
+                },
+                Event::End(e) => {
+                    let name = e.local_name();
+                    match name.as_ref() {
+                        b"page" => break,
+                        b"revision" => in_revision = false,
+                        b"contributor" => in_contributor = false,
+                        _ => {}
+                    }
+                    let v = String::from_utf8_lossy(&value);
+                    let v = v.trim();
+                    match field {
+                        Field::Title => page.title = v.to_string(),
+                        Field::Ns => page.namespace = v.parse().unwrap_or(0),
+                        Field::PageId => {
+                            page.id = v.parse().map_err(|_| {
+                                self.xml_error(format!("page id {v:?} is not a number"))
+                            })?;
+                            have_id = true;
+                        }
+                        Field::RevId => page.revision_id = v.parse().ok(),
+                        Field::Timestamp => page.timestamp = Some(v.to_string()),
+                        Field::Text | Field::None => {}
+                    }
+                    field = Field::None;
+                }
+                Event::Eof => {
+                    return Err(self.xml_error("the file ends inside a <page>"));
+                }
+                _ => {}
+            }
+        }
+        if !have_id {
+            return Err(CorpusError::MissingField {
+                path: self.path.clone(),
+                offset: start,
+                field: "id",
+            });
+        }
+        if too_large {
+            return Err(CorpusError::PageTooLarge {
+                path: self.path.clone(),
+                page_id: page.id,
+                title: page.title,
+                offset: start,
+                size: text_size,
+                limit: self.max_page_bytes as u64,
+            });
+        }
+        page.text = match String::from_utf8(text) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(CorpusError::InvalidUtf8 {
+                    path: self.path.clone(),
+                    page_id: page.id,
+                    title: page.title,
+                    offset: start + e.utf8_error().valid_up_to() as u64,
+                });
+            }
+        };
+        Ok(Some(page))
+    }
+}
+
+fn push_ref(out: &mut Vec<u8>, r: &BytesRef<'_>) {
+    if let Ok(Some(c)) = r.resolve_char_ref() {
+        let mut b = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        return;
+    }
+    let c = match r.as_ref() {
+        b"amp" => "&",
+        b"lt" => "<",
+        b"gt" => ">",
+        b"quot" => "\"",
+        b"apos" => "'",
+        other => {
+            out.push(b'&');
+            out.extend_from_slice(other);
+            out.push(b';');
+            return;
+        }
+    };
+    out.extend_from_slice(c.as_bytes());
+}
+
+impl<R: BufRead> Iterator for DumpReader<R> {
+    type Item = Result<Page>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_page()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUMP: &str = r#"<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">
+  <siteinfo>
+    <sitename>Wikipédia</sitename>
+    <dbname>frwiki</dbname>
+    <base>https://fr.wikipedia.org/wiki/Wikip%C3%A9dia:Accueil_principal</base>
+    <namespaces>
+      <namespace key="0" case="first-letter" />
+      <namespace key="14" case="first-letter">Catégorie</namespace>
+    </namespaces>
+  </siteinfo>
+  <page>
+    <title>A &amp; B</title>
+    <ns>0</ns>
+    <id>7</id>
+    <revision>
+      <id>99</id>
+      <timestamp>2020-01-01T00:00:00Z</timestamp>
+      <contributor><username>X</username><id>5</id></contributor>
+      <text xml:space="preserve">Hello &lt;ref&gt;x&lt;/ref&gt; &#233;t&#xE9;</text>
+    </revision>
+  </page>
+  <page>
+    <title>R</title>
+    <ns>0</ns>
+    <id>8</id>
+    <redirect title="A &amp; B" />
+    <revision><id>100</id><text>#REDIRECT [[A &amp; B]]</text></revision>
+  </page>
+</mediawiki>"#;
+
+    #[test]
+    fn reads_site_info_and_pages() {
+        let mut r = DumpReader::new(Path::new("t.xml"), DUMP.as_bytes()).unwrap();
+        assert_eq!(r.site_info().dbname.as_deref(), Some("frwiki"));
+        assert_eq!(r.site_info().namespace_name(14), Some("Catégorie"));
+        assert_eq!(r.site_info().namespace_name(0), Some(""));
+        let p = r.next().unwrap().unwrap();
+        assert_eq!((p.id, p.revision_id, p.title.as_str()), (7, Some(99), "A & B"));
+        assert_eq!(p.text, "Hello <ref>x</ref> été");
+        assert_eq!(p.timestamp.as_deref(), Some("2020-01-01T00:00:00Z"));
+        let p = r.next().unwrap().unwrap();
+        assert_eq!(p.redirect.as_deref(), Some("A & B"));
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn broken_xml_keeps_earlier_pages_and_names_offset() {
+        let cut = DUMP.find("<page>\n    <title>R").unwrap() + 40;
+        let broken = format!("{}<oops></wrong>", &DUMP[..cut]);
+        let mut r = DumpReader::new(Path::new("t.xml"), broken.as_bytes()).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().id, 7);
+        let err = r.next().unwrap().unwrap_err();
+        assert!(err.is_fatal());
+        let msg = err.to_string();
+        assert!(msg.contains("t.xml") && msg.contains("after page id 7"), "{msg}");
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn invalid_utf8_and_oversized_pages_are_skipped() {
+        let mut bytes = DUMP.replace("Hello", "He\u{1}llo").into_bytes();
+        let at = bytes.iter().position(|&b| b == 1).unwrap();
+        bytes[at] = 0xFF;
+        let mut r = DumpReader::new(Path::new("t.xml"), &bytes[..]).unwrap();
+        let err = r.next().unwrap().unwrap_err();
+        assert!(matches!(err, CorpusError::InvalidUtf8 { page_id: 7, .. }), "{err}");
+        assert!(!err.is_fatal());
+        assert_eq!(r.next().unwrap().unwrap().id, 8);
+
+        let mut r = DumpReader::new(Path::new("t.xml"), DUMP.as_bytes())
+            .unwrap()
+            .with_max_page_bytes(25);
+        let err = r.next().unwrap().unwrap_err();
+        assert!(matches!(err, CorpusError::PageTooLarge { page_id: 7, .. }), "{err}");
+        assert_eq!(r.next().unwrap().unwrap().id, 8);
+    }
+}
