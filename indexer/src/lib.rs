@@ -1,1 +1,412 @@
-//! placeholder
+//! The offline build pipeline: dump files → pages → articles → index.
+//!
+//! Per input file, one thread reads and decompresses (itself parallel for bzip2 multistream),
+//! a pool of threads cleans wikitext and splits sentences, and the caller's thread feeds a
+//! [`Sink`] (the tantivy [`IndexBuilder`], or a writer of plain text for `wikirag extract`).
+//! Channels between stages are bounded, so memory stays flat whatever the dump size.
+//!
+//! Invariants: an index is published only whole (the builder renames a finished temporary
+//! directory); a fault in one page skips that page; a fault that ends a file keeps every page
+//! before it and is recorded in the manifest; a stop request (Ctrl-C) publishes nothing.
+
+use crossbeam_channel::{Receiver, bounded};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use wikirag_core::{Article, Language, Page, Progress, StopFlag};
+use wikirag_corpus::{CleanOptions, Cleaner, CorpusError, DumpReader, OpenOptions};
+use wikirag_index::{
+    BuildParams, Counts, DumpRecord, IndexBuilder, IndexError, Manifest, WriterOptions,
+};
+
+/// Errors that stop a build.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("interrupted: nothing was published")]
+    Interrupted,
+    #[error("no input files given")]
+    NoInput,
+    #[error("{0}")]
+    Sink(String),
+}
+
+pub type Result<T, E = IndexerError> = std::result::Result<T, E>;
+
+/// One input file.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: PathBuf,
+    /// Its `-multistream-index.txt[.bz2]`, if any.
+    pub multistream_index: Option<PathBuf>,
+}
+
+impl Input {
+    pub fn new(path: impl Into<PathBuf>) -> Input {
+        Input {
+            path: path.into(),
+            multistream_index: None,
+        }
+    }
+}
+
+/// What to read and how.
+#[derive(Clone, Debug)]
+pub struct ReadConfig {
+    pub inputs: Vec<Input>,
+    /// Namespaces to keep (default: articles, 0).
+    pub namespaces: Vec<i32>,
+    /// Cleaner threads and decompression threads; 0 = all cores.
+    pub threads: usize,
+    /// Force a language instead of reading it from `<siteinfo>`.
+    pub language: Option<Language>,
+    pub max_page_bytes: usize,
+    pub parse_timeout: Duration,
+    /// Decompress multistream bzip2 in parallel.
+    pub parallel_decompression: bool,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        ReadConfig {
+            inputs: Vec::new(),
+            namespaces: vec![0],
+            threads: 0,
+            language: None,
+            max_page_bytes: wikirag_corpus::DEFAULT_MAX_PAGE_BYTES,
+            parse_timeout: Duration::from_secs(5),
+            parallel_decompression: true,
+        }
+    }
+}
+
+impl ReadConfig {
+    fn threads(&self) -> usize {
+        if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// Where articles go.
+pub trait Sink {
+    fn article(&mut self, article: &Article) -> Result<()>;
+    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()>;
+}
+
+impl Sink for IndexBuilder {
+    fn article(&mut self, article: &Article) -> Result<()> {
+        Ok(self.add_article(article)?)
+    }
+    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()> {
+        Ok(self.add_redirect(alias, target, language)?)
+    }
+}
+
+enum Out {
+    Article(Box<Article>),
+    Redirect(String, String),
+    OtherNamespace,
+    Skipped(CorpusError),
+    Fatal(CorpusError),
+}
+
+/// How many per-page errors a dump record keeps verbatim (all are counted).
+const KEEP_PAGE_ERRORS: usize = 20;
+
+/// Reads every input and feeds `sink`. Returns one record per input.
+pub fn read_into(
+    config: &ReadConfig,
+    sink: &mut dyn Sink,
+    progress: Arc<dyn Progress>,
+    stop: &StopFlag,
+) -> Result<Vec<DumpRecord>> {
+    if config.inputs.is_empty() {
+        return Err(IndexerError::NoInput);
+    }
+    let mut records = Vec::new();
+    for input in &config.inputs {
+        records.push(read_one(config, input, sink, progress.clone(), stop)?);
+    }
+    Ok(records)
+}
+
+fn read_one(
+    config: &ReadConfig,
+    input: &Input,
+    sink: &mut dyn Sink,
+    progress: Arc<dyn Progress>,
+    stop: &StopFlag,
+) -> Result<DumpRecord> {
+    let started = Instant::now();
+    let threads = config.threads();
+    let open_options = OpenOptions {
+        threads,
+        multistream_index: input.multistream_index.clone(),
+        parallel: config.parallel_decompression,
+    };
+    let opened = wikirag_corpus::open(&input.path, &open_options, progress.clone())?;
+    progress.input_started(&input.path.display().to_string(), Some(opened.size));
+    let reader =
+        DumpReader::new(&input.path, opened.reader)?.with_max_page_bytes(config.max_page_bytes);
+    let site = reader.site_info().clone();
+    let language = match (&config.language, site.language()) {
+        (Some(lang), _) => lang.clone(),
+        (None, Some(lang)) => lang,
+        (None, None) => {
+            let msg = format!(
+                "{}: <siteinfo> names no language; indexing without stemming (pass --lang to choose)",
+                input.path.display()
+            );
+            tracing::warn!("{msg}");
+            progress.warning(&msg);
+            Language::Other("und".into())
+        }
+    };
+    tracing::info!(path = %input.path.display(), %language, mode = ?opened.mode, "reading dump");
+    let mut record = DumpRecord {
+        path: input.path.display().to_string(),
+        file_name: input
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes: opened.size,
+        compression: format!("{:?}", opened.compression).to_lowercase(),
+        mode: format!("{:?}", opened.mode),
+        language: language.code().to_string(),
+        dbname: site.dbname.clone(),
+        base_url: site.base.clone(),
+        ..DumpRecord::default()
+    };
+    let cleaner = Arc::new(Cleaner::new(
+        &site,
+        language.clone(),
+        CleanOptions {
+            parse_timeout: config.parse_timeout,
+        },
+    ));
+    let (page_tx, page_rx) = bounded::<Page>(threads * 64);
+    let (out_tx, out_rx) = bounded::<Out>(threads * 64);
+    let namespaces = config.namespaces.clone();
+    let reader_stop = stop.clone();
+    let reader_out = out_tx.clone();
+    let reader_thread = std::thread::Builder::new()
+        .name("wikirag-read".into())
+        .spawn(move || {
+            let mut reader = reader;
+            while let Some(item) = reader.next_page() {
+                if reader_stop.is_stopped() {
+                    break;
+                }
+                let sent = match item {
+                    Ok(page) if !namespaces.contains(&page.namespace) => {
+                        reader_out.send(Out::OtherNamespace).is_ok()
+                    }
+                    Ok(Page {
+                        title,
+                        redirect: Some(target),
+                        ..
+                    }) => reader_out.send(Out::Redirect(title, target)).is_ok(),
+                    Ok(page) => page_tx.send(page).is_ok(),
+                    Err(e) if e.is_fatal() => {
+                        let _ = reader_out.send(Out::Fatal(e));
+                        break;
+                    }
+                    Err(e) => reader_out.send(Out::Skipped(e)).is_ok(),
+                };
+                if !sent {
+                    break;
+                }
+            }
+        })
+        .expect("spawn reader thread");
+    let mut workers = Vec::new();
+    for i in 0..threads {
+        let page_rx: Receiver<Page> = page_rx.clone();
+        let out_tx = out_tx.clone();
+        let cleaner = cleaner.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("wikirag-clean-{i}"))
+                // Deeply nested wikitext makes deep trees; give the renderer room.
+                .stack_size(64 << 20)
+                .spawn(move || {
+                    for page in page_rx {
+                        let out = match cleaner.clean(&page) {
+                            Ok(article) => Out::Article(Box::new(article)),
+                            Err(e) => Out::Skipped(e),
+                        };
+                        if out_tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn cleaner thread"),
+        );
+    }
+    drop(out_tx);
+    drop(page_rx);
+    let mut sink_error = None;
+    for out in &out_rx {
+        if stop.is_stopped() {
+            break;
+        }
+        record.pages_read += 1;
+        let result = match out {
+            Out::Article(article) => {
+                record.articles += 1;
+                record.sentences += article.sentences.len() as u64;
+                sink.article(&article)
+            }
+            Out::Redirect(alias, target) => {
+                record.redirects += 1;
+                sink.redirect(&alias, &target, &language)
+            }
+            Out::OtherNamespace => {
+                record.other_namespaces += 1;
+                Ok(())
+            }
+            Out::Skipped(e) => {
+                record.skipped += 1;
+                let msg = e.to_string();
+                tracing::warn!("skipped page: {msg}");
+                progress.warning(&format!("skipped: {msg}"));
+                if record.page_errors.len() < KEEP_PAGE_ERRORS {
+                    record.page_errors.push(msg);
+                }
+                Ok(())
+            }
+            Out::Fatal(e) => {
+                record.pages_read -= 1;
+                let msg = format!(
+                    "{e}; {} pages before the fault were kept, the rest of the file was skipped",
+                    record.pages_read
+                );
+                tracing::error!("{msg}");
+                progress.warning(&msg);
+                record.fatal_error = Some(msg);
+                Ok(())
+            }
+        };
+        progress.page_done();
+        if let Err(e) = result {
+            sink_error = Some(e);
+            break;
+        }
+    }
+    drop(out_rx);
+    let _ = reader_thread.join();
+    for w in workers {
+        let _ = w.join();
+    }
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
+    if stop.is_stopped() {
+        return Err(IndexerError::Interrupted);
+    }
+    record.seconds = started.elapsed().as_secs_f64();
+    progress.input_finished(&record.path);
+    Ok(record)
+}
+
+/// A full index build.
+#[derive(Clone, Debug)]
+pub struct BuildConfig {
+    pub read: ReadConfig,
+    pub out: PathBuf,
+    pub writer: WriterOptions,
+}
+
+/// What a build did.
+#[derive(Debug)]
+pub struct BuildReport {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Builds and publishes an index.
+pub fn build(
+    config: &BuildConfig,
+    progress: Arc<dyn Progress>,
+    stop: &StopFlag,
+) -> Result<BuildReport> {
+    let started = Instant::now();
+    let mut builder = IndexBuilder::create(&config.out, &config.writer)?;
+    let records = read_into(&config.read, &mut builder, progress.clone(), stop)?;
+    let read_secs = started.elapsed().as_secs_f64();
+    progress.stage("committing");
+    let mut counts = Counts::default();
+    let mut languages: Vec<String> = Vec::new();
+    for r in &records {
+        counts.articles += r.articles;
+        counts.redirects += r.redirects;
+        counts.sentences += r.sentences;
+        counts.skipped += r.skipped;
+        *counts
+            .sentences_by_language
+            .entry(r.language.clone())
+            .or_default() += r.sentences;
+        if !languages.contains(&r.language) {
+            languages.push(r.language.clone());
+        }
+    }
+    let mut durations = BTreeMap::new();
+    durations.insert("read_clean_add".to_string(), read_secs);
+    let mut manifest = Manifest {
+        format_version: wikirag_index::FORMAT_VERSION,
+        wikirag_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_unix: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        languages,
+        dumps: records,
+        counts,
+        params: BuildParams {
+            namespaces: config.read.namespaces.clone(),
+            threads: config.read.threads(),
+            writer_memory_mb: config.writer.memory_mb,
+            max_page_bytes: config.read.max_page_bytes,
+            parse_timeout_ms: config.read.parse_timeout.as_millis() as u64,
+            max_sentence_bytes: wikirag_corpus::MAX_SENTENCE_BYTES,
+            language_override: config.read.language.as_ref().map(|l| l.code().to_string()),
+        },
+        durations,
+    };
+    if stop.is_stopped() {
+        return Err(IndexerError::Interrupted);
+    }
+    let commit_started = Instant::now();
+    // The commit time is known only after publishing; record the total instead.
+    manifest.durations.insert(
+        "total_before_commit".to_string(),
+        started.elapsed().as_secs_f64(),
+    );
+    let path = builder.publish(&manifest)?;
+    manifest
+        .durations
+        .insert("commit".to_string(), commit_started.elapsed().as_secs_f64());
+    manifest
+        .durations
+        .insert("total".to_string(), started.elapsed().as_secs_f64());
+    // Rewrite the manifest with the final durations (the directory is already complete).
+    manifest.write(&path)?;
+    Ok(BuildReport { path, manifest })
+}
+
+/// Reads the `<siteinfo>` of a dump without reading its pages.
+pub fn site_info(path: &Path) -> Result<wikirag_core::SiteInfo> {
+    let opened = wikirag_corpus::open(
+        path,
+        &OpenOptions::default(),
+        Arc::new(wikirag_core::NoProgress),
+    )?;
+    Ok(DumpReader::new(path, opened.reader)?.site_info().clone())
+}

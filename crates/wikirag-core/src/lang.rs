@@ -51,7 +51,14 @@ impl Language {
             }
         }
         let dbname = dbname?;
-        for suffix in ["wiktionary", "wikibooks", "wikisource", "wikinews", "wikiquote", "wiki"] {
+        for suffix in [
+            "wiktionary",
+            "wikibooks",
+            "wikisource",
+            "wikinews",
+            "wikiquote",
+            "wiki",
+        ] {
             if let Some(code) = dbname.strip_suffix(suffix) {
                 if !code.is_empty() {
                     return Some(Language::from_code(&code.replace('_', "-")));
@@ -108,8 +115,16 @@ mod tests {
             );
         };
         check(Some("frwiki"), None, Some("fr"));
-        check(None, Some("https://fr.wikipedia.org/wiki/Wikip%C3%A9dia"), Some("fr"));
-        check(None, Some("http://en.wikipedia.org/wiki/Main_Page"), Some("en"));
+        check(
+            None,
+            Some("https://fr.wikipedia.org/wiki/Wikip%C3%A9dia"),
+            Some("fr"),
+        );
+        check(
+            None,
+            Some("http://en.wikipedia.org/wiki/Main_Page"),
+            Some("en"),
+        );
         check(Some("enwiktionary"), None, Some("en"));
         check(Some("ltgwiki"), None, Some("ltg"));
         check(None, None, None);

@@ -15,11 +15,32 @@ const MAX_DEPTH: usize = 40;
 
 /// Sections whose content is references and links, not facts about the subject.
 const DROPPED_SECTIONS: &[&str] = &[
-    "references", "notes", "external links", "see also", "further reading", "sources",
-    "citations", "footnotes", "notes and references", "references and notes", "works cited",
-    "gallery", "external link", "reference", "related pages", "other websites",
-    "références", "notes et références", "liens externes", "voir aussi", "articles connexes",
-    "annexes", "galerie", "lien externe", "sources et références", "liens internes",
+    "references",
+    "notes",
+    "external links",
+    "see also",
+    "further reading",
+    "sources",
+    "citations",
+    "footnotes",
+    "notes and references",
+    "references and notes",
+    "works cited",
+    "gallery",
+    "external link",
+    "reference",
+    "related pages",
+    "other websites",
+    "références",
+    "notes et références",
+    "liens externes",
+    "voir aussi",
+    "articles connexes",
+    "annexes",
+    "galerie",
+    "lien externe",
+    "sources et références",
+    "liens internes",
 ];
 
 /// Options of the cleaner.
@@ -99,7 +120,9 @@ impl Cleaner {
         let mut sentences = Vec::new();
         for block in r.blocks {
             let pieces = match block.kind {
-                SentenceKind::Prose | SentenceKind::ListItem => split_sentences(&block.text, &self.lang),
+                SentenceKind::Prose | SentenceKind::ListItem => {
+                    split_sentences(&block.text, &self.lang)
+                }
                 _ => split_sentences_keep_whole(&block.text, &self.lang),
             };
             for text in pieces {
@@ -194,8 +217,8 @@ impl Renderer<'_> {
                         self.sections.pop();
                     }
                     let parent_dropped = self.sections.iter().any(|(_, _, d)| *d);
-                    let dropped = parent_dropped
-                        || DROPPED_SECTIONS.contains(&heading.to_lowercase().trim());
+                    let dropped =
+                        parent_dropped || DROPPED_SECTIONS.contains(&heading.to_lowercase().trim());
                     self.sections.push((*level, heading, dropped));
                     self.skipping = dropped;
                 }
@@ -223,7 +246,10 @@ impl Renderer<'_> {
                     self.push_block(SentenceKind::Prose, &s);
                 }
                 Node::Tag { name, nodes, .. }
-                    if matches!(name.as_ref(), "div" | "blockquote" | "poem" | "center" | "section") =>
+                    if matches!(
+                        name.as_ref(),
+                        "div" | "blockquote" | "poem" | "center" | "section"
+                    ) =>
                 {
                     self.walk_blocks(nodes, depth + 1);
                 }
@@ -244,9 +270,9 @@ impl Renderer<'_> {
         let mut nested = Vec::new();
         for node in nodes {
             match node {
-                Node::UnorderedList { .. } | Node::OrderedList { .. } | Node::DefinitionList { .. } => {
-                    nested.push(node)
-                }
+                Node::UnorderedList { .. }
+                | Node::OrderedList { .. }
+                | Node::DefinitionList { .. } => nested.push(node),
                 other => self.inline(std::slice::from_ref(other), &mut own, depth),
             }
         }
@@ -308,7 +334,13 @@ impl Renderer<'_> {
                     .iter()
                     .zip(names)
                     .filter(|((_, v), _)| !v.is_empty())
-                    .map(|((_, v), k)| if k.is_empty() { v.clone() } else { format!("{k}: {v}") })
+                    .map(|((_, v), k)| {
+                        if k.is_empty() {
+                            v.clone()
+                        } else {
+                            format!("{k}: {v}")
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
                 _ => {
@@ -646,7 +678,11 @@ mod tests {
     #[test]
     fn pathological_nesting_does_not_crash() {
         let deep = format!("{}x{}", "{{a|".repeat(3000), "}}".repeat(3000));
-        let a = clean(Language::English, "T", &format!("Intro text.\n\n{deep}\n\nEnd text."));
+        let a = clean(
+            Language::English,
+            "T",
+            &format!("Intro text.\n\n{deep}\n\nEnd text."),
+        );
         assert!(a.sentences.iter().any(|s| s.text == "Intro text."));
         let links = format!("{}x{}", "[[a|".repeat(5000), "]]".repeat(5000));
         let _ = clean(Language::English, "T", &links);

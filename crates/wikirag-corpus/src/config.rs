@@ -4,24 +4,90 @@ use parse_wiki_text_2::{Configuration, ConfigurationSource};
 use wikirag_core::{Language, SiteInfo};
 
 const EXTENSION_TAGS: &[&str] = &[
-    "categorytree", "ce", "charinsert", "chem", "gallery", "graph", "hiero", "imagemap",
-    "indicator", "inputbox", "mapframe", "maplink", "math", "nowiki", "poem", "pre", "ref",
-    "references", "score", "section", "source", "syntaxhighlight", "templatedata", "timeline",
-    "templatestyles", "includeonly", "noinclude", "onlyinclude",
+    "categorytree",
+    "ce",
+    "charinsert",
+    "chem",
+    "gallery",
+    "graph",
+    "hiero",
+    "imagemap",
+    "indicator",
+    "inputbox",
+    "mapframe",
+    "maplink",
+    "math",
+    "nowiki",
+    "poem",
+    "pre",
+    "ref",
+    "references",
+    "score",
+    "section",
+    "source",
+    "syntaxhighlight",
+    "templatedata",
+    "timeline",
+    "templatestyles",
+    "includeonly",
+    "noinclude",
+    "onlyinclude",
 ];
 
 const MAGIC_WORDS: &[&str] = &[
-    "DISAMBIG", "FORCETOC", "HIDDENCAT", "INDEX", "NEWSECTIONLINK", "NOCC",
-    "NOCOLLABORATIONHUBTOC", "NOCONTENTCONVERT", "NOEDITSECTION", "NOGALLERY", "NOGLOBAL",
-    "NOINDEX", "NONEWSECTIONLINK", "NOTC", "NOTITLECONVERT", "NOTOC", "STATICREDIRECT", "TOC",
-    "SOMMAIRE", "AUCUNSOMMAIRE", "FORCERSOMMAIRE", "HOMONYMIE",
+    "DISAMBIG",
+    "FORCETOC",
+    "HIDDENCAT",
+    "INDEX",
+    "NEWSECTIONLINK",
+    "NOCC",
+    "NOCOLLABORATIONHUBTOC",
+    "NOCONTENTCONVERT",
+    "NOEDITSECTION",
+    "NOGALLERY",
+    "NOGLOBAL",
+    "NOINDEX",
+    "NONEWSECTIONLINK",
+    "NOTC",
+    "NOTITLECONVERT",
+    "NOTOC",
+    "STATICREDIRECT",
+    "TOC",
+    "SOMMAIRE",
+    "AUCUNSOMMAIRE",
+    "FORCERSOMMAIRE",
+    "HOMONYMIE",
 ];
 
 const PROTOCOLS: &[&str] = &[
-    "//", "bitcoin:", "ftp://", "ftps://", "geo:", "git://", "gopher://", "http://", "https://",
-    "irc://", "ircs://", "magnet:", "mailto:", "mms://", "news:", "nntp://", "redis://",
-    "sftp://", "sip:", "sips:", "sms:", "ssh://", "svn://", "tel:", "telnet://", "urn:",
-    "worldwind://", "xmpp:",
+    "//",
+    "bitcoin:",
+    "ftp://",
+    "ftps://",
+    "geo:",
+    "git://",
+    "gopher://",
+    "http://",
+    "https://",
+    "irc://",
+    "ircs://",
+    "magnet:",
+    "mailto:",
+    "mms://",
+    "news:",
+    "nntp://",
+    "redis://",
+    "sftp://",
+    "sip:",
+    "sips:",
+    "sms:",
+    "ssh://",
+    "svn://",
+    "tel:",
+    "telnet://",
+    "urn:",
+    "worldwind://",
+    "xmpp:",
 ];
 
 /// Builds the parser configuration: category and file namespace names come from the dump (so
@@ -67,9 +133,17 @@ pub fn parser_configuration(site: &SiteInfo, lang: &Language) -> Configuration {
         Language::English | Language::Other(_) => {
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         }
-        _ => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzàâçéèêëîïôœùûüÿæÀÂÇÉÈÊËÎÏÔŒÙÛÜŸÆäöüßÄÖÜáíóúñãõ",
+        _ => {
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyzàâçéèêëîïôœùûüÿæÀÂÇÉÈÊËÎÏÔŒÙÛÜŸÆäöüßÄÖÜáíóúñãõ"
+        }
     };
-    let redirect: &[&str] = &["#redirect", "#redirection", "#weiterleitung", "#rinvia", "#redirección"];
+    let redirect: &[&str] = &[
+        "#redirect",
+        "#redirection",
+        "#weiterleitung",
+        "#rinvia",
+        "#redirección",
+    ];
     Configuration::new(&ConfigurationSource {
         category_namespaces: &categories,
         extension_tags: EXTENSION_TAGS,

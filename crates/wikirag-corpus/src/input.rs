@@ -294,7 +294,12 @@ pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
             .split(':')
             .next()
             .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| bad(i + 1, format!("expected `offset:page_id:title`, got {line:?}")))?;
+            .ok_or_else(|| {
+                bad(
+                    i + 1,
+                    format!("expected `offset:page_id:title`, got {line:?}"),
+                )
+            })?;
         if offsets.last() != Some(&off) {
             if offsets.last().is_some_and(|&last| off < last) {
                 return Err(bad(i + 1, format!("offset {off} goes backwards")));

@@ -19,9 +19,9 @@ const EN_ABBREV: &[&str] = &[
 const FR_ABBREV: &[&str] = &[
     "m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "pr", "me", "mgr", "st", "ste", "av", "apr",
     "cf", "env", "p", "pp", "vol", "n", "no", "chap", "éd", "coll", "dir", "hab", "min", "max",
-    "s", "ss", "t", "vers", "etc.-", "boul", "bd", "fig", "id", "ibid", "op", "cit", "art",
-    "janv", "févr", "avr", "juil", "sept", "oct", "nov", "déc", "c", "ca", "gal", "cdt", "lt",
-    "cap", "sgt", "r.-v", "j.-b", "j.-p", "j.-m", "j.-j", "j.-l", "p.-s",
+    "s", "ss", "t", "vers", "etc.-", "boul", "bd", "fig", "id", "ibid", "op", "cit", "art", "janv",
+    "févr", "avr", "juil", "sept", "oct", "nov", "déc", "c", "ca", "gal", "cdt", "lt", "cap",
+    "sgt", "r.-v", "j.-b", "j.-p", "j.-m", "j.-j", "j.-l", "p.-s",
 ];
 
 fn is_abbreviation(before: &str, lang: &Language) -> bool {
@@ -104,7 +104,12 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
         let half = window.len() / 2;
         let cut = ["; ", ", ", " "]
             .iter()
-            .find_map(|sep| window.rfind(sep).filter(|&i| i >= half).map(|i| i + sep.len()))
+            .find_map(|sep| {
+                window
+                    .rfind(sep)
+                    .filter(|&i| i >= half)
+                    .map(|i| i + sep.len())
+            })
             .unwrap_or(window.len());
         let (head, tail) = rest.split_at(cut);
         out.push(head.trim().to_string());
@@ -135,7 +140,11 @@ mod tests {
         check(
             Language::English,
             "Dr. Smith moved to the U.S. in 1990. He died c. 2001. John F. Kennedy was shot.",
-            &["Dr. Smith moved to the U.S. in 1990.", "He died c. 2001.", "John F. Kennedy was shot."],
+            &[
+                "Dr. Smith moved to the U.S. in 1990.",
+                "He died c. 2001.",
+                "John F. Kennedy was shot.",
+            ],
         );
         check(
             Language::English,
@@ -149,7 +158,11 @@ mod tests {
         check(
             Language::French,
             "M. Dupont est né en 52 av. J.-C. Il est mort. Mme Curie aussi.",
-            &["M. Dupont est né en 52 av. J.-C.", "Il est mort.", "Mme Curie aussi."],
+            &[
+                "M. Dupont est né en 52 av. J.-C.",
+                "Il est mort.",
+                "Mme Curie aussi.",
+            ],
         );
     }
 
@@ -158,7 +171,10 @@ mod tests {
         let long = "alpha beta, ".repeat(200);
         let parts = split_sentences(&long, &Language::English);
         assert!(parts.len() > 3);
-        assert!(parts.iter().all(|p| p.len() <= MAX_SENTENCE_BYTES), "{parts:?}");
+        assert!(
+            parts.iter().all(|p| p.len() <= MAX_SENTENCE_BYTES),
+            "{parts:?}"
+        );
         assert_eq!(parts.concat().replace(' ', ""), long.replace(' ', ""));
         let no_space = "é".repeat(1000);
         let parts = split_sentences(&no_space, &Language::French);

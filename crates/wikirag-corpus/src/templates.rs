@@ -40,7 +40,15 @@ impl Call<'_> {
 /// Normalises a template name for lookup.
 pub fn normalise_name(raw: &str) -> String {
     let mut name = raw.trim().replace('_', " ").to_lowercase();
-    for prefix in ["template:", "modèle:", "vorlage:", "modello:", "plantilla:", "msg:", "subst:"] {
+    for prefix in [
+        "template:",
+        "modèle:",
+        "vorlage:",
+        "modello:",
+        "plantilla:",
+        "msg:",
+        "subst:",
+    ] {
         if let Some(rest) = name.strip_prefix(prefix) {
             name = rest.trim().to_string();
         }
@@ -61,22 +69,72 @@ pub fn is_infobox(name: &str) -> bool {
 pub fn is_infobox_noise_key(key: &str) -> bool {
     let key = key.to_lowercase();
     [
-        "image", "logo", "map", "size", "alt", "caption", "légende", "signature", "width",
-        "pushpin", "coordinates", "coord", "latd", "longd", "lat_", "long_", "carte", "blason",
-        "drapeau", "upright", "taille", "embed", "module", "onlysourced", "charte", "wikidata",
-        "float", "style", "colour", "color", "couleur", "native_name_lang", "_ref", "footnotes",
+        "image",
+        "logo",
+        "map",
+        "size",
+        "alt",
+        "caption",
+        "légende",
+        "signature",
+        "width",
+        "pushpin",
+        "coordinates",
+        "coord",
+        "latd",
+        "longd",
+        "lat_",
+        "long_",
+        "carte",
+        "blason",
+        "drapeau",
+        "upright",
+        "taille",
+        "embed",
+        "module",
+        "onlysourced",
+        "charte",
+        "wikidata",
+        "float",
+        "style",
+        "colour",
+        "color",
+        "couleur",
+        "native_name_lang",
+        "_ref",
+        "footnotes",
     ]
     .iter()
     .any(|noise| key.contains(noise))
 }
 
 const EN_MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const FR_MONTHS: [&str; 12] = [
-    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-    "octobre", "novembre", "décembre",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
 ];
 
 fn format_date(year: &str, month: Option<&str>, day: Option<&str>, lang: &Language) -> String {
@@ -104,17 +162,22 @@ pub fn render(call: &Call<'_>, lang: &Language, title: &str) -> Option<String> {
         "convert" | "cvt" | "convertir" => {
             let value = call.pos(0)?;
             match call.pos(1) {
-                Some(sep @ ("-" | "–" | "to" | "and" | "or" | "by" | "x" | "×" | "+/-" | "±")) => {
-                    format!("{value} {sep} {} {}", call.pos(2).unwrap_or(""), call.pos(3).unwrap_or(""))
+                Some(sep @ ("-" | "–" | "to" | "and" | "or" | "by" | "x" | "×" | "+/-" | "±")) =>
+                {
+                    format!(
+                        "{value} {sep} {} {}",
+                        call.pos(2).unwrap_or(""),
+                        call.pos(3).unwrap_or("")
+                    )
                 }
                 Some(unit) => format!("{value} {unit}"),
                 None => value.to_string(),
             }
         }
-        "birth date" | "birth date and age" | "death date" | "death date and age" | "start date"
-        | "end date" | "start date and age" | "end date and age" | "film date" | "dob" | "bda"
-        | "dda" | "dts" | "birth year and age" | "death year and age" | "birth-date"
-        | "death-date" => {
+        "birth date" | "birth date and age" | "death date" | "death date and age"
+        | "start date" | "end date" | "start date and age" | "end date and age" | "film date"
+        | "dob" | "bda" | "dda" | "dts" | "birth year and age" | "death year and age"
+        | "birth-date" | "death-date" => {
             let (y, m, d) = (call.pos(0)?, call.pos(1), call.pos(2));
             if y.chars().all(|c| c.is_ascii_digit()) {
                 format_date(y, m, d, lang)
@@ -130,16 +193,69 @@ pub fn render(call: &Call<'_>, lang: &Language, title: &str) -> Option<String> {
         "lang" | "langue" | "lang-fr" | "transl" | "transliteration" => call
             .named("text")
             .or_else(|| call.named("texte"))
-            .or_else(|| call.pos(call.positional.len().saturating_sub(1)).or(call.pos(1)))?
+            .or_else(|| {
+                call.pos(call.positional.len().saturating_sub(1))
+                    .or(call.pos(1))
+            })?
             .to_string(),
-        "nowrap" | "nobr" | "nobold" | "noitalic" | "small" | "big" | "smaller" | "larger"
-        | "abbr" | "abréviation" | "sic" | "math" | "mvar" | "var" | "em" | "strong" | "quote"
-        | "cquote" | "blockquote" | "quotation" | "smallcaps" | "sc" | "sc1" | "unicode"
-        | "ipa" | "nihongo" | "ill" | "interlanguage link" | "interlanguage link multi" | "souligner"
-        | "pc" | "petites capitales" | "romain" | "rom" | "rom-maj" | "rom-min" | "nobr-" | "lnobr"
-        | "w" | "wikt" | "flag" | "flagcountry" | "flagu" | "refnec" | "référence nécessaire"
-        | "à prouver" | "pas clair" | "trad" | "font" | "center" | "centre" | "highlight"
-        | "mono" | "tooltip" | "keypress" | "serif" | "sans-serif" | "lien web simple" => call
+        "nowrap"
+        | "nobr"
+        | "nobold"
+        | "noitalic"
+        | "small"
+        | "big"
+        | "smaller"
+        | "larger"
+        | "abbr"
+        | "abréviation"
+        | "sic"
+        | "math"
+        | "mvar"
+        | "var"
+        | "em"
+        | "strong"
+        | "quote"
+        | "cquote"
+        | "blockquote"
+        | "quotation"
+        | "smallcaps"
+        | "sc"
+        | "sc1"
+        | "unicode"
+        | "ipa"
+        | "nihongo"
+        | "ill"
+        | "interlanguage link"
+        | "interlanguage link multi"
+        | "souligner"
+        | "pc"
+        | "petites capitales"
+        | "romain"
+        | "rom"
+        | "rom-maj"
+        | "rom-min"
+        | "nobr-"
+        | "lnobr"
+        | "w"
+        | "wikt"
+        | "flag"
+        | "flagcountry"
+        | "flagu"
+        | "refnec"
+        | "référence nécessaire"
+        | "à prouver"
+        | "pas clair"
+        | "trad"
+        | "font"
+        | "center"
+        | "centre"
+        | "highlight"
+        | "mono"
+        | "tooltip"
+        | "keypress"
+        | "serif"
+        | "sans-serif"
+        | "lien web simple" => call
             .named("text")
             .or_else(|| call.named("1"))
             .or_else(|| call.pos(0))?
@@ -210,10 +326,13 @@ fn is_ordinal_name(name: &str) -> bool {
         .or_else(|| first.strip_suffix('e'))
         .unwrap_or("");
     let stem_ok = !stem.is_empty()
-        && (stem.chars().all(|c| c.is_ascii_digit())
-            || stem.chars().all(|c| "ivxlcm".contains(c)));
+        && (stem.chars().all(|c| c.is_ascii_digit()) || stem.chars().all(|c| "ivxlcm".contains(c)));
     let rest = name[first.len()..].trim();
-    stem_ok && matches!(rest, "" | "siècle" | "millénaire" | "siècle av. j.-c." | "millénaire av. j.-c.")
+    stem_ok
+        && matches!(
+            rest,
+            "" | "siècle" | "millénaire" | "siècle av. j.-c." | "millénaire av. j.-c."
+        )
 }
 
 fn call_name_display(name: &str) -> String {
@@ -237,24 +356,76 @@ fn call_name_display(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn check(lang: Language, name: &str, pos: &[&str], named: &[(&str, &str)], expect: Option<&str>) {
+    fn check(
+        lang: Language,
+        name: &str,
+        pos: &[&str],
+        named: &[(&str, &str)],
+        expect: Option<&str>,
+    ) {
         let positional: Vec<String> = pos.iter().map(|s| s.to_string()).collect();
-        let named: Vec<(String, String)> =
-            named.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let call = Call { name, positional: &positional, named: &named };
-        assert_eq!(render(&call, &lang, "T").as_deref(), expect, "{name} {pos:?}");
+        let named: Vec<(String, String)> = named
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let call = Call {
+            name,
+            positional: &positional,
+            named: &named,
+        };
+        assert_eq!(
+            render(&call, &lang, "T").as_deref(),
+            expect,
+            "{name} {pos:?}"
+        );
     }
 
     #[test]
     fn renders_common_templates() {
         use Language::*;
         check(English, "convert", &["10", "km", "mi"], &[], Some("10 km"));
-        check(English, "convert", &["5", "to", "7", "ft"], &[], Some("5 to 7 ft"));
-        check(English, "birth date and age", &["1934", "1", "9"], &[("df", "y")], Some("9 January 1934"));
-        check(French, "date de naissance", &["9", "janvier", "1934"], &[], Some("9 janvier 1934"));
-        check(French, "birth date", &["1991", "5", "1"], &[], Some("1er mai 1991"));
-        check(English, "lang", &["fr", "Premier ministre"], &[], Some("Premier ministre"));
-        check(French, "langue", &["en", "text=hello"], &[("text", "hello")], Some("hello"));
+        check(
+            English,
+            "convert",
+            &["5", "to", "7", "ft"],
+            &[],
+            Some("5 to 7 ft"),
+        );
+        check(
+            English,
+            "birth date and age",
+            &["1934", "1", "9"],
+            &[("df", "y")],
+            Some("9 January 1934"),
+        );
+        check(
+            French,
+            "date de naissance",
+            &["9", "janvier", "1934"],
+            &[],
+            Some("9 janvier 1934"),
+        );
+        check(
+            French,
+            "birth date",
+            &["1991", "5", "1"],
+            &[],
+            Some("1er mai 1991"),
+        );
+        check(
+            English,
+            "lang",
+            &["fr", "Premier ministre"],
+            &[],
+            Some("Premier ministre"),
+        );
+        check(
+            French,
+            "langue",
+            &["en", "text=hello"],
+            &[("text", "hello")],
+            Some("hello"),
+        );
         check(English, "nowrap", &["10 June"], &[], Some("10 June"));
         check(French, "s", &["XIX"], &[], Some("XIXe siècle"));
         check(French, "xixe siècle", &[], &[], Some("XIXe siècle"));
@@ -267,7 +438,9 @@ mod tests {
     #[test]
     fn infobox_names() {
         assert!(is_infobox(&normalise_name("Infobox_U.S._state")));
-        assert!(is_infobox(&normalise_name("Modèle:Infobox Personnalité politique")));
+        assert!(is_infobox(&normalise_name(
+            "Modèle:Infobox Personnalité politique"
+        )));
         assert!(!is_infobox("navbox"));
         assert!(is_infobox_noise_key("image_map"));
         assert!(!is_infobox_noise_key("capital"));

@@ -98,15 +98,15 @@ impl<R: BufRead> DumpReader<R> {
         let mut ns_key: Option<i32> = None;
         loop {
             self.buf.clear();
-            let event = self
-                .reader
-                .read_event_into(&mut self.buf)
-                .map_err(|e| CorpusError::Xml {
-                    path: self.path.clone(),
-                    offset: 0,
-                    after: String::new(),
-                    message: e.to_string(),
-                })?;
+            let event =
+                self.reader
+                    .read_event_into(&mut self.buf)
+                    .map_err(|e| CorpusError::Xml {
+                        path: self.path.clone(),
+                        offset: 0,
+                        after: String::new(),
+                        message: e.to_string(),
+                    })?;
             match event {
                 Event::Start(e) => match e.local_name().as_ref() {
                     b"page" => {
@@ -416,7 +416,10 @@ mod tests {
         assert_eq!(r.site_info().namespace_name(14), Some("Catégorie"));
         assert_eq!(r.site_info().namespace_name(0), Some(""));
         let p = r.next().unwrap().unwrap();
-        assert_eq!((p.id, p.revision_id, p.title.as_str()), (7, Some(99), "A & B"));
+        assert_eq!(
+            (p.id, p.revision_id, p.title.as_str()),
+            (7, Some(99), "A & B")
+        );
         assert_eq!(p.text, "Hello <ref>x</ref> été");
         assert_eq!(p.timestamp.as_deref(), Some("2020-01-01T00:00:00Z"));
         let p = r.next().unwrap().unwrap();
@@ -433,7 +436,10 @@ mod tests {
         let err = r.next().unwrap().unwrap_err();
         assert!(err.is_fatal());
         let msg = err.to_string();
-        assert!(msg.contains("t.xml") && msg.contains("after page id 7"), "{msg}");
+        assert!(
+            msg.contains("t.xml") && msg.contains("after page id 7"),
+            "{msg}"
+        );
         assert!(r.next().is_none());
     }
 
@@ -444,15 +450,21 @@ mod tests {
         bytes[at] = 0xFF;
         let mut r = DumpReader::new(Path::new("t.xml"), &bytes[..]).unwrap();
         let err = r.next().unwrap().unwrap_err();
-        assert!(matches!(err, CorpusError::InvalidUtf8 { page_id: 7, .. }), "{err}");
+        assert!(
+            matches!(err, CorpusError::InvalidUtf8 { page_id: 7, .. }),
+            "{err}"
+        );
         assert!(!err.is_fatal());
         assert_eq!(r.next().unwrap().unwrap().id, 8);
 
         let mut r = DumpReader::new(Path::new("t.xml"), DUMP.as_bytes())
             .unwrap()
-            .with_max_page_bytes(25);
+            .with_max_page_bytes(20);
         let err = r.next().unwrap().unwrap_err();
-        assert!(matches!(err, CorpusError::PageTooLarge { page_id: 7, .. }), "{err}");
+        assert!(
+            matches!(err, CorpusError::PageTooLarge { page_id: 7, .. }),
+            "{err}"
+        );
         assert_eq!(r.next().unwrap().unwrap().id, 8);
     }
 }

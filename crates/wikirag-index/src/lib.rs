@@ -1,1 +1,17 @@
-//! placeholder
+//! The on-disk sentence index: a tantivy index with one document per sentence (plus page and
+//! redirect-alias documents), and a `manifest.json` that says what it holds.
+//!
+//! This crate owns the index layout and BM25 search. It must never parse dumps or clean
+//! wikitext (that is `wikirag-corpus`), and it never prints. An index directory is published
+//! only whole: it is built in a temporary directory and renamed into place with its manifest.
+
+mod error;
+pub mod manifest;
+mod reader;
+pub mod schema;
+mod writer;
+
+pub use error::{IndexError, Result};
+pub use manifest::{BuildParams, Counts, DumpRecord, FORMAT_VERSION, Manifest};
+pub use reader::{SearchOptions, SentenceIndex};
+pub use writer::{IndexBuilder, WriterOptions};

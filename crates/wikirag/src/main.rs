@@ -1,1 +1,451 @@
-fn main() {}
+//! The `wikirag` command: glue between the user and the library crates. It parses arguments,
+//! draws progress, prints results; all the work happens in the libraries.
+
+mod progress;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wikirag_core::{Language, NoProgress, Progress, SearchRequest, StopFlag};
+use wikirag_index::{SentenceIndex, WriterOptions};
+use wikirag_indexer::{BuildConfig, Input, ReadConfig};
+
+/// Turn a Wikipedia dump into a local search index and search it.
+#[derive(Parser, Debug)]
+#[command(name = "wikirag", version, about)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug). Also RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build a sentence index from one or more dump files (.xml, .xml.bz2, multistream, .gz).
+    Index(IndexArgs),
+    /// Search an index.
+    Search(SearchArgs),
+    /// Show what an index holds and how it was built.
+    Inspect(InspectArgs),
+    /// Print the cleaned text of a dump's articles (what the index sees).
+    Extract(ExtractArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReadArgs {
+    /// Dump files; all go into one index.
+    #[arg(required = true)]
+    dumps: Vec<PathBuf>,
+    /// The `-multistream-index.txt[.bz2]` of a multistream dump (applies to the first dump).
+    #[arg(long)]
+    multistream_index: Option<PathBuf>,
+    /// Namespaces to keep, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    namespaces: Vec<i32>,
+    /// Threads for decompression and cleaning (0 = all cores).
+    #[arg(short = 'j', long, default_value_t = 0, env = "WIKIRAG_THREADS")]
+    threads: usize,
+    /// Force the language (en, fr, …) instead of reading it from <siteinfo>.
+    #[arg(long)]
+    lang: Option<String>,
+    /// Pages with more wikitext than this (bytes) are skipped with a warning.
+    #[arg(long, default_value_t = wikirag_corpus::DEFAULT_MAX_PAGE_BYTES)]
+    max_page_bytes: usize,
+    /// How long the wikitext parser may spend on one page (ms).
+    #[arg(long, default_value_t = 5000)]
+    parse_timeout_ms: u64,
+    /// Decompress multistream bzip2 on one thread.
+    #[arg(long)]
+    sequential: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl ReadArgs {
+    fn config(&self) -> ReadConfig {
+        let mut inputs: Vec<Input> = self.dumps.iter().map(Input::new).collect();
+        if let Some(first) = inputs.first_mut() {
+            first.multistream_index = self.multistream_index.clone();
+        }
+        ReadConfig {
+            inputs,
+            namespaces: self.namespaces.clone(),
+            threads: self.threads,
+            language: self.lang.as_deref().map(Language::from_code),
+            max_page_bytes: self.max_page_bytes,
+            parse_timeout: Duration::from_millis(self.parse_timeout_ms),
+            parallel_decompression: !self.sequential,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct IndexArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// The index directory to create.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Replace an existing index at --out.
+    #[arg(long)]
+    force: bool,
+    /// Memory budget of the index writer (MiB).
+    #[arg(long, default_value_t = 256)]
+    writer_memory_mb: usize,
+    /// Print the build report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SearchArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    index: PathBuf,
+    /// What to look for.
+    #[arg(required = true)]
+    query: Vec<String>,
+    /// Number of sentences to return.
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Neighbouring sentences to show on each side of a hit.
+    #[arg(short = 'C', long, default_value_t = 0)]
+    context: usize,
+    /// At most this many hits per page (0 = no cap).
+    #[arg(long, default_value_t = 3)]
+    per_page: usize,
+    /// Print one JSON object with a `hits` array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct InspectArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    index: PathBuf,
+    /// Print the whole manifest as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExtractArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// One JSON object per article instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Only the article with this exact title.
+    #[arg(long)]
+    title: Option<String>,
+    /// Write here instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "error",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn stop_on_ctrl_c() -> StopFlag {
+    let stop = StopFlag::new();
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.is_stopped() {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping, nothing will be published (Ctrl-C again to exit now)");
+        flag.stop();
+    });
+    stop
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Index(args) => index(args),
+        Command::Search(args) => search(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Extract(args) => extract(args),
+    }
+}
+
+fn reporter(quiet: bool) -> Arc<dyn Progress> {
+    if quiet {
+        Arc::new(NoProgress)
+    } else {
+        Arc::new(progress::Bars::new())
+    }
+}
+
+fn index(args: IndexArgs) -> Result<i32> {
+    let stop = stop_on_ctrl_c();
+    let config = BuildConfig {
+        read: args.read.config(),
+        out: args.out.clone(),
+        writer: WriterOptions {
+            threads: 0,
+            memory_mb: args.writer_memory_mb,
+            overwrite: args.force,
+        },
+    };
+    let bars = reporter(args.read.quiet);
+    let report = wikirag_indexer::build(&config, bars.clone(), &stop);
+    drop(bars);
+    let report = report.with_context(|| format!("building {}", args.out.display()))?;
+    let m = &report.manifest;
+    let failed: Vec<&str> = m
+        .dumps
+        .iter()
+        .filter_map(|d| d.fatal_error.as_deref())
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+    } else {
+        let secs = m.durations.get("total").copied().unwrap_or(0.0);
+        let pages: u64 = m.dumps.iter().map(|d| d.pages_read).sum();
+        let bytes: u64 = m.dumps.iter().map(|d| d.bytes).sum();
+        println!(
+            "indexed {} articles, {} sentences, {} redirects into {} in {:.1}s ({:.0} pages/s, {:.1} MB/s of input)",
+            m.counts.articles,
+            m.counts.sentences,
+            m.counts.redirects,
+            report.path.display(),
+            secs,
+            pages as f64 / secs.max(1e-9),
+            bytes as f64 / 1e6 / secs.max(1e-9),
+        );
+        if m.counts.skipped > 0 {
+            println!(
+                "skipped {} pages with errors (see `wikirag inspect --index {}`)",
+                m.counts.skipped,
+                report.path.display()
+            );
+        }
+    }
+    for e in &failed {
+        eprintln!("error: {e}");
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "the index was published with the pages read before the fault{}",
+            if failed.len() > 1 { "s" } else { "" }
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn search(args: SearchArgs) -> Result<i32> {
+    let index = SentenceIndex::open(&args.index)?;
+    let query = args.query.join(" ");
+    let request = SearchRequest {
+        query: query.clone(),
+        k: args.k,
+        context: args.context,
+        per_page: args.per_page,
+    };
+    let started = Instant::now();
+    let hits = index.search(&request)?;
+    let took = started.elapsed();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let value = serde_json::json!({
+            "query": query,
+            "mode": "bm25",
+            "k": args.k,
+            "context": args.context,
+            "per_page": args.per_page,
+            "took_ms": took.as_secs_f64() * 1e3,
+            "hits": hits,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(0);
+    }
+    if hits.is_empty() {
+        writeln!(out, "no results for {query:?}")?;
+        return Ok(0);
+    }
+    for (i, h) in hits.iter().enumerate() {
+        let section = if h.section.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", h.section)
+        };
+        writeln!(
+            out,
+            "{:>2}. {}{}  [{:.2}]",
+            i + 1,
+            h.title,
+            section,
+            h.score
+        )?;
+        for b in &h.before {
+            writeln!(out, "      {b}")?;
+        }
+        writeln!(out, "    » {}", h.text)?;
+        for a in &h.after {
+            writeln!(out, "      {a}")?;
+        }
+        writeln!(out, "      {}#s{}", h.url, h.sentence)?;
+    }
+    writeln!(
+        out,
+        "({} hits in {:.1} ms)",
+        hits.len(),
+        took.as_secs_f64() * 1e3
+    )?;
+    Ok(0)
+}
+
+fn inspect(args: InspectArgs) -> Result<i32> {
+    let m = wikirag_index::Manifest::read(&args.index)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(0);
+    }
+    println!("index      {}", args.index.display());
+    println!(
+        "format     {} (wikirag {})",
+        m.format_version, m.wikirag_version
+    );
+    println!("languages  {}", m.languages.join(", "));
+    println!(
+        "counts     {} articles, {} sentences, {} redirects, {} skipped pages",
+        m.counts.articles, m.counts.sentences, m.counts.redirects, m.counts.skipped
+    );
+    println!(
+        "params     namespaces {:?}, {} threads, writer {} MiB, max page {} bytes, parse timeout {} ms",
+        m.params.namespaces,
+        m.params.threads,
+        m.params.writer_memory_mb,
+        m.params.max_page_bytes,
+        m.params.parse_timeout_ms
+    );
+    for (stage, secs) in &m.durations {
+        println!("duration   {stage}: {secs:.2}s");
+    }
+    for d in &m.dumps {
+        println!(
+            "dump       {} ({} bytes, {}, {}, lang {}): {} pages read, {} articles, {} redirects, {} other namespaces, {} skipped, {} sentences, {:.1}s",
+            d.file_name,
+            d.bytes,
+            d.compression,
+            d.mode,
+            d.language,
+            d.pages_read,
+            d.articles,
+            d.redirects,
+            d.other_namespaces,
+            d.skipped,
+            d.sentences,
+            d.seconds
+        );
+        if let Some(e) = &d.fatal_error {
+            println!("  error    {e}");
+        }
+        for e in &d.page_errors {
+            println!("  skipped  {e}");
+        }
+    }
+    Ok(0)
+}
+
+struct ExtractSink<W: Write> {
+    out: W,
+    json: bool,
+    title: Option<String>,
+    written: u64,
+}
+
+impl<W: Write> wikirag_indexer::Sink for ExtractSink<W> {
+    fn article(&mut self, a: &wikirag_core::Article) -> wikirag_indexer::Result<()> {
+        if self.title.as_ref().is_some_and(|t| t != &a.title) {
+            return Ok(());
+        }
+        self.written += 1;
+        let io =
+            |e: std::io::Error| wikirag_indexer::IndexerError::Sink(format!("writing output: {e}"));
+        if self.json {
+            let line = serde_json::to_string(a).expect("article serialises");
+            writeln!(self.out, "{line}").map_err(io)?;
+        } else {
+            writeln!(self.out, "# {} ({})", a.title, a.url).map_err(io)?;
+            let mut section = "";
+            for s in &a.sentences {
+                if s.section != section {
+                    section = &s.section;
+                    writeln!(self.out, "## {section}").map_err(io)?;
+                }
+                writeln!(self.out, "{}", s.text).map_err(io)?;
+            }
+            writeln!(self.out).map_err(io)?;
+        }
+        Ok(())
+    }
+    fn redirect(&mut self, _: &str, _: &str, _: &Language) -> wikirag_indexer::Result<()> {
+        Ok(())
+    }
+}
+
+fn extract(args: ExtractArgs) -> Result<i32> {
+    let stop = stop_on_ctrl_c();
+    let config = args.read.config();
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut sink = ExtractSink {
+        out,
+        json: args.json,
+        title: args.title.clone(),
+        written: 0,
+    };
+    let bars = reporter(args.read.quiet || args.output.is_none());
+    let records = wikirag_indexer::read_into(&config, &mut sink, bars.clone(), &stop)?;
+    drop(bars);
+    sink.out.flush()?;
+    if let Some(t) = &args.title {
+        if sink.written == 0 {
+            bail!("no article titled {t:?} in the given dumps");
+        }
+    }
+    let mut code = 0;
+    for r in &records {
+        if let Some(e) = &r.fatal_error {
+            eprintln!("error: {e}");
+            code = 1;
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,56 @@
+use std::path::PathBuf;
+
+/// Errors of the on-disk index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("index {path}: {source}")]
+    Tantivy {
+        path: PathBuf,
+        source: tantivy::TantivyError,
+    },
+    #[error("{path} is not a wikirag index (no manifest.json); build one with `wikirag index`")]
+    NotAnIndex { path: PathBuf },
+    #[error("{path}: manifest is unreadable: {message}")]
+    BadManifest { path: PathBuf, message: String },
+    #[error(
+        "{path}: index format {found} is not supported by this build (expects {expected}); rebuild the index"
+    )]
+    FormatVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{path} already exists; pass --force to replace it")]
+    Exists { path: PathBuf },
+    #[error("empty query")]
+    EmptyQuery,
+}
+
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+pub(crate) trait Context<T> {
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, std::io::Error> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, tantivy::TantivyError> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| IndexError::Tantivy {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! `manifest.json`: what an index holds and how it was built. Written last, so an index
+//! directory with a manifest is complete.
+
+use crate::error::{Context, IndexError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Bumped whenever the on-disk layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// One input dump file and what came of it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DumpRecord {
+    pub path: String,
+    pub file_name: String,
+    pub bytes: u64,
+    pub compression: String,
+    pub mode: String,
+    pub language: String,
+    pub dbname: Option<String>,
+    pub base_url: Option<String>,
+    /// `<page>` elements read.
+    pub pages_read: u64,
+    /// Articles indexed (namespace kept, not a redirect, cleaned fine).
+    pub articles: u64,
+    pub redirects: u64,
+    /// Pages in namespaces that were not asked for.
+    pub other_namespaces: u64,
+    /// Pages skipped because of an error (bad UTF-8, too large, parser timeout).
+    pub skipped: u64,
+    pub sentences: u64,
+    /// A fatal error that ended this file early: the pages before it are indexed.
+    pub fatal_error: Option<String>,
+    /// The first per-page errors, for the record (all are counted in `skipped`).
+    pub page_errors: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Counts over the whole index.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    pub articles: u64,
+    pub redirects: u64,
+    pub sentences: u64,
+    pub skipped: u64,
+    /// Sentences per language code.
+    pub sentences_by_language: BTreeMap<String, u64>,
+}
+
+/// Build parameters, recorded so a result can be reproduced.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BuildParams {
+    pub namespaces: Vec<i32>,
+    pub threads: usize,
+    pub writer_memory_mb: usize,
+    pub max_page_bytes: usize,
+    pub parse_timeout_ms: u64,
+    pub max_sentence_bytes: usize,
+    pub language_override: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub wikirag_version: String,
+    /// Seconds since the Unix epoch.
+    pub created_unix: u64,
+    pub languages: Vec<String>,
+    pub dumps: Vec<DumpRecord>,
+    pub counts: Counts,
+    pub params: BuildParams,
+    /// Stage → seconds.
+    pub durations: BTreeMap<String, f64>,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Err(IndexError::NotAnIndex {
+                path: dir.to_path_buf(),
+            });
+        }
+        let bytes = std::fs::read(&path).at(&path)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| IndexError::BadManifest {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let found = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
+        if found != FORMAT_VERSION {
+            return Err(IndexError::FormatVersion {
+                path: dir.to_path_buf(),
+                found,
+                expected: FORMAT_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| IndexError::BadManifest {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(MANIFEST_FILE);
+        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        std::fs::write(&path, json).at(&path)
+    }
+}

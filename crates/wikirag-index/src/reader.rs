@@ -1,0 +1,437 @@
+//! Searching an index: BM25 over the sentence documents, with title boost, redirect aliases,
+//! a per-page cap and neighbouring sentences as context.
+
+use crate::error::{Context, IndexError, Result};
+use crate::manifest::Manifest;
+use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::tokenizer::TokenStream;
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use wikirag_core::{Hit, Retriever, SearchRequest};
+
+/// The most candidates one search ranks to satisfy the per-page cap.
+const MAX_FETCH: usize = 20_000;
+
+/// Ranking knobs.
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    /// Boost of the title field against the sentence text.
+    pub title_boost: f32,
+    /// Score given to every sentence of a page whose redirect alias the query names.
+    pub alias_boost: f32,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            title_boost: 0.6,
+            alias_boost: 4.0,
+        }
+    }
+}
+
+/// An open index, ready to search. Cheap to share between threads.
+pub struct SentenceIndex {
+    path: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    manifest: Manifest,
+    slots: Vec<&'static str>,
+    parser: QueryParser,
+    options: SearchOptions,
+}
+
+impl SentenceIndex {
+    pub fn open(dir: &Path) -> Result<SentenceIndex> {
+        let manifest = Manifest::read(dir)?;
+        let index = Index::open_in_dir(dir).at(dir)?;
+        schema::register_analyzers(&index);
+        let (_, fields) = schema::build_schema();
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .at(dir)?;
+        let mut slots: Vec<&'static str> = manifest
+            .languages
+            .iter()
+            .map(|l| schema::slot(&wikirag_core::Language::from_code(l)))
+            .collect();
+        slots.sort();
+        slots.dedup();
+        if slots.is_empty() {
+            slots.push("other");
+        }
+        let options = SearchOptions::default();
+        let parser = Self::make_parser(&index, &fields, &slots, &options);
+        Ok(SentenceIndex {
+            path: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+            manifest,
+            slots,
+            parser,
+            options,
+        })
+    }
+
+    fn make_parser(
+        index: &Index,
+        fields: &Fields,
+        slots: &[&str],
+        options: &SearchOptions,
+    ) -> QueryParser {
+        let mut default_fields = Vec::new();
+        let mut title_fields = Vec::new();
+        for slot in slots {
+            let (t, ti) = fields.slot_fields(slot);
+            default_fields.push(t);
+            default_fields.push(ti);
+            title_fields.push(ti);
+        }
+        let mut parser = QueryParser::for_index(index, default_fields);
+        for ti in title_fields {
+            parser.set_field_boost(ti, options.title_boost);
+        }
+        parser
+    }
+
+    pub fn with_options(mut self, options: SearchOptions) -> SentenceIndex {
+        self.parser = Self::make_parser(&self.index, &self.fields, &self.slots, &options);
+        self.options = options;
+        self
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of sentence documents.
+    pub fn num_sentences(&self) -> u64 {
+        self.manifest.counts.sentences
+    }
+
+    /// Searches, ranks and attaches context.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        let query_text = sanitize_query(&req.query);
+        if query_text.trim().is_empty() || req.k == 0 {
+            return if req.query.trim().is_empty() {
+                Err(IndexError::EmptyQuery)
+            } else {
+                Ok(Vec::new())
+            };
+        }
+        let searcher = self.reader.searcher();
+        let (user_query, _errors) = self.parser.parse_query_lenient(&query_text);
+        let mut should: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, user_query)];
+        for page_id in self.alias_targets(&searcher, &query_text)? {
+            let q = TermQuery::new(
+                Term::from_field_u64(self.fields.page_id, page_id),
+                IndexRecordOption::Basic,
+            );
+            should.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(Box::new(q), self.options.alias_boost)),
+            ));
+        }
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
+            (Occur::Must, Box::new(BooleanQuery::new(should))),
+        ]);
+        // Over-fetch for the per-page cap, and fetch more while the cap starves the result.
+        let mut fetch = if req.per_page == 0 {
+            req.k
+        } else {
+            req.k * 4 + 32
+        };
+        let mut hits = Vec::with_capacity(req.k);
+        loop {
+            let top = searcher
+                .search(&query, &TopDocs::with_limit(fetch))
+                .at(&self.path)?;
+            let exhausted = top.len() < fetch;
+            let mut per_page: HashMap<u64, usize> = HashMap::new();
+            hits.clear();
+            for (score, addr) in top {
+                let page_id = self.page_id_at(&searcher, addr)?;
+                let n = per_page.entry(page_id).or_default();
+                if req.per_page > 0 && *n >= req.per_page {
+                    continue;
+                }
+                *n += 1;
+                hits.push((score, addr));
+                if hits.len() == req.k {
+                    break;
+                }
+            }
+            if hits.len() == req.k || exhausted || fetch >= MAX_FETCH {
+                break;
+            }
+            fetch = (fetch * 4).min(MAX_FETCH);
+        }
+        let mut hits = hits
+            .into_iter()
+            .map(|(score, addr)| self.hit(&searcher, addr, score))
+            .collect::<Result<Vec<_>>>()?;
+        if req.context > 0 {
+            for hit in &mut hits {
+                self.attach_context(&searcher, hit, req.context)?;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The page id of a document, from the fast field (no stored-document read).
+    fn page_id_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<u64> {
+        let reader = searcher.segment_reader(addr.segment_ord);
+        let column = reader.fast_fields().u64("page_id").at(&self.path)?;
+        Ok(column.first(addr.doc_id).unwrap_or(0))
+    }
+
+    /// Pages whose redirect alias is named in full by the query.
+    fn alias_targets(&self, searcher: &Searcher, query: &str) -> Result<Vec<u64>> {
+        let mut titles: Vec<Box<dyn Query>> = Vec::new();
+        let mut query_tokens: HashSet<String> = HashSet::new();
+        for slot in &self.slots {
+            let (_, ti) = self.fields.slot_fields(slot);
+            for tok in self.tokens(slot, query) {
+                query_tokens.insert(format!("{slot}:{tok}"));
+                titles.push(Box::new(TermQuery::new(
+                    Term::from_field_text(ti, &tok),
+                    IndexRecordOption::Basic,
+                )));
+            }
+        }
+        if titles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, kind_query(self.fields.kind, KIND_ALIAS)),
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(
+                    titles.into_iter().map(|q| (Occur::Should, q)).collect(),
+                )),
+            ),
+        ]);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(8))
+            .at(&self.path)?;
+        let mut out = Vec::new();
+        for (_, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
+            let alias = text_of(&doc, self.fields.title);
+            let lang = text_of(&doc, self.fields.lang);
+            let slot = schema::slot(&wikirag_core::Language::from_code(&lang));
+            let alias_tokens = self.tokens(slot, &alias);
+            if alias_tokens.is_empty()
+                || !alias_tokens
+                    .iter()
+                    .all(|t| query_tokens.contains(&format!("{slot}:{t}")))
+            {
+                continue;
+            }
+            let target = text_of(&doc, self.fields.target);
+            if let Some(id) = self.page_id_of(searcher, &target)? {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The page id of an article by exact title.
+    pub fn page_id_of(&self, searcher: &Searcher, title: &str) -> Result<Option<u64>> {
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, kind_query(self.fields.kind, KIND_PAGE)),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.title_key, &schema::title_key(title)),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1))
+            .at(&self.path)?;
+        match top.first() {
+            Some((_, addr)) => {
+                let doc: TantivyDocument = searcher.doc(*addr).at(&self.path)?;
+                Ok(u64_of(&doc, self.fields.page_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn tokens(&self, slot: &str, text: &str) -> Vec<String> {
+        let mut analyzer = schema::analyzer(slot);
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
+    }
+
+    fn hit(&self, searcher: &Searcher, addr: DocAddress, score: f32) -> Result<Hit> {
+        let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
+        let f = &self.fields;
+        Ok(Hit {
+            title: text_of(&doc, f.title),
+            section: text_of(&doc, f.section),
+            text: text_of(&doc, f.text),
+            url: text_of(&doc, f.url),
+            page_id: u64_of(&doc, f.page_id).unwrap_or(0),
+            sentence: u64_of(&doc, f.sentence).unwrap_or(0) as u32,
+            score,
+            kind: schema::sentence_kind_from_code(u64_of(&doc, f.sentence_kind).unwrap_or(0)),
+            revision_id: u64_of(&doc, f.revision_id),
+            before: Vec::new(),
+            after: Vec::new(),
+        })
+    }
+
+    /// The sentences `first..=last` of a page, in order.
+    pub fn sentences(&self, page_id: u64, first: u32, last: u32) -> Result<Vec<(u32, String)>> {
+        let searcher = self.reader.searcher();
+        self.sentences_with(&searcher, page_id, first, last)
+    }
+
+    fn sentences_with(
+        &self,
+        searcher: &Searcher,
+        page_id: u64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, String)>> {
+        let f = &self.fields;
+        let ordinals: Vec<(Occur, Box<dyn Query>)> = (first..=last)
+            .map(|i| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_u64(f.sentence, u64::from(i)),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, kind_query(f.kind, KIND_SENTENCE)),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.page_id, page_id),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+            (Occur::Must, Box::new(BooleanQuery::new(ordinals))),
+        ]);
+        let n = (last - first + 1) as usize;
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(n))
+            .at(&self.path)?;
+        let mut out = Vec::with_capacity(n);
+        for (_, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
+            out.push((
+                u64_of(&doc, f.sentence).unwrap_or(0) as u32,
+                text_of(&doc, f.text),
+            ));
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out)
+    }
+
+    fn attach_context(&self, searcher: &Searcher, hit: &mut Hit, n: usize) -> Result<()> {
+        let n = n.min(50) as u32;
+        let first = hit.sentence.saturating_sub(n);
+        let last = hit.sentence.saturating_add(n);
+        for (i, text) in self.sentences_with(searcher, hit.page_id, first, last)? {
+            if i < hit.sentence {
+                hit.before.push(text);
+            } else if i > hit.sentence {
+                hit.after.push(text);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Retriever for SentenceIndex {
+    type Error = IndexError;
+    fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
+        SentenceIndex::search(self, request)
+    }
+}
+
+fn kind_query(field: Field, kind: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, kind),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn text_of(doc: &TantivyDocument, field: Field) -> String {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn u64_of(doc: &TantivyDocument, field: Field) -> Option<u64> {
+    doc.get_first(field).and_then(|v| v.as_u64())
+}
+
+/// Users type questions, not query syntax: keep words, drop operators that would make the
+/// parser reject or reinterpret the query (`field:`, `+`, `-`, `^`, quotes stay as phrases).
+fn sanitize_query(q: &str) -> String {
+    q.chars()
+        .map(|c| match c {
+            ':' | '^' | '+' | '(' | ')' | '[' | ']' | '{' | '}' | '~' | '*' | '!' | '\\' | '/'
+            | '?' | '<' | '>' | '=' | '\'' | '’' => ' ',
+            c => c,
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .map(|w| {
+            let w = w.trim_start_matches('-');
+            match w.to_ascii_uppercase().as_str() {
+                "AND" | "OR" | "NOT" | "IN" => w.to_lowercase(),
+                _ => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(
+            '"',
+            if q.matches('"').count() % 2 == 0 {
+                "\""
+            } else {
+                " "
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_query;
+
+    #[test]
+    fn queries_are_sanitized() {
+        assert_eq!(sanitize_query("Who is title:x?"), "Who is title x");
+        assert_eq!(sanitize_query("C++ AND -foo"), "C and foo");
+        assert_eq!(sanitize_query("\"unbalanced"), " unbalanced");
+        assert_eq!(sanitize_query("l'État"), "l État");
+    }
+}

@@ -1,0 +1,184 @@
+//! Building an index: documents go into a temporary directory that is published by rename only
+//! when complete, so an interrupted build never leaves a half index in place.
+
+use crate::error::{Context, IndexError, Result};
+use crate::manifest::Manifest;
+use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
+use std::path::{Path, PathBuf};
+use tantivy::{Index, IndexWriter, TantivyDocument};
+use wikirag_core::{Article, Language};
+
+/// Options of the index writer.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Indexing threads inside tantivy (0 = tantivy's choice, at most 4).
+    pub threads: usize,
+    /// Total memory budget of the writer, in MiB.
+    pub memory_mb: usize,
+    /// Replace an existing index at the destination.
+    pub overwrite: bool,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            threads: 0,
+            memory_mb: 256,
+            overwrite: false,
+        }
+    }
+}
+
+/// Writes one index. Dropping it without [`IndexBuilder::publish`] removes the temporary
+/// directory and leaves the destination untouched.
+pub struct IndexBuilder {
+    dest: PathBuf,
+    tmp: PathBuf,
+    index: Index,
+    writer: Option<IndexWriter<TantivyDocument>>,
+    fields: Fields,
+    published: bool,
+}
+
+impl IndexBuilder {
+    pub fn create(dest: &Path, options: &WriterOptions) -> Result<IndexBuilder> {
+        if dest.exists() && !options.overwrite {
+            return Err(IndexError::Exists {
+                path: dest.to_path_buf(),
+            });
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).at(&parent)?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "index".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).at(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp).at(&tmp)?;
+        let (schema, fields) = schema::build_schema();
+        let index = Index::create_in_dir(&tmp, schema).at(&tmp)?;
+        schema::register_analyzers(&index);
+        let memory = options.memory_mb.max(16) << 20;
+        let writer = if options.threads == 0 {
+            index.writer(memory)
+        } else {
+            let threads = options.threads.min(8);
+            index.writer_with_num_threads(threads, memory.max(threads * (15 << 20)))
+        }
+        .at(&tmp)?;
+        Ok(IndexBuilder {
+            dest: dest.to_path_buf(),
+            tmp,
+            index,
+            writer: Some(writer),
+            fields,
+            published: false,
+        })
+    }
+
+    fn writer(&self) -> &IndexWriter<TantivyDocument> {
+        self.writer.as_ref().expect("writer lives until publish")
+    }
+
+    /// Adds an article: one document per sentence and one for the page title.
+    pub fn add_article(&self, article: &Article) -> Result<()> {
+        let f = &self.fields;
+        let slot = schema::slot(&article.language);
+        let (text_field, title_field) = f.slot_fields(slot);
+        let lang = article.language.code();
+        let writer = self.writer();
+        let mut page = TantivyDocument::new();
+        page.add_text(f.kind, KIND_PAGE);
+        page.add_text(f.lang, lang);
+        page.add_text(f.title, &article.title);
+        page.add_text(title_field, &article.title);
+        page.add_text(f.title_key, schema::title_key(&article.title));
+        page.add_u64(f.page_id, article.page_id);
+        page.add_text(f.url, &article.url);
+        if let Some(rev) = article.revision_id {
+            page.add_u64(f.revision_id, rev);
+        }
+        if let Some(ts) = &article.timestamp {
+            page.add_text(f.timestamp, ts);
+        }
+        writer.add_document(page).at(&self.tmp)?;
+        for s in &article.sentences {
+            let mut doc = TantivyDocument::new();
+            doc.add_text(f.kind, KIND_SENTENCE);
+            doc.add_text(f.lang, lang);
+            doc.add_text(f.text, &s.text);
+            doc.add_text(text_field, &s.text);
+            doc.add_text(f.title, &article.title);
+            doc.add_text(title_field, &article.title);
+            doc.add_text(f.section, &s.section);
+            doc.add_u64(f.page_id, article.page_id);
+            doc.add_u64(f.sentence, u64::from(s.ordinal));
+            doc.add_u64(f.sentence_kind, schema::sentence_kind_code(s.kind));
+            if let Some(rev) = article.revision_id {
+                doc.add_u64(f.revision_id, rev);
+            }
+            doc.add_text(f.url, &article.url);
+            writer.add_document(doc).at(&self.tmp)?;
+        }
+        Ok(())
+    }
+
+    /// Records a redirect: a search for `alias` finds the article titled `target`.
+    pub fn add_redirect(&self, alias: &str, target: &str, language: &Language) -> Result<()> {
+        let f = &self.fields;
+        let (_, title_field) = f.slot_fields(schema::slot(language));
+        let mut doc = TantivyDocument::new();
+        doc.add_text(f.kind, KIND_ALIAS);
+        doc.add_text(f.lang, language.code());
+        doc.add_text(f.title, alias);
+        doc.add_text(title_field, alias);
+        doc.add_text(f.title_key, schema::title_key(alias));
+        doc.add_text(f.target, target);
+        self.writer().add_document(doc).at(&self.tmp)?;
+        Ok(())
+    }
+
+    /// Commits, merges, writes the manifest and renames the directory into place.
+    pub fn publish(mut self, manifest: &Manifest) -> Result<PathBuf> {
+        let mut writer = self.writer.take().expect("publish once");
+        writer.commit().at(&self.tmp)?;
+        writer.wait_merging_threads().at(&self.tmp)?;
+        drop(self.index.clone());
+        manifest.write(&self.tmp)?;
+        if self.dest.exists() {
+            let old = self.tmp.with_extension("old");
+            std::fs::rename(&self.dest, &old).at(&self.dest)?;
+            std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
+            std::fs::remove_dir_all(&old).at(&old)?;
+        } else {
+            std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
+        }
+        self.published = true;
+        Ok(self.dest.clone())
+    }
+
+    /// The temporary directory being written (for tests and messages).
+    pub fn temp_dir(&self) -> &Path {
+        &self.tmp
+    }
+}
+
+impl Drop for IndexBuilder {
+    fn drop(&mut self) {
+        if !self.published {
+            if let Some(mut w) = self.writer.take() {
+                let _ = w.rollback();
+                drop(w);
+            }
+            if let Err(e) = std::fs::remove_dir_all(&self.tmp) {
+                tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove temporary index");
+            }
+        }
+    }
+}

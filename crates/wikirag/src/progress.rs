@@ -1,0 +1,128 @@
+//! Progress bars: bytes of compressed input read (with ETA), pages and pages/s.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use wikirag_core::Progress;
+
+/// Warnings printed in full before the rest are only counted.
+const SHOWN_WARNINGS: u64 = 20;
+
+pub struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+    pages: AtomicU64,
+    warnings: AtomicU64,
+    started: Mutex<Instant>,
+}
+
+impl Bars {
+    pub fn new() -> Bars {
+        Bars {
+            bar: Mutex::new(None),
+            pages: AtomicU64::new(0),
+            warnings: AtomicU64::new(0),
+            started: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            f(bar);
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn input_started(&self, name: &str, total_bytes: Option<u64>) {
+        let bar = ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        let short = std::path::Path::new(name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.to_string());
+        bar.set_prefix(short);
+        self.pages.store(0, Ordering::Relaxed);
+        *self.started.lock().expect("progress lock") = Instant::now();
+        *self.bar.lock().expect("progress lock") = Some(bar);
+    }
+
+    fn bytes_read(&self, n: u64) {
+        self.with_bar(|b| b.inc(n));
+    }
+
+    fn page_done(&self) {
+        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        if pages % 256 == 0 {
+            let secs = self
+                .started
+                .lock()
+                .expect("progress lock")
+                .elapsed()
+                .as_secs_f64();
+            self.with_bar(|b| {
+                b.set_message(format!(
+                    "{pages} pages, {:.0} pages/s",
+                    pages as f64 / secs.max(1e-9)
+                ))
+            });
+        }
+    }
+
+    fn warning(&self, message: &str) {
+        let n = self.warnings.fetch_add(1, Ordering::Relaxed) + 1;
+        let line = if n <= SHOWN_WARNINGS {
+            format!("warning: {message}")
+        } else if n == SHOWN_WARNINGS + 1 {
+            "warning: more warnings follow; `wikirag inspect` lists them".to_string()
+        } else {
+            return;
+        };
+        let mut shown = false;
+        self.with_bar(|b| {
+            b.println(&line);
+            shown = true;
+        });
+        if !shown {
+            eprintln!("{line}");
+        }
+    }
+
+    fn input_finished(&self, _name: &str) {
+        let pages = self.pages.load(Ordering::Relaxed);
+        let secs = self
+            .started
+            .lock()
+            .expect("progress lock")
+            .elapsed()
+            .as_secs_f64();
+        self.with_bar(|b| {
+            b.set_message(format!(
+                "{pages} pages, {:.0} pages/s",
+                pages as f64 / secs.max(1e-9)
+            ));
+            b.finish();
+        });
+    }
+
+    fn stage(&self, name: &str) {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(name.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.bar.lock().expect("progress lock") = Some(bar);
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
