@@ -377,6 +377,15 @@ impl Renderer<'_> {
             if value.is_empty() || !value.chars().any(char::is_alphanumeric) {
                 continue;
             }
+            // "name = <the title>" says nothing the title does not.
+            if value == self.title
+                && matches!(
+                    key.to_lowercase().as_str(),
+                    "name" | "nom" | "titre" | "title" | "post"
+                )
+            {
+                continue;
+            }
             let fact = format!("{} — {key}: {value}", self.title);
             self.push_block(SentenceKind::Fact, &fact);
         }

@@ -33,24 +33,22 @@ fn is_stream_start(bytes: &[u8]) -> bool {
 /// Finds the offsets of every bzip2 stream start in `bytes` (after position 0).
 pub fn find_stream_starts(bytes: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
-    let mut i = 1;
-    while i + 10 <= bytes.len() {
-        match memchr_bz(&bytes[i..]) {
-            Some(rel) => {
-                let at = i + rel;
-                if is_stream_start(&bytes[at..]) {
-                    out.push(at);
-                }
-                i = at + 1;
-            }
-            None => break,
-        }
+    let mut from = 1;
+    while let Some(at) = find_stream_starts_from(bytes, from) {
+        out.push(at);
+        from = at + 1;
     }
     out
 }
 
-fn memchr_bz(hay: &[u8]) -> Option<usize> {
-    hay.windows(3).position(|w| w == b"BZh")
+/// The first stream start at or after `from`.
+fn find_stream_starts_from(bytes: &[u8], from: usize) -> Option<usize> {
+    if from >= bytes.len() {
+        return None;
+    }
+    memchr::memmem::find_iter(&bytes[from..], b"BZh")
+        .map(|rel| from + rel)
+        .find(|&at| is_stream_start(&bytes[at..]))
 }
 
 /// Options for opening a dump.
@@ -311,13 +309,21 @@ pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
 }
 
 type Chunk = (u64, u64, Vec<u8>); // (sequence, compressed offset, bytes)
-type Decoded = (u64, io::Result<Vec<u8>>);
+
+enum Msg {
+    Data(io::Result<Vec<u8>>),
+    /// The splitter is done: `seq` of this message is the number of streams.
+    End,
+}
+type Decoded = (u64, Msg);
 
 /// Decompresses the streams of a multistream bzip2 file on several threads and hands out the
 /// XML in file order. Memory stays bounded: at most `2 × threads` streams are in flight.
 pub struct ParallelBzReader {
     results: crossbeam_channel::Receiver<Decoded>,
     pending: BTreeMap<u64, io::Result<Vec<u8>>>,
+    /// Number of streams, once the splitter has finished.
+    end: Option<u64>,
     next: u64,
     current: Vec<u8>,
     pos: usize,
@@ -354,21 +360,25 @@ impl ParallelBzReader {
                             ),
                         )
                     });
-                    if res_tx.send((seq, result)).is_err() {
+                    if res_tx.send((seq, Msg::Data(result))).is_err() {
                         break;
                     }
                 }
             });
         }
         let res_tx_split = res_tx;
-        thread::spawn(move || {
-            if let Err((seq, e)) = split_streams(file, index, &job_tx) {
-                let _ = res_tx_split.send((seq, Err(e)));
+        thread::spawn(move || match split_streams(file, index, &job_tx) {
+            Ok(streams) => {
+                let _ = res_tx_split.send((streams, Msg::End));
+            }
+            Err((seq, e)) => {
+                let _ = res_tx_split.send((seq, Msg::Data(Err(e))));
             }
         });
         ParallelBzReader {
             results: res_rx,
             pending: BTreeMap::new(),
+            end: None,
             next: 0,
             current: Vec::new(),
             pos: 0,
@@ -384,11 +394,20 @@ impl ParallelBzReader {
                 self.pos = 0;
                 return Ok(true);
             }
+            if self.end == Some(self.next) {
+                return Ok(false);
+            }
             match self.results.recv() {
-                Ok((seq, result)) => {
+                Ok((seq, Msg::Data(result))) => {
                     self.pending.insert(seq, result);
                 }
-                Err(_) => return Ok(false),
+                Ok((streams, Msg::End)) => self.end = Some(streams),
+                // Every sender is gone without an end marker: a thread died.
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "a decompression thread stopped unexpectedly",
+                    ));
+                }
             }
         }
     }
@@ -407,7 +426,7 @@ fn split_streams<R: Read>(
     mut file: R,
     index: Option<Vec<u64>>,
     jobs: &crossbeam_channel::Sender<Chunk>,
-) -> Result<(), (u64, io::Error)> {
+) -> Result<u64, (u64, io::Error)> {
     let mut seq = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = 0u64; // file offset of buf[0]
@@ -427,9 +446,9 @@ fn split_streams<R: Read>(
                     .filter(|&e| e <= buf.len())
             }
             None => {
-                let found = find_stream_starts(&buf[scan_from.saturating_sub(10).max(1)..])
-                    .first()
-                    .map(|&p| p + scan_from.saturating_sub(10).max(1));
+                // Look again only at bytes not scanned yet (a header may straddle chunks).
+                let from = scan_from.saturating_sub(10).max(1);
+                let found = find_stream_starts_from(&buf, from);
                 if found.is_none() {
                     scan_from = buf.len().max(1);
                 }
@@ -441,7 +460,7 @@ fn split_streams<R: Read>(
                 let rest = buf.split_off(end);
                 let stream = std::mem::replace(&mut buf, rest);
                 if jobs.send((seq, buf_start, stream)).is_err() {
-                    return Ok(());
+                    return Ok(seq);
                 }
                 seq += 1;
                 buf_start += end as u64;
@@ -450,8 +469,9 @@ fn split_streams<R: Read>(
             None if eof => {
                 if !buf.is_empty() {
                     let _ = jobs.send((seq, buf_start, std::mem::take(&mut buf)));
+                    seq += 1;
                 }
-                return Ok(());
+                return Ok(seq);
             }
             None => {
                 if buf.len() > MAX_STREAM_BYTES {

@@ -21,6 +21,8 @@ pub struct DumpReader<R: BufRead> {
     /// The first `<page>` start tag was consumed while reading `<siteinfo>`.
     pending_page: bool,
     finished: bool,
+    /// `</mediawiki>` was seen: the file is complete.
+    closed: bool,
     last_page_id: Option<u64>,
     max_page_bytes: usize,
 }
@@ -48,6 +50,7 @@ impl<R: BufRead> DumpReader<R> {
             site: SiteInfo::default(),
             pending_page: false,
             finished: false,
+            closed: false,
             last_page_id: None,
             max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
         };
@@ -197,7 +200,15 @@ impl<R: BufRead> DumpReader<R> {
                 self.buf.clear();
                 match self.reader.read_event_into(&mut self.buf) {
                     Ok(Event::Start(e)) if e.local_name().as_ref() == b"page" => break,
-                    Ok(Event::Eof) => return Ok(None),
+                    Ok(Event::End(e)) if e.local_name().as_ref() == b"mediawiki" => {
+                        self.closed = true;
+                    }
+                    Ok(Event::Eof) if self.closed => return Ok(None),
+                    Ok(Event::Eof) => {
+                        return Err(
+                            self.xml_error("the file ends before </mediawiki>: it is truncated")
+                        );
+                    }
                     Ok(_) => {}
                     Err(e) => return Err(self.read_error(e)),
                 }

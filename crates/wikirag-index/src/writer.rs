@@ -6,7 +6,7 @@ use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
 use std::path::{Path, PathBuf};
 use tantivy::{Index, IndexWriter, TantivyDocument};
-use wikirag_core::{Article, Language};
+use wikirag_core::{Article, Language, SentenceKind};
 
 /// Options of the index writer.
 #[derive(Clone, Debug)]
@@ -113,7 +113,17 @@ impl IndexBuilder {
             doc.add_text(f.kind, KIND_SENTENCE);
             doc.add_text(f.lang, lang);
             doc.add_text(f.text, &s.text);
-            doc.add_text(text_field, &s.text);
+            // A fact starts with its article's title, which the title field already scores:
+            // index only the field and value so title terms are not counted twice.
+            let indexed = match s.kind {
+                SentenceKind::Fact => s
+                    .text
+                    .strip_prefix(article.title.as_str())
+                    .and_then(|rest| rest.strip_prefix(" — "))
+                    .unwrap_or(&s.text),
+                _ => &s.text,
+            };
+            doc.add_text(text_field, indexed);
             doc.add_text(f.title, &article.title);
             doc.add_text(title_field, &article.title);
             doc.add_text(f.section, &s.section);
