@@ -52,6 +52,7 @@ SITES = {
             "Yuri Alekseyevich Gagarin": "Yuri Gagarin",
             "Tour Eiffel": "Eiffel Tower",
             "Marie Sklodowska-Curie": "Marie Curie",
+            "La dame de fer": "Eiffel Tower",
         },
         "extra": [
             (14, "Category:Soviet cosmonauts", "Cosmonauts of the Soviet space programme."),

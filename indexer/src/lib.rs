@@ -33,6 +33,8 @@ pub enum IndexerError {
     NoInput,
     #[error("{0}")]
     Sink(String),
+    #[error("no article could be read, nothing was published: {0}")]
+    NothingIndexed(String),
 }
 
 pub type Result<T, E = IndexerError> = std::result::Result<T, E>;
@@ -132,7 +134,27 @@ pub fn read_into(
     }
     let mut records = Vec::new();
     for input in &config.inputs {
-        records.push(read_one(config, input, sink, progress.clone(), stop)?);
+        match read_one(config, input, sink, progress.clone(), stop) {
+            Ok(record) => records.push(record),
+            // A file that cannot be opened or has no readable header is recorded as failed;
+            // the other inputs still go in.
+            Err(IndexerError::Corpus(e)) => {
+                let msg = e.to_string();
+                tracing::error!("{msg}");
+                progress.warning(&msg);
+                records.push(DumpRecord {
+                    path: input.path.display().to_string(),
+                    file_name: input
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    fatal_error: Some(msg),
+                    ..DumpRecord::default()
+                });
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(records)
 }
@@ -341,6 +363,13 @@ pub fn build(
     let started = Instant::now();
     let mut builder = IndexBuilder::create(&config.out, &config.writer)?;
     let records = read_into(&config.read, &mut builder, progress.clone(), stop)?;
+    if records.iter().all(|r| r.articles == 0) && records.iter().any(|r| r.fatal_error.is_some()) {
+        let errors: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.fatal_error.clone())
+            .collect();
+        return Err(IndexerError::NothingIndexed(errors.join("; ")));
+    }
     let read_secs = started.elapsed().as_secs_f64();
     progress.stage("committing");
     let mut counts = Counts::default();
@@ -354,7 +383,7 @@ pub fn build(
             .sentences_by_language
             .entry(r.language.clone())
             .or_default() += r.sentences;
-        if !languages.contains(&r.language) {
+        if !r.language.is_empty() && !languages.contains(&r.language) {
             languages.push(r.language.clone());
         }
     }

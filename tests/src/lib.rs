@@ -1,1 +1,77 @@
-//! x
+//! Helpers shared by the end-to-end tests: where the sample and the shared dumps are, and a
+//! one-call index build.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wikirag_core::{NoProgress, StopFlag};
+use wikirag_index::{Manifest, WriterOptions};
+use wikirag_indexer::{BuildConfig, Input, ReadConfig};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A file of the bundled sample (`data/sample/NAME`).
+pub fn sample(name: &str) -> PathBuf {
+    root().join("data").join("sample").join(name)
+}
+
+/// The shared real dumps (`../shared/data/wiki`, or `$WIKIRAG_SHARED_WIKI`), if present.
+pub fn shared_wiki() -> Option<PathBuf> {
+    let dir = std::env::var_os("WIKIRAG_SHARED_WIKI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("..").join("shared").join("data").join("wiki"));
+    dir.is_dir().then_some(dir)
+}
+
+/// A shared dump by file name; prints why and returns `None` when the folder is absent.
+pub fn shared(name: &str) -> Option<PathBuf> {
+    match shared_wiki() {
+        Some(dir) => Some(dir.join(name)),
+        None => {
+            eprintln!(
+                "SKIPPED: ../shared/data/wiki is absent (set WIKIRAG_SHARED_WIKI); {name} not tested"
+            );
+            None
+        }
+    }
+}
+
+/// A read config over the given files with test-friendly defaults.
+pub fn read_config(inputs: &[&Path]) -> ReadConfig {
+    ReadConfig {
+        inputs: inputs.iter().map(|p| Input::new(*p)).collect(),
+        threads: 2,
+        ..ReadConfig::default()
+    }
+}
+
+/// Builds an index of `inputs` into `out` and returns its manifest.
+pub fn build(config: ReadConfig, out: &Path) -> wikirag_indexer::Result<Manifest> {
+    let report = wikirag_indexer::build(
+        &BuildConfig {
+            read: config,
+            out: out.to_path_buf(),
+            writer: WriterOptions {
+                threads: 1,
+                memory_mb: 64,
+                overwrite: false,
+            },
+        },
+        Arc::new(NoProgress),
+        &StopFlag::new(),
+    )?;
+    Ok(report.manifest)
+}
+
+/// Compresses bytes as a single bzip2 stream.
+pub fn bzip2(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    enc.write_all(bytes).expect("in-memory write");
+    enc.finish().expect("in-memory write")
+}

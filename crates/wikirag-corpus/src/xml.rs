@@ -99,6 +99,7 @@ impl<R: BufRead> DumpReader<R> {
         let mut field: Option<Vec<u8>> = None;
         let mut text = Vec::new();
         let mut ns_key: Option<i32> = None;
+        let mut seen_root = false;
         loop {
             self.buf.clear();
             let event =
@@ -112,6 +113,7 @@ impl<R: BufRead> DumpReader<R> {
                     })?;
             match event {
                 Event::Start(e) => match e.local_name().as_ref() {
+                    b"mediawiki" => seen_root = true,
                     b"page" => {
                         self.pending_page = true;
                         return Ok(());
@@ -145,8 +147,8 @@ impl<R: BufRead> DumpReader<R> {
                             }
                         }
                     }
-                    if e.local_name().as_ref() == b"siteinfo" {
-                        // keep going to the first <page>
+                    if e.local_name().as_ref() == b"mediawiki" {
+                        self.closed = true;
                     }
                 }
                 Event::Empty(e) if e.local_name().as_ref() == b"namespace" => {
@@ -160,9 +162,19 @@ impl<R: BufRead> DumpReader<R> {
                         self.site.namespaces.push((key, String::new()));
                     }
                 }
-                Event::Eof => {
+                Event::Eof if self.closed => {
                     self.finished = true;
                     return Ok(());
+                }
+                Event::Eof if seen_root => {
+                    return Err(
+                        self.xml_error("the file ends before </mediawiki>: it is truncated")
+                    );
+                }
+                Event::Eof => {
+                    return Err(
+                        self.xml_error("no <mediawiki> element: this is not a MediaWiki XML dump")
+                    );
                 }
                 _ => {}
             }

@@ -1,0 +1,211 @@
+//! Bad input: a clear error naming the file and offset (or page), never a panic, and every
+//! whole page before the fault still indexed.
+
+use wikirag_index::SentenceIndex;
+use wikirag_tests::{build, read_config, sample};
+
+fn sample_xml() -> String {
+    std::fs::read_to_string(sample("enwiki-sample.xml")).unwrap()
+}
+
+/// Index `bytes` written as `name`; returns the manifest's single dump record.
+fn index_bytes(name: &str, bytes: &[u8]) -> (wikirag_index::DumpRecord, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let out = dir.path().join("idx");
+    let m = build(read_config(&[&path]), &out).unwrap();
+    SentenceIndex::open(&out).expect("an index is published even after a fault");
+    (m.dumps[0].clone(), dir)
+}
+
+fn total_articles() -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    build(
+        read_config(&[&sample("enwiki-sample.xml")]),
+        &dir.path().join("i"),
+    )
+    .unwrap()
+    .counts
+    .articles
+}
+
+#[test]
+fn truncated_multistream_bz2_keeps_earlier_pages() {
+    let bytes = std::fs::read(sample("enwiki-sample-multistream.xml.bz2")).unwrap();
+    let cut = bytes.len() * 6 / 10;
+    let (rec, _dir) = index_bytes("cut-multistream.xml.bz2", &bytes[..cut]);
+    let err = rec
+        .fatal_error
+        .clone()
+        .expect("a truncated file is an error");
+    assert!(err.contains("cut-multistream.xml.bz2"), "{err}");
+    assert!(err.contains("compressed byte"), "{err}");
+    assert!(
+        rec.articles > 0 && rec.articles < total_articles(),
+        "{rec:?}"
+    );
+    assert!(err.contains("pages before the fault were kept"), "{err}");
+}
+
+/// The sample's pages repeated under new ids and titles, so the XML spans several bzip2
+/// blocks (bzip2 cannot give back anything of a block it did not read whole).
+fn large_xml(copies: usize) -> String {
+    let xml = sample_xml();
+    let start = xml.find("  <page>").unwrap();
+    let end = xml.rfind("</mediawiki>").unwrap();
+    let (head, pages) = (&xml[..start], &xml[start..end]);
+    let mut out = head.to_string();
+    for c in 0..copies {
+        out.push_str(
+            &pages
+                .replace("<id>20", &format!("<id>{}", 100 + c))
+                .replace("<title>", &format!("<title>Copy {c} ")),
+        );
+    }
+    out.push_str("</mediawiki>\n");
+    out
+}
+
+#[test]
+fn truncated_single_stream_bz2_keeps_earlier_pages() {
+    let xml = large_xml(40);
+    assert!(xml.len() > 500_000);
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    std::io::Write::write_all(&mut enc, xml.as_bytes()).unwrap();
+    let bytes = enc.finish().unwrap();
+    let (rec, _dir) = index_bytes("cut.xml.bz2", &bytes[..bytes.len() * 7 / 10]);
+    let err = rec
+        .fatal_error
+        .clone()
+        .expect("a truncated file is an error");
+    assert!(err.contains("cut.xml.bz2"), "{err}");
+    assert!(rec.articles > 0, "{rec:?}");
+}
+
+#[test]
+fn xml_breaking_mid_file_names_the_offset_and_last_page() {
+    let xml = sample_xml();
+    let cut = xml.find("<title>Madrid</title>").unwrap();
+    let broken = format!("{}<page><title>oops</wrong>", &xml[..cut]);
+    let (rec, _dir) = index_bytes("broken.xml", broken.as_bytes());
+    let err = rec.fatal_error.clone().unwrap();
+    assert!(err.contains("broken.xml") && err.contains("byte"), "{err}");
+    assert!(err.contains("after page id"), "{err}");
+    assert!(rec.articles >= 3, "{rec:?}");
+}
+
+#[test]
+fn a_file_that_just_stops_is_truncated_not_complete() {
+    let xml = sample_xml();
+    let cut = xml.find("<title>Madrid</title>").unwrap() - "  <page>\n    ".len();
+    let (rec, _dir) = index_bytes("stops.xml", &xml.as_bytes()[..cut]);
+    let err = rec.fatal_error.clone().unwrap();
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_skips_only_that_page() {
+    let xml = sample_xml();
+    let mut bytes = xml.clone().into_bytes();
+    let at = xml.find("Prado Museum").unwrap();
+    bytes[at] = 0xFF;
+    bytes[at + 1] = 0xFE;
+    let (rec, _dir) = index_bytes("bad-utf8.xml", &bytes);
+    assert_eq!(rec.skipped, 1, "{rec:?}");
+    assert_eq!(rec.articles, total_articles() - 1);
+    assert!(rec.fatal_error.is_none());
+    assert!(
+        rec.page_errors[0].contains("Madrid") && rec.page_errors[0].contains("UTF-8"),
+        "{:?}",
+        rec.page_errors
+    );
+}
+
+#[test]
+fn a_10_mb_page_is_skipped_with_its_id() {
+    let xml = sample_xml();
+    let huge = "Lorem ipsum dolor sit amet. ".repeat(10 * 1024 * 1024 / 28 + 1);
+    let xml = xml.replacen(
+        "The Prado Museum holds",
+        &format!("{huge} The Prado Museum holds"),
+        1,
+    );
+    let (rec, _dir) = index_bytes("huge.xml", xml.as_bytes());
+    assert_eq!(rec.skipped, 1, "{rec:?}");
+    assert!(
+        rec.page_errors[0].contains("over the limit"),
+        "{:?}",
+        rec.page_errors
+    );
+    assert!(
+        rec.page_errors[0].contains("Madrid"),
+        "{:?}",
+        rec.page_errors
+    );
+    assert_eq!(rec.articles, total_articles() - 1);
+}
+
+#[test]
+fn pathological_wikitext_does_not_crash() {
+    let xml = sample_xml();
+    let nasty = [
+        format!("{}x{}", "{{a|".repeat(20_000), "}}".repeat(20_000)),
+        "{{".repeat(50_000),
+        "[[".repeat(50_000),
+        format!("{}cell", "{|\n|".repeat(5_000)),
+        "'''''".repeat(20_000),
+        "<ref>".repeat(20_000),
+        format!("{}deep", "*".repeat(10_000)),
+    ]
+    .join("\n\n")
+    .replace('&', "&amp;")
+    .replace('<', "&lt;");
+    let xml = xml.replacen(
+        "The Prado Museum holds",
+        &format!("{nasty} The Prado Museum holds"),
+        1,
+    );
+    let (rec, _dir) = index_bytes("nasty.xml", xml.as_bytes());
+    assert!(rec.fatal_error.is_none(), "{rec:?}");
+    assert_eq!(rec.articles + rec.skipped, total_articles());
+}
+
+#[test]
+fn not_a_dump_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("noise.xml", &b"this is not xml <<<< at all"[..]),
+        (
+            "random.bz2",
+            &[b'B', b'Z', b'h', b'9', 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
+        ),
+        ("empty.xml", &b""[..]),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = build(read_config(&[&path]), &dir.path().join("idx")).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+        assert!(!dir.path().join("idx").exists());
+    }
+}
+
+#[test]
+fn a_bad_file_among_good_ones_loses_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<mediawiki><siteinfo>").unwrap();
+    let m = build(
+        read_config(&[&bad, &sample("frwiki-sample.xml")]),
+        &dir.path().join("idx"),
+    )
+    .unwrap();
+    assert!(
+        m.dumps[0]
+            .fatal_error
+            .as_deref()
+            .unwrap()
+            .contains("bad.xml")
+    );
+    assert_eq!(m.dumps[1].articles, 9);
+}
