@@ -366,15 +366,20 @@ impl Renderer<'_> {
             let Some(name_nodes) = &p.name else { continue };
             let mut key = String::new();
             self.inline(name_nodes, &mut key, depth + 1);
-            let key = key.trim().replace('_', " ");
+            let key = humanize_key(key.trim());
             if key.is_empty() || templates::is_infobox_noise_key(&key) {
                 continue;
             }
             let mut value = String::new();
             self.inline_list_aware(&p.value, &mut value, depth + 1);
             let value = tidy(&value, self.lang);
-            let value = value.trim_matches(|c: char| c == ',' || c.is_whitespace());
-            if value.is_empty() || !value.chars().any(char::is_alphanumeric) {
+            // Unparsed list bullets inside a value: "* a * b" → "a, b".
+            let value = value.replace(" * ", ", ").replace(" *", ", ");
+            let value = value
+                .trim_start_matches(['*', ' '])
+                .trim_matches(|c: char| c == ',' || c.is_whitespace());
+            if value.is_empty() || !value.chars().any(char::is_alphanumeric) || is_file_name(value)
+            {
                 continue;
             }
             // "name = <the title>" says nothing the title does not.
@@ -445,7 +450,8 @@ impl Renderer<'_> {
                     "ref" | "references" | "gallery" | "timeline" | "graph" | "score"
                     | "templatedata" | "imagemap" | "mapframe" | "maplink" | "indicator"
                     | "inputbox" | "categorytree" | "charinsert" | "templatestyles"
-                    | "syntaxhighlight" | "source" | "includeonly" | "hiero" => {}
+                    | "syntaxhighlight" | "source" | "includeonly" | "hiero" | "math" | "chem"
+                    | "ce" => {}
                     _ => self.inline(nodes, out, depth + 1),
                 },
                 Node::Template {
@@ -575,6 +581,47 @@ fn span(nodes: &[Node<'_>]) -> (usize, usize) {
     }
 }
 
+/// An infobox value that is an image or media file name.
+fn is_file_name(value: &str) -> bool {
+    let lower = value.to_lowercase();
+    [
+        ".svg", ".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".webp", ".ogg", ".pdf",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
+/// Infobox keys as words: `LargestCity` → `Largest city`, `area_total_sq_mi` → `area total sq
+/// mi`, so a search for "largest city" matches.
+fn humanize_key(key: &str) -> String {
+    let chars: Vec<char> = key.replace(['_', '-'], " ").chars().collect();
+    let mut spaced = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if i > 0 && c.is_uppercase() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                spaced.push(' ');
+            }
+        }
+        spaced.push(c);
+    }
+    let words: Vec<String> = spaced
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, w)| {
+            let acronym = w.chars().filter(|c| c.is_alphabetic()).count() > 1
+                && w.chars().all(|c| !c.is_lowercase());
+            if acronym || i == 0 {
+                w.to_string()
+            } else {
+                w.to_lowercase()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// Interlanguage links (`[[fr:Paris]]`, `[[zh-yue:...]]`) carry no text for this article.
 fn is_interwiki(target: &str) -> bool {
     if target.starts_with(':') {
@@ -595,6 +642,16 @@ fn is_interwiki(target: &str) -> bool {
 /// Collapses whitespace and mends what dropped markup leaves behind: empty parentheses, spaces
 /// before commas and full stops.
 pub fn tidy(text: &str, lang: &Language) -> String {
+    let stripped;
+    let text = if ["{{", "}}", "[[", "]]", "''", "<"]
+        .iter()
+        .any(|m| text.contains(m))
+    {
+        stripped = strip_residual_markup(text);
+        stripped.as_str()
+    } else {
+        text
+    };
     let mut s = String::with_capacity(text.len());
     let mut space = false;
     for c in text.chars() {
@@ -639,9 +696,132 @@ pub fn tidy(text: &str, lang: &Language) -> String {
     s.trim().to_string()
 }
 
+/// Last resort for markup the parser left as text (it does on some real pages): templates are
+/// dropped innermost first, links keep their label, bold and italic quotes go.
+fn strip_residual_markup(text: &str) -> String {
+    let mut s = text.to_string();
+    // Templates, innermost first; a bounded number of rounds keeps this linear in practice.
+    for _ in 0..8 {
+        let Some(open) = s.find("{{") else { break };
+        let mut out = String::with_capacity(s.len());
+        let mut rest = &s[..];
+        let mut changed = false;
+        let _ = open;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            match (after.find("}}"), after.find("{{")) {
+                (Some(end), next) if next.is_none_or(|n| n > end) => {
+                    out.push_str(&rest[..start]);
+                    rest = &after[end + 2..];
+                    changed = true;
+                }
+                _ => {
+                    out.push_str(&rest[..start + 2]);
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        s = out;
+        if !changed {
+            break;
+        }
+    }
+    // Links: [[target|label]] → label, [[target]] → target.
+    while let Some(start) = s.find("[[") {
+        let Some(len) = s[start..].find("]]") else {
+            break;
+        };
+        let inner = &s[start + 2..start + len];
+        let label = inner.rsplit('|').next().unwrap_or(inner).to_string();
+        s.replace_range(start..start + len + 2, &label);
+    }
+    let s = strip_tags(&s);
+    s.replace("'''", "")
+        .replace("''", "")
+        .replace("{{", "")
+        .replace("}}", "")
+        .replace("[[", "")
+        .replace("]]", "")
+}
+
+/// Drops `<ref>…</ref>` (with its content) and any other tag-shaped `<name …>` left as text.
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let tail = &rest[lt..];
+        let name: String = tail[1..]
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let close = tail.find('>').filter(|&i| i < 300);
+        match (name.is_empty(), close) {
+            (false, Some(gt)) => {
+                let tag = &tail[..=gt];
+                rest = &tail[gt + 1..];
+                if name.eq_ignore_ascii_case("ref")
+                    && !tag.ends_with("/>")
+                    && !tag.starts_with("</")
+                {
+                    // Skip the reference's content up to its end tag.
+                    match rest.find("</ref>") {
+                        Some(end) => rest = &rest[end + "</ref>".len()..],
+                        None => rest = "",
+                    }
+                }
+            }
+            _ => {
+                out.push('<');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn infobox_keys_read_as_words() {
+        for (key, want) in [
+            ("LargestCity", "Largest city"),
+            ("TotalAreaUS", "Total area US"),
+            ("ISOCode", "ISO code"),
+            ("2010Pop", "2010 pop"),
+            ("area_total_sq_mi", "area total sq mi"),
+            ("début fonction1", "début fonction1"),
+        ] {
+            assert_eq!(humanize_key(key), want);
+        }
+    }
+
+    #[test]
+    fn residual_markup_is_stripped() {
+        assert_eq!(
+            tidy(
+                "above $800 (${{Inflation|US|{{x|800}}|1861}} today) in [[Foo|bar]] and [[baz]] '''b'''",
+                &Language::English
+            ),
+            "above $800 ($ today) in bar and baz b"
+        );
+        assert_eq!(
+            tidy("unclosed {{ template [[link", &Language::English),
+            "unclosed template link"
+        );
+        assert_eq!(
+            tidy(
+                "after.<ref>{{cite book|x}}</ref> Next <ref name=a/>one <br/>x < y",
+                &Language::English
+            ),
+            "after. Next one x < y"
+        );
+    }
 
     fn clean(lang: Language, title: &str, text: &str) -> Article {
         let cleaner = Cleaner::new(&SiteInfo::default(), lang, CleanOptions::default());
@@ -672,7 +852,6 @@ mod tests {
         assert_eq!(
             texts(&a),
             vec![
-                "[|Fact] Alabama — name: Alabama",
                 "[|Fact] Alabama — capital: Montgomery",
                 "[|Fact] Alabama — area total sq mi: 52419 sqmi",
                 "[|Prose] Alabama is a state in the southern U.S. It joined in 1819.",

@@ -297,7 +297,7 @@ pub fn render(call: &Call<'_>, lang: &Language, title: &str) -> Option<String> {
         "'" | "apostrophe" => "'".to_string(),
         "!" => "|".to_string(),
         "=" => "=".to_string(),
-        "·" | "dot" | "middot" | "," => " · ".to_string(),
+        "·" | "dot" | "middot" => " · ".to_string(),
         "okina" => "ʻ".to_string(),
         "pagename" | "pagenamee" | "fullpagename" => title.to_string(),
         "er" | "e" | "ère" | "re" | "ier" | "ers" | "es" | "res" | "nd" | "nde" | "d" | "o" => {
