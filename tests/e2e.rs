@@ -88,6 +88,11 @@ fn every_way_of_reading_the_sample_agrees() {
     for (i, config) in configs.into_iter().enumerate() {
         let out = dir.path().join(format!("i{i}"));
         let m = build(config, &out).unwrap();
+        assert!(
+            m.dumps[0].fatal_error.is_none(),
+            "read {i}: {:?}",
+            m.dumps[0].fatal_error
+        );
         let index = SentenceIndex::open(&out).unwrap();
         let hits: Vec<(u64, u32)> = search(&index, "Premier ministre Matignon", 20)
             .iter()

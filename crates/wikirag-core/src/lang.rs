@@ -59,10 +59,8 @@ impl Language {
             "wikiquote",
             "wiki",
         ] {
-            if let Some(code) = dbname.strip_suffix(suffix) {
-                if !code.is_empty() {
-                    return Some(Language::from_code(&code.replace('_', "-")));
-                }
+            if let Some(code) = dbname.strip_suffix(suffix).filter(|c| !c.is_empty()) {
+                return Some(Language::from_code(&code.replace('_', "-")));
             }
         }
         None

@@ -415,7 +415,8 @@ impl ParallelBzReader {
 
 fn decode_stream(bytes: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 5);
-    let mut dec = bzip2::read::BzDecoder::new(bytes);
+    // A chunk can hold several streams (an index lists no offset for the footer stream).
+    let mut dec = bzip2::read::MultiBzDecoder::new(bytes);
     dec.read_to_end(&mut out)?;
     Ok(out)
 }

@@ -37,10 +37,11 @@ fn is_abbreviation(before: &str, lang: &Language) -> bool {
     }
     // An initial: "J." in "John F. Kennedy" or "J. R. R. Tolkien".
     let mut chars = word.chars();
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        if c.is_alphabetic() && c.is_uppercase() {
-            return true;
-        }
+    if let (Some(c), None) = (chars.next(), chars.next())
+        && c.is_alphabetic()
+        && c.is_uppercase()
+    {
+        return true;
     }
     let lower = word.to_lowercase();
     // French "av. J.-C." ends many sentences: never an abbreviation on its own.

@@ -242,10 +242,10 @@ impl SentenceIndex {
                 continue;
             }
             let target = text_of(&doc, self.fields.target);
-            if let Some(id) = self.page_id_of(searcher, &target)? {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
+            if let Some(id) = self.page_id_of(searcher, &target)?
+                && !out.contains(&id)
+            {
+                out.push(id);
             }
         }
         Ok(out)
@@ -415,7 +415,7 @@ fn sanitize_query(q: &str) -> String {
         .join(" ")
         .replace(
             '"',
-            if q.matches('"').count() % 2 == 0 {
+            if q.matches('"').count().is_multiple_of(2) {
                 "\""
             } else {
                 " "

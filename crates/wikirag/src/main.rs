@@ -164,7 +164,7 @@ fn main() {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "error",
+        0 => "off",
         1 => "info",
         _ => "debug",
     };
@@ -435,10 +435,10 @@ fn extract(args: ExtractArgs) -> Result<i32> {
     let records = wikirag_indexer::read_into(&config, &mut sink, bars.clone(), &stop)?;
     drop(bars);
     sink.out.flush()?;
-    if let Some(t) = &args.title {
-        if sink.written == 0 {
-            bail!("no article titled {t:?} in the given dumps");
-        }
+    if let Some(t) = &args.title
+        && sink.written == 0
+    {
+        bail!("no article titled {t:?} in the given dumps");
     }
     let mut code = 0;
     for r in &records {

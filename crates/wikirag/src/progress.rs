@@ -59,7 +59,7 @@ impl Progress for Bars {
 
     fn page_done(&self) {
         let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
-        if pages % 256 == 0 {
+        if pages.is_multiple_of(256) {
             let secs = self
                 .started
                 .lock()

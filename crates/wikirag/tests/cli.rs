@@ -1,0 +1,180 @@
+//! The `wikirag` command as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wikirag(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wikirag"))
+        .args(args)
+        .output()
+        .expect("run wikirag")
+}
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/sample")
+        .join(name)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn build_sample(dir: &Path) -> PathBuf {
+    let out = dir.join("idx");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        sample("frwiki-sample-multistream.xml.bz2")
+            .to_str()
+            .unwrap(),
+        "--multistream-index",
+        sample("frwiki-sample-multistream-index.txt.bz2")
+            .to_str()
+            .unwrap(),
+        sample("enwiki-sample.xml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("indexed 20 articles"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "-q prints nothing on stderr: {}",
+        text(&o.stderr)
+    );
+    out
+}
+
+#[test]
+fn index_search_json_and_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = build_sample(dir.path());
+    let idx = idx.to_str().unwrap();
+    let o = wikirag(&[
+        "search",
+        "--index",
+        idx,
+        "femmes Premier ministre France",
+        "-k",
+        "10",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 10);
+    for key in [
+        "title", "section", "text", "url", "page_id", "sentence", "score",
+    ] {
+        assert!(hits.iter().all(|h| h.get(key).is_some()), "missing {key}");
+    }
+    assert!(
+        hits.iter()
+            .any(|h| h["text"].as_str().unwrap().contains("Élisabeth Borne"))
+    );
+    assert_eq!(v["k"], 10);
+
+    let o = wikirag(&[
+        "search",
+        "--index",
+        idx,
+        "Gagarin Vostok",
+        "-k",
+        "2",
+        "-C",
+        "1",
+    ]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("Yuri Gagarin") && out.contains("https://en.wikipedia.org/wiki/"),
+        "{out}"
+    );
+
+    let o = wikirag(&["inspect", "--index", idx]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("20 articles") && out.contains("languages  fr, en"),
+        "{out}"
+    );
+    let o = wikirag(&["inspect", "--index", idx, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counts"]["articles"], 20);
+    assert!(v["dumps"][0]["mode"].as_str().unwrap().contains("Parallel"));
+}
+
+#[test]
+fn extract_prints_clean_text() {
+    let o = wikirag(&[
+        "extract",
+        sample("enwiki-sample.xml").to_str().unwrap(),
+        "--title",
+        "Yuri Gagarin",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with("# Yuri Gagarin (https://en.wikipedia.org/wiki/Yuri_Gagarin)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Yuri Gagarin — birth date: 9 March 1934"),
+        "{out}"
+    );
+    assert!(!out.contains("<ref") && !out.contains("{{"), "{out}");
+    let o = wikirag(&[
+        "extract",
+        sample("enwiki-sample.xml").to_str().unwrap(),
+        "--title",
+        "Nope",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no article titled"));
+}
+
+#[test]
+fn errors_are_clear_and_exit_codes_tell() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = wikirag(&["search", "--index", dir.path().to_str().unwrap(), "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("not a wikirag index"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // A truncated dump: the index is published with the pages before the fault, exit 1.
+    let bytes = std::fs::read(sample("enwiki-sample-multistream.xml.bz2")).unwrap();
+    let cut = dir.path().join("cut.xml.bz2");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let out = dir.path().join("idx");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cut.xml.bz2") && err.contains("published"),
+        "{err}"
+    );
+    assert!(out.join("manifest.json").exists());
+
+    // Refuses to overwrite without --force.
+    let o = wikirag(&[
+        "index",
+        "-q",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
+}
