@@ -24,6 +24,9 @@ struct Args {
     out: PathBuf,
 }
 
+/// One compressed stream: (page id, title) of its pages, XML length, bytes on disk.
+type Stream = (Vec<(u64, String)>, usize, Vec<u8>);
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -111,7 +114,7 @@ fn main() -> Result<()> {
             })
             .collect();
         i += STREAMS_PER_BATCH * PAGES_PER_STREAM;
-        let blobs: Vec<(Vec<(u64, String)>, usize, Vec<u8>)> = streams
+        let blobs: Vec<Stream> = streams
             .into_par_iter()
             .map(|stream| {
                 let xml: String = stream.iter().map(|(_, _, x)| x.as_str()).collect();
