@@ -54,6 +54,22 @@ impl Input {
             multistream_index: None,
         }
     }
+
+    /// An input with its companion index when one lies beside it under Wikimedia's name
+    /// (`X-multistream.xml.bz2` → `X-multistream-index.txt.bz2`).
+    pub fn with_companion_index(path: impl Into<PathBuf>) -> Input {
+        let path = path.into();
+        let companion = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix("-multistream.xml.bz2"))
+            .map(|stem| path.with_file_name(format!("{stem}-multistream-index.txt.bz2")))
+            .filter(|p| p.is_file());
+        Input {
+            path,
+            multistream_index: companion,
+        }
+    }
 }
 
 /// What to read and how.

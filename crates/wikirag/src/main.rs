@@ -41,7 +41,8 @@ struct ReadArgs {
     /// Dump files; all go into one index.
     #[arg(required = true)]
     dumps: Vec<PathBuf>,
-    /// The `-multistream-index.txt[.bz2]` of a multistream dump (applies to the first dump).
+    /// The `-multistream-index.txt[.bz2]` of a multistream dump (applies to the first dump;
+    /// an index beside a dump under Wikimedia's name is found without this flag).
     #[arg(long)]
     multistream_index: Option<PathBuf>,
     /// Namespaces to keep, comma-separated.
@@ -69,9 +70,9 @@ struct ReadArgs {
 
 impl ReadArgs {
     fn config(&self) -> ReadConfig {
-        let mut inputs: Vec<Input> = self.dumps.iter().map(Input::new).collect();
-        if let Some(first) = inputs.first_mut() {
-            first.multistream_index = self.multistream_index.clone();
+        let mut inputs: Vec<Input> = self.dumps.iter().map(Input::with_companion_index).collect();
+        if let (Some(first), Some(index)) = (inputs.first_mut(), &self.multistream_index) {
+            first.multistream_index = Some(index.clone());
         }
         ReadConfig {
             inputs,
