@@ -50,11 +50,27 @@ fn main() -> Result<()> {
         .base
         .clone()
         .unwrap_or_else(|| "https://en.wikipedia.org/wiki/Main_Page".into());
+    // Every namespace of the source, as real dumps list them (tools read e.g. the Template
+    // namespace name from here).
+    let mut namespaces = String::new();
+    for (key, name) in &site.namespaces {
+        if name.is_empty() {
+            namespaces.push_str(&format!(
+                "      <namespace key=\"{key}\" case=\"first-letter\" />\n"
+            ));
+        } else {
+            namespaces.push_str(&format!(
+                "      <namespace key=\"{key}\" case=\"first-letter\">{}</namespace>\n",
+                escape(name)
+            ));
+        }
+    }
     let header = format!(
-        "<mediawiki xmlns=\"http://www.mediawiki.org/xml/export-0.10/\" version=\"0.10\" xml:lang=\"en\">\n  <siteinfo>\n    <sitename>SYNTHETIC wikirag benchmark dump (replicated from {})</sitename>\n    <dbname>{}</dbname>\n    <base>{}</base>\n    <namespaces>\n      <namespace key=\"0\" case=\"first-letter\" />\n    </namespaces>\n  </siteinfo>\n",
+        "<mediawiki xmlns=\"http://www.mediawiki.org/xml/export-0.10/\" version=\"0.10\" xml:lang=\"en\">\n  <siteinfo>\n    <sitename>SYNTHETIC wikirag benchmark dump (replicated from {})</sitename>\n    <dbname>{}</dbname>\n    <base>{}</base>\n    <namespaces>\n{}    </namespaces>\n  </siteinfo>\n",
         escape(&source.file_name().unwrap_or_default().to_string_lossy()),
         site.dbname.as_deref().unwrap_or("enwiki"),
-        escape(&base)
+        escape(&base),
+        namespaces
     );
     let footer = "</mediawiki>\n";
     let target = args.size_mb << 20;
@@ -148,9 +164,12 @@ fn main() -> Result<()> {
     if bz2 {
         let name = args.out.file_name().unwrap_or_default().to_string_lossy();
         let stem = name.trim_end_matches(".xml.bz2").trim_end_matches(".bz2");
-        let index = args
-            .out
-            .with_file_name(format!("{stem}-multistream-index.txt.bz2"));
+        // Wikimedia's naming: X-multistream.xml.bz2 → X-multistream-index.txt.bz2.
+        let index = match stem.strip_suffix("-multistream") {
+            Some(base) => format!("{base}-multistream-index.txt.bz2"),
+            None => format!("{stem}-multistream-index.txt.bz2"),
+        };
+        let index = args.out.with_file_name(index);
         std::fs::write(&index, compress(index_lines.as_bytes()))?;
         println!(
             "wrote {} ({} MiB XML, {} pages) and {}",

@@ -250,3 +250,53 @@ fn infobox_facts_of_real_pages() {
         "{facts:#?}"
     );
 }
+
+/// The fast sentence scanner gives the same sentences as UAX #29 on real English and French
+/// paragraphs (rebuilt by joining prose sentences), apart from its deliberate split before a
+/// sentence that starts with a number.
+#[test]
+fn fast_sentence_split_agrees_with_uax29_on_real_text() {
+    for (file, lang) in [
+        (
+            "enwiki-2016-gensim-pages-articles1-p10p30302-shortened.xml.bz2",
+            Language::English,
+        ),
+        ("frwiki-2022-maain-first22pages.xml", Language::French),
+    ] {
+        let Some(path) = shared(file) else { return };
+        let (_, sink) = read(config(&path, vec![0]), None);
+        let (mut same, mut total) = (0usize, 0usize);
+        for a in &sink.articles {
+            let prose: Vec<&wikirag_core::Sentence> = a
+                .sentences
+                .iter()
+                .filter(|s| s.kind == wikirag_core::SentenceKind::Prose)
+                .collect();
+            for chunk in prose.chunks(4) {
+                let paragraph = chunk
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                total += 1;
+                if wikirag_corpus::split_sentences(&paragraph, &lang)
+                    == wikirag_corpus::split_sentences_uax29(&paragraph, &lang)
+                {
+                    same += 1;
+                } else if std::env::var_os("SHOW_SPLIT_DIFF").is_some() {
+                    eprintln!(
+                        "DIFF\n fast: {:?}\n uax:  {:?}",
+                        wikirag_corpus::split_sentences(&paragraph, &lang),
+                        wikirag_corpus::split_sentences_uax29(&paragraph, &lang)
+                    );
+                }
+            }
+        }
+        let rate = same as f64 / total as f64;
+        eprintln!(
+            "{file}: {same}/{total} paragraphs split identically ({:.3})",
+            rate
+        );
+        assert!(rate >= 0.99, "{file}: only {rate:.4} agree");
+    }
+}

@@ -60,6 +60,7 @@ pub fn build(config: ReadConfig, out: &Path) -> wikirag_indexer::Result<Manifest
                 threads: 1,
                 memory_mb: 64,
                 overwrite: false,
+                ..WriterOptions::default()
             },
         },
         Arc::new(NoProgress),

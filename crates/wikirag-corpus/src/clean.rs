@@ -640,7 +640,7 @@ fn is_interwiki(target: &str) -> bool {
 }
 
 /// Collapses whitespace and mends what dropped markup leaves behind: empty parentheses, spaces
-/// before commas and full stops.
+/// before commas and full stops (and before `;`/`:` except in French typography). One pass.
 pub fn tidy(text: &str, lang: &Language) -> String {
     let stripped;
     let text = if ["{{", "}}", "[[", "]]", "''", "<"]
@@ -652,48 +652,45 @@ pub fn tidy(text: &str, lang: &Language) -> String {
     } else {
         text
     };
-    let mut s = String::with_capacity(text.len());
+    let french = *lang == Language::French;
+    let mut out = String::with_capacity(text.len());
+    // Byte offset in `out` of the innermost open parenthesis holding no word yet.
+    let mut empty_paren: Option<usize> = None;
     let mut space = false;
     for c in text.chars() {
         if c.is_whitespace() {
             space = true;
-        } else {
-            if space && !s.is_empty() {
-                s.push(' ');
-            }
-            space = false;
-            s.push(c);
+            continue;
         }
-    }
-    // Repeat: removing "( )" can expose " ,".
-    for _ in 0..2 {
-        for (from, to) in [
-            ("( )", ""),
-            ("()", ""),
-            ("(, )", ""),
-            ("(; )", ""),
-            ("(,)", ""),
-            ("(;)", ""),
-            ("( ", "("),
-            (" )", ")"),
-            (" ,", ","),
-            (" .", "."),
-            (",,", ","),
-            ("  ", " "),
-        ] {
-            if s.contains(from) {
-                s = s.replace(from, to);
-            }
+        let glue_left = matches!(c, ',' | '.' | ')') || (!french && matches!(c, ';' | ':'));
+        if space && !out.is_empty() && !glue_left && !out.ends_with('(') {
+            out.push(' ');
         }
-        if *lang != Language::French {
-            for (from, to) in [(" ;", ";"), (" :", ":")] {
-                if s.contains(from) {
-                    s = s.replace(from, to);
+        space = false;
+        match c {
+            '(' => {
+                empty_paren = Some(out.len());
+                out.push('(');
+            }
+            ')' if empty_paren.is_some() => {
+                // "( )", "(, ;)": nothing inside, drop the pair and a space before it.
+                let at = empty_paren.take().unwrap_or(0);
+                out.truncate(at);
+                if out.ends_with(' ') {
+                    out.pop();
                 }
+                space = true;
+            }
+            ',' if out.ends_with(',') => {}
+            _ => {
+                if c.is_alphanumeric() {
+                    empty_paren = None;
+                }
+                out.push(c);
             }
         }
     }
-    s.trim().to_string()
+    out.trim().to_string()
 }
 
 /// Last resort for markup the parser left as text (it does on some real pages): templates are
@@ -799,6 +796,22 @@ mod tests {
         ] {
             assert_eq!(humanize_key(key), want);
         }
+    }
+
+    #[test]
+    fn tidy_mends_what_dropped_markup_leaves() {
+        let en = Language::English;
+        assert_eq!(
+            tidy("Paris (, ; ) is  big , very\nbig .", &en),
+            "Paris is big, very big."
+        );
+        assert_eq!(tidy("a ( b ) c ( ) d,, e", &en), "a (b) c d, e");
+        assert_eq!(tidy("x ; y : z", &en), "x; y: z");
+        assert_eq!(
+            tidy("Il dit : oui ; non ( ) .", &Language::French),
+            "Il dit : oui ; non."
+        );
+        assert_eq!(tidy("  (  )  ", &en), "");
     }
 
     #[test]

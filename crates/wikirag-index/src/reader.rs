@@ -3,7 +3,7 @@
 
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
-use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
+use crate::schema::{self, Fields, KIND_PAGE, KIND_SENTENCE};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tantivy::collector::TopDocs;
@@ -144,10 +144,9 @@ impl SentenceIndex {
                 Box::new(ConstScoreQuery::new(Box::new(q), self.options.alias_boost)),
             ));
         }
-        let query = BooleanQuery::new(vec![
-            (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-        ]);
+        // Only sentence documents have text and title fields, so the union of the query's
+        // terms needs no kind filter (and stays eligible for block-max WAND).
+        let query = BooleanQuery::new(should);
         // Over-fetch for the per-page cap, and fetch more while the cap starves the result.
         let mut fetch = if req.per_page == 0 {
             req.k
@@ -160,10 +159,19 @@ impl SentenceIndex {
                 .search(&query, &TopDocs::with_limit(fetch))
                 .at(&self.path)?;
             let exhausted = top.len() < fetch;
+            // Equal scores are ordered by (page, sentence), not by document order, which
+            // depends on which cleaner thread finished first.
+            let mut ranked = top
+                .into_iter()
+                .map(|(score, addr)| {
+                    let (page_id, sentence) = self.position_at(&searcher, addr)?;
+                    Ok((score, page_id, sentence, addr))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut per_page: HashMap<u64, usize> = HashMap::new();
             hits.clear();
-            for (score, addr) in top {
-                let page_id = self.page_id_at(&searcher, addr)?;
+            for (score, page_id, _, addr) in ranked {
                 let n = per_page.entry(page_id).or_default();
                 if req.per_page > 0 && *n >= req.per_page {
                     continue;
@@ -191,54 +199,38 @@ impl SentenceIndex {
         Ok(hits)
     }
 
-    /// The page id of a document, from the fast field (no stored-document read).
-    fn page_id_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<u64> {
-        let reader = searcher.segment_reader(addr.segment_ord);
-        let column = reader.fast_fields().u64("page_id").at(&self.path)?;
-        Ok(column.first(addr.doc_id).unwrap_or(0))
+    /// (page id, sentence ordinal) of a document, from fast fields (no stored-document read).
+    fn position_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<(u64, u64)> {
+        let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+        let page = fast.u64("page_id").at(&self.path)?.first(addr.doc_id);
+        let sentence = fast.u64("sentence").at(&self.path)?.first(addr.doc_id);
+        Ok((page.unwrap_or(0), sentence.unwrap_or(0)))
     }
 
     /// Pages whose redirect alias is named in full by the query.
     fn alias_targets(&self, searcher: &Searcher, query: &str) -> Result<Vec<u64>> {
-        let mut titles: Vec<Box<dyn Query>> = Vec::new();
-        let mut query_tokens: HashSet<String> = HashSet::new();
-        for slot in &self.slots {
-            let (_, ti) = self.fields.slot_fields(slot);
-            for tok in self.tokens(slot, query) {
-                query_tokens.insert(format!("{slot}:{tok}"));
-                titles.push(Box::new(TermQuery::new(
-                    Term::from_field_text(ti, &tok),
+        let query_tokens: HashSet<String> = self.tokens("other", query).into_iter().collect();
+        let terms: Vec<(Occur, Box<dyn Query>)> = query_tokens
+            .iter()
+            .map(|tok| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.alias, tok),
                     IndexRecordOption::Basic,
-                )));
-            }
-        }
-        if titles.is_empty() {
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let q = BooleanQuery::new(vec![
-            (Occur::Must, kind_query(self.fields.kind, KIND_ALIAS)),
-            (
-                Occur::Must,
-                Box::new(BooleanQuery::new(
-                    titles.into_iter().map(|q| (Occur::Should, q)).collect(),
-                )),
-            ),
-        ]);
         let top = searcher
-            .search(&q, &TopDocs::with_limit(8))
+            .search(&BooleanQuery::new(terms), &TopDocs::with_limit(8))
             .at(&self.path)?;
         let mut out = Vec::new();
         for (_, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
-            let alias = text_of(&doc, self.fields.title);
-            let lang = text_of(&doc, self.fields.lang);
-            let slot = schema::slot(&wikirag_core::Language::from_code(&lang));
-            let alias_tokens = self.tokens(slot, &alias);
-            if alias_tokens.is_empty()
-                || !alias_tokens
-                    .iter()
-                    .all(|t| query_tokens.contains(&format!("{slot}:{t}")))
-            {
+            let alias_tokens = self.tokens("other", &text_of(&doc, self.fields.title));
+            if alias_tokens.is_empty() || !alias_tokens.iter().all(|t| query_tokens.contains(t)) {
                 continue;
             }
             let target = text_of(&doc, self.fields.target);

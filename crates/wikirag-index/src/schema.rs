@@ -78,6 +78,8 @@ pub struct Fields {
     /// Per analyzer slot: (text, title) indexed fields.
     pub by_slot: Vec<(&'static str, Field, Field)>,
     pub title_key: Field,
+    /// Redirect titles, on alias documents only (folded, not stemmed).
+    pub alias: Field,
     pub target: Field,
     pub section: Field,
     pub page_id: Field,
@@ -118,6 +120,14 @@ pub fn build_schema() -> (Schema, Fields) {
         by_slot.push((*slot, t, ti));
     }
     let title_key = b.add_text_field("title_key", STRING);
+    let alias = b.add_text_field(
+        "alias",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(&analyzer_name("other"))
+                .set_index_option(IndexRecordOption::Basic),
+        ),
+    );
     let target = b.add_text_field("target", STORED);
     let section = b.add_text_field("section", STORED);
     let page_id = b.add_u64_field("page_id", INDEXED | STORED | FAST);
@@ -133,6 +143,7 @@ pub fn build_schema() -> (Schema, Fields) {
         title,
         by_slot,
         title_key,
+        alias,
         target,
         section,
         page_id,

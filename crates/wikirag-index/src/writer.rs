@@ -5,6 +5,7 @@ use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
 use std::path::{Path, PathBuf};
+use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexWriter, TantivyDocument};
 use wikirag_core::{Article, Language, SentenceKind};
 
@@ -17,6 +18,8 @@ pub struct WriterOptions {
     pub memory_mb: usize,
     /// Replace an existing index at the destination.
     pub overwrite: bool,
+    /// Segments holding more documents than this are not merged further.
+    pub max_docs_per_merge: usize,
 }
 
 impl Default for WriterOptions {
@@ -25,6 +28,7 @@ impl Default for WriterOptions {
             threads: 0,
             memory_mb: 256,
             overwrite: false,
+            max_docs_per_merge: 1_000_000,
         }
     }
 }
@@ -72,6 +76,11 @@ impl IndexBuilder {
             index.writer_with_num_threads(threads, memory.max(threads * (15 << 20)))
         }
         .at(&tmp)?;
+        // Merging ever-larger segments makes memory grow with the dump; segments over the cap
+        // are left as they are, so the memory of a build does not depend on its size.
+        let mut policy = LogMergePolicy::default();
+        policy.set_max_docs_before_merge(options.max_docs_per_merge);
+        writer.set_merge_policy(Box::new(policy));
         Ok(IndexBuilder {
             dest: dest.to_path_buf(),
             tmp,
@@ -96,8 +105,8 @@ impl IndexBuilder {
         let mut page = TantivyDocument::new();
         page.add_text(f.kind, KIND_PAGE);
         page.add_text(f.lang, lang);
+        // Page documents carry no scored field: sentence queries need no kind filter.
         page.add_text(f.title, &article.title);
-        page.add_text(title_field, &article.title);
         page.add_text(f.title_key, schema::title_key(&article.title));
         page.add_u64(f.page_id, article.page_id);
         page.add_text(f.url, &article.url);
@@ -142,12 +151,11 @@ impl IndexBuilder {
     /// Records a redirect: a search for `alias` finds the article titled `target`.
     pub fn add_redirect(&self, alias: &str, target: &str, language: &Language) -> Result<()> {
         let f = &self.fields;
-        let (_, title_field) = f.slot_fields(schema::slot(language));
         let mut doc = TantivyDocument::new();
         doc.add_text(f.kind, KIND_ALIAS);
         doc.add_text(f.lang, language.code());
         doc.add_text(f.title, alias);
-        doc.add_text(title_field, alias);
+        doc.add_text(f.alias, alias);
         doc.add_text(f.title_key, schema::title_key(alias));
         doc.add_text(f.target, target);
         self.writer().add_document(doc).at(&self.tmp)?;

@@ -216,6 +216,7 @@ fn index(args: IndexArgs) -> Result<i32> {
             threads: 0,
             memory_mb: args.writer_memory_mb,
             overwrite: args.force,
+            ..WriterOptions::default()
         },
     };
     let bars = reporter(args.read.quiet);
