@@ -3,6 +3,11 @@
 
 mod progress;
 
+/// Cleaning makes many small short-lived strings; mimalloc measured faster than glibc's
+/// malloc on the text stage (see benches/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
