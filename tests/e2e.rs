@@ -227,6 +227,28 @@ fn an_interrupted_build_publishes_nothing() {
 }
 
 #[test]
+fn a_killed_builds_temporary_directory_is_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that cannot exist (above the kernel's maximum).
+    let stale = dir.path().join(".idx.tmp-4294967295");
+    std::fs::create_dir_all(stale.join("segment")).unwrap();
+    let live = dir
+        .path()
+        .join(format!(".idx.tmp-{}-other", std::process::id()));
+    std::fs::create_dir_all(&live).unwrap();
+    build(
+        read_config(&[&sample("enwiki-sample.xml")]),
+        &dir.path().join("idx"),
+    )
+    .unwrap();
+    assert!(!stale.exists() || !std::path::Path::new("/proc").is_dir());
+    assert!(
+        live.exists(),
+        "only directories of dead processes are removed"
+    );
+}
+
+#[test]
 fn an_existing_index_is_kept_unless_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("idx");

@@ -60,6 +60,7 @@ impl IndexBuilder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "index".into());
+        remove_stale_temp_dirs(&parent, &name);
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -184,6 +185,30 @@ impl IndexBuilder {
     /// The temporary directory being written (for tests and messages).
     pub fn temp_dir(&self) -> &Path {
         &self.tmp
+    }
+}
+
+/// Removes `.NAME.tmp-PID` directories left by builds that were killed (no clean-up is possible
+/// on SIGKILL) when process PID no longer exists. Only where `/proc` tells.
+fn remove_stale_temp_dirs(parent: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.is_dir() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = pid.trim_end_matches(".old");
+        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+            tracing::info!(dir = %entry.path().display(), "removing a killed build's temporary index");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

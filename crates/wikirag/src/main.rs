@@ -163,7 +163,11 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(2);
+            let interrupted = matches!(
+                e.downcast_ref::<wikirag_indexer::IndexerError>(),
+                Some(wikirag_indexer::IndexerError::Interrupted)
+            );
+            std::process::exit(if interrupted { 130 } else { 2 });
         }
     }
 }
