@@ -39,6 +39,39 @@ enum Command {
     Inspect(InspectArgs),
     /// Print the cleaned text of a dump's articles (what the index sees).
     Extract(ExtractArgs),
+    /// Measure retrieval quality on a question set, optionally sweeping parameters.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EvalArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    index: PathBuf,
+    /// Question file: JSON lines {"question", "answers", "titles", "kind", "lang"}.
+    #[arg(long, required = true)]
+    qa: Vec<PathBuf>,
+    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode). Repeatable.
+    #[arg(long)]
+    sweep: Vec<String>,
+    /// Retrieval mode (only bm25 exists yet).
+    #[arg(long, default_value = "bm25")]
+    mode: String,
+    /// Hits retrieved per question.
+    #[arg(short, long, default_value_t = 20)]
+    k: usize,
+    /// At most this many hits per page.
+    #[arg(long, default_value_t = 3)]
+    per_page: usize,
+    /// Write results.csv, results.md, report.json and one SVG plot per swept parameter here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also measure answers (needs `wikirag ask`, not built yet).
+    #[arg(long)]
+    ask: bool,
+    /// Print everything as one JSON object (an array of them when sweeping).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -205,6 +238,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Search(args) => search(args),
         Command::Inspect(args) => inspect(args),
         Command::Extract(args) => extract(args),
+        Command::Eval(args) => eval(args),
     }
 }
 
@@ -459,4 +493,108 @@ fn extract(args: ExtractArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+fn check_mode(mode: &str) -> Result<()> {
+    match mode {
+        "bm25" => Ok(()),
+        "dense" | "hybrid" => {
+            bail!("--mode {mode} needs a vector index; this build of wikirag has BM25 only")
+        }
+        other => bail!("unknown mode {other:?} (bm25, dense, hybrid)"),
+    }
+}
+
+fn eval(args: EvalArgs) -> Result<i32> {
+    if args.ask {
+        bail!("--ask needs answer generation (`wikirag ask`), which this build does not have yet");
+    }
+    let index = SentenceIndex::open(&args.index)?;
+    let mut questions = Vec::new();
+    for path in &args.qa {
+        questions.extend(wikirag_eval::load_questions(path)?);
+    }
+    let base = wikirag_eval::Params {
+        k: args.k.max(1),
+        per_page: args.per_page,
+        context: 0,
+        extra: [("mode".to_string(), args.mode.clone())].into(),
+    };
+    let sweeps = args
+        .sweep
+        .iter()
+        .map(|s| wikirag_eval::parse_sweep(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, &["mode"])?;
+    for run in &runs {
+        check_mode(&run.extra["mode"])?;
+    }
+    let started = Instant::now();
+    let reports: Vec<wikirag_eval::Report> = runs
+        .iter()
+        .map(|p| wikirag_eval::evaluate(&index, &questions, p))
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        };
+        write("results.csv", wikirag_eval::report::csv(&reports))?;
+        write("results.md", wikirag_eval::report::markdown(&reports))?;
+        write("report.json", serde_json::to_string_pretty(&reports)?)?;
+        let swept: Vec<String> = sweeps.iter().map(|(n, _)| n.clone()).collect();
+        wikirag_eval::report::plots(&reports, &swept, dir)?;
+    }
+    if args.json {
+        let slim: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("report serialises");
+                v.as_object_mut().map(|o| o.remove("outcomes"));
+                v
+            })
+            .collect();
+        let out = if slim.len() == 1 {
+            slim.into_iter().next().expect("one report")
+        } else {
+            serde_json::Value::Array(slim)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    print!("{}", wikirag_eval::report::markdown(&reports));
+    if let [r] = reports.as_slice() {
+        println!();
+        for (kind, s) in &r.per_kind {
+            println!(
+                "{kind:<12} n={:<3} recall@1 {:.2}  @5 {:.2}  @10 {:.2}  @20 {:.2}  MRR {:.2}",
+                s.questions,
+                s.recall_at[&1],
+                s.recall_at[&5],
+                s.recall_at[&10],
+                s.recall_at[&20],
+                s.mrr
+            );
+        }
+        let misses: Vec<&wikirag_eval::Outcome> = r
+            .outcomes
+            .iter()
+            .filter(|o| o.answer_rank.is_none_or(|rank| rank > 10))
+            .collect();
+        if !misses.is_empty() {
+            println!("\nnot answered in the top 10 ({}):", misses.len());
+            for m in misses {
+                println!("  - {}", m.question);
+            }
+        }
+    }
+    println!(
+        "\n{} questions x {} runs in {:.2}s",
+        questions.len(),
+        reports.len(),
+        seconds
+    );
+    Ok(0)
 }

@@ -178,3 +178,71 @@ fn errors_are_clear_and_exit_codes_tell() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn eval_reports_metrics_sweeps_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = build_sample(dir.path());
+    let idx = idx.to_str().unwrap();
+    let qa = sample("questions.jsonl");
+    let qa = qa.to_str().unwrap();
+    let o = wikirag(&["eval", "--index", idx, "--qa", qa, "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "recall_at",
+        "title_hit_at",
+        "mrr",
+        "ndcg_at_10",
+        "per_kind",
+        "per_language",
+        "latency_ms",
+        "params",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(
+        v["questions"], 8,
+        "question count, not the per-question list"
+    );
+    assert!(v["recall_at"]["10"].as_f64().unwrap() >= 0.75, "{v}");
+    assert_eq!(v["params"]["mode"], "bm25");
+
+    let out = dir.path().join("report");
+    let o = wikirag(&[
+        "eval",
+        "--index",
+        idx,
+        "--qa",
+        qa,
+        "--sweep",
+        "k=5,10",
+        "--sweep",
+        "per_page=1,3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "header + 4 runs: {csv}");
+    for f in [
+        "results.md",
+        "report.json",
+        "sweep-k.svg",
+        "sweep-per_page.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+
+    for (args, msg) in [
+        (vec!["--ask"], "wikirag ask"),
+        (vec!["--mode", "dense"], "vector index"),
+        (vec!["--sweep", "nope=1"], "unknown sweep parameter"),
+    ] {
+        let mut all = vec!["eval", "--index", idx, "--qa", qa];
+        all.extend(args);
+        let o = wikirag(&all);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o.stderr).contains(msg), "{}", text(&o.stderr));
+    }
+}
