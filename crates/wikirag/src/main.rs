@@ -51,7 +51,7 @@ struct EvalArgs {
     /// Question file: JSON lines {"question", "answers", "titles", "kind", "lang"}.
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
-    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode). Repeatable.
+    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
     /// Retrieval mode (only bm25 exists yet).
@@ -495,6 +495,17 @@ fn extract(args: ExtractArgs) -> Result<i32> {
     Ok(code)
 }
 
+/// Ranking options, with the title boost given on the command line or in a sweep.
+fn search_options(title_boost: Option<&str>) -> Result<wikirag_index::SearchOptions> {
+    let mut options = wikirag_index::SearchOptions::default();
+    if let Some(b) = title_boost {
+        options.title_boost = b
+            .parse()
+            .with_context(|| format!("title_boost {b:?} is not a number"))?;
+    }
+    Ok(options)
+}
+
 fn check_mode(mode: &str) -> Result<()> {
     match mode {
         "bm25" => Ok(()),
@@ -509,7 +520,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
     if args.ask {
         bail!("--ask needs answer generation (`wikirag ask`), which this build does not have yet");
     }
-    let index = SentenceIndex::open(&args.index)?;
+    SentenceIndex::open(&args.index)?;
     let mut questions = Vec::new();
     for path in &args.qa {
         questions.extend(wikirag_eval::load_questions(path)?);
@@ -525,15 +536,17 @@ fn eval(args: EvalArgs) -> Result<i32> {
         .iter()
         .map(|s| wikirag_eval::parse_sweep(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, &["mode"])?;
+    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, &["mode", "title_boost"])?;
     for run in &runs {
         check_mode(&run.extra["mode"])?;
     }
     let started = Instant::now();
-    let reports: Vec<wikirag_eval::Report> = runs
-        .iter()
-        .map(|p| wikirag_eval::evaluate(&index, &questions, p))
-        .collect();
+    let mut reports: Vec<wikirag_eval::Report> = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let options = search_options(run.extra.get("title_boost").map(String::as_str))?;
+        let index = SentenceIndex::open(&args.index)?.with_options(options);
+        reports.push(wikirag_eval::evaluate(&index, &questions, run));
+    }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
