@@ -295,7 +295,7 @@ fn opening_something_else_is_a_clear_error() {
             ],
             ..Default::default()
         },
-        &mut NullSink,
+        &mut wikirag_tests::Collect::default(),
         Arc::new(NoProgress),
         &StopFlag::new(),
     )
@@ -311,21 +311,6 @@ fn opening_something_else_is_a_clear_error() {
     assert!(matches!(err, IndexerError::NothingIndexed(_)), "{err}");
     assert!(err.to_string().contains("missing.xml"), "{err}");
     assert!(!dir.path().join("never").exists());
-}
-
-struct NullSink;
-impl wikirag_indexer::Sink for NullSink {
-    fn article(&mut self, _: &wikirag_core::Article) -> wikirag_indexer::Result<()> {
-        Ok(())
-    }
-    fn redirect(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &wikirag_core::Language,
-    ) -> wikirag_indexer::Result<()> {
-        Ok(())
-    }
 }
 
 /// The committed sample files are what `scripts/make-sample.py` makes from the pages.

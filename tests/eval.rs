@@ -56,32 +56,24 @@ fn question_sets_are_well_formed_and_mixed() {
 fn every_answer_is_in_its_gold_article() {
     for set in SETS {
         let Some(path) = shared(set.dump) else { return };
-        let mut text: std::collections::HashMap<String, Vec<String>> = Default::default();
-        struct Collect<'a>(&'a mut std::collections::HashMap<String, Vec<String>>);
-        impl wikirag_indexer::Sink for Collect<'_> {
-            fn article(&mut self, a: &wikirag_core::Article) -> wikirag_indexer::Result<()> {
-                self.0.insert(
-                    a.title.clone(),
-                    a.sentences.iter().map(|s| normalize(&s.text)).collect(),
-                );
-                Ok(())
-            }
-            fn redirect(
-                &mut self,
-                _: &str,
-                _: &str,
-                _: &wikirag_core::Language,
-            ) -> wikirag_indexer::Result<()> {
-                Ok(())
-            }
-        }
+        let mut sink = wikirag_tests::Collect::default();
         wikirag_indexer::read_into(
             &read_config(&[&path]),
-            &mut Collect(&mut text),
+            &mut sink,
             std::sync::Arc::new(wikirag_core::NoProgress),
             &wikirag_core::StopFlag::new(),
         )
         .unwrap();
+        let text: std::collections::HashMap<String, Vec<String>> = sink
+            .articles
+            .iter()
+            .map(|a| {
+                (
+                    a.title.clone(),
+                    a.sentences.iter().map(|s| normalize(&s.text)).collect(),
+                )
+            })
+            .collect();
         for q in load_questions(&qa(set.qa)).unwrap() {
             let found = q.titles.iter().any(|t| {
                 let sentences = text

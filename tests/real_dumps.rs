@@ -6,31 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use wikirag_core::{Article, Language, NoProgress, StopFlag};
 use wikirag_index::DumpRecord;
-use wikirag_indexer::{Input, ReadConfig, Sink};
-use wikirag_tests::shared;
-
-#[derive(Default)]
-struct Collect {
-    articles: Vec<Article>,
-    redirects: usize,
-    keep: Option<&'static [&'static str]>,
-}
-
-impl Sink for Collect {
-    fn article(&mut self, a: &Article) -> wikirag_indexer::Result<()> {
-        if self
-            .keep
-            .is_none_or(|titles| titles.contains(&a.title.as_str()))
-        {
-            self.articles.push(a.clone());
-        }
-        Ok(())
-    }
-    fn redirect(&mut self, _: &str, _: &str, _: &Language) -> wikirag_indexer::Result<()> {
-        self.redirects += 1;
-        Ok(())
-    }
-}
+use wikirag_indexer::{Input, ReadConfig};
+use wikirag_tests::{Collect, shared};
 
 fn read(config: ReadConfig, keep: Option<&'static [&'static str]>) -> (DumpRecord, Collect) {
     let mut sink = Collect {

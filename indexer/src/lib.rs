@@ -55,6 +55,19 @@ impl Input {
         }
     }
 
+    /// An empty record naming this input.
+    fn record(&self) -> DumpRecord {
+        DumpRecord {
+            path: self.path.display().to_string(),
+            file_name: self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..DumpRecord::default()
+        }
+    }
+
     /// An input with its companion index when one lies beside it under Wikimedia's name
     /// (`X-multistream.xml.bz2` → `X-multistream-index.txt.bz2`).
     pub fn with_companion_index(path: impl Into<PathBuf>) -> Input {
@@ -159,14 +172,8 @@ pub fn read_into(
                 tracing::error!("{msg}");
                 progress.warning(&msg);
                 records.push(DumpRecord {
-                    path: input.path.display().to_string(),
-                    file_name: input
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
                     fatal_error: Some(msg),
-                    ..DumpRecord::default()
+                    ..input.record()
                 });
             }
             Err(e) => return Err(e),
@@ -209,19 +216,13 @@ fn read_one(
     };
     tracing::info!(path = %input.path.display(), %language, mode = ?opened.mode, "reading dump");
     let mut record = DumpRecord {
-        path: input.path.display().to_string(),
-        file_name: input
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
         bytes: opened.size,
         compression: format!("{:?}", opened.compression).to_lowercase(),
         mode: format!("{:?}", opened.mode),
         language: language.code().to_string(),
         dbname: site.dbname.clone(),
         base_url: site.base.clone(),
-        ..DumpRecord::default()
+        ..input.record()
     };
     let cleaner = Arc::new(Cleaner::new(
         &site,

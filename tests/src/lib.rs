@@ -76,3 +76,32 @@ pub fn bzip2(bytes: &[u8]) -> Vec<u8> {
     enc.write_all(bytes).expect("in-memory write");
     enc.finish().expect("in-memory write")
 }
+
+/// A sink that keeps the articles (all, or those with the given titles) and counts redirects.
+#[derive(Default)]
+pub struct Collect {
+    pub articles: Vec<wikirag_core::Article>,
+    pub redirects: usize,
+    pub keep: Option<&'static [&'static str]>,
+}
+
+impl wikirag_indexer::Sink for Collect {
+    fn article(&mut self, a: &wikirag_core::Article) -> wikirag_indexer::Result<()> {
+        if self
+            .keep
+            .is_none_or(|titles| titles.contains(&a.title.as_str()))
+        {
+            self.articles.push(a.clone());
+        }
+        Ok(())
+    }
+    fn redirect(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: &wikirag_core::Language,
+    ) -> wikirag_indexer::Result<()> {
+        self.redirects += 1;
+        Ok(())
+    }
+}

@@ -26,6 +26,20 @@ impl Bars {
         }
     }
 
+    /// "N pages, R pages/s" since the current input started.
+    fn rate(&self, pages: u64) -> String {
+        let secs = self
+            .started
+            .lock()
+            .expect("progress lock")
+            .elapsed()
+            .as_secs_f64();
+        format!(
+            "{pages} pages, {:.0} pages/s",
+            pages as f64 / secs.max(1e-9)
+        )
+    }
+
     fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
         if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
             f(bar);
@@ -60,18 +74,8 @@ impl Progress for Bars {
     fn page_done(&self) {
         let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
         if pages.is_multiple_of(256) {
-            let secs = self
-                .started
-                .lock()
-                .expect("progress lock")
-                .elapsed()
-                .as_secs_f64();
-            self.with_bar(|b| {
-                b.set_message(format!(
-                    "{pages} pages, {:.0} pages/s",
-                    pages as f64 / secs.max(1e-9)
-                ))
-            });
+            let message = self.rate(pages);
+            self.with_bar(|b| b.set_message(message));
         }
     }
 
@@ -95,18 +99,9 @@ impl Progress for Bars {
     }
 
     fn input_finished(&self, _name: &str) {
-        let pages = self.pages.load(Ordering::Relaxed);
-        let secs = self
-            .started
-            .lock()
-            .expect("progress lock")
-            .elapsed()
-            .as_secs_f64();
+        let message = self.rate(self.pages.load(Ordering::Relaxed));
         self.with_bar(|b| {
-            b.set_message(format!(
-                "{pages} pages, {:.0} pages/s",
-                pages as f64 / secs.max(1e-9)
-            ));
+            b.set_message(message);
             b.finish();
         });
     }
