@@ -7,6 +7,7 @@ use crate::schema::{self, Fields, KIND_PAGE, KIND_SENTENCE};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tantivy::collector::TopDocs;
+use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::tokenizer::TokenStream;
@@ -45,6 +46,34 @@ pub struct SentenceIndex {
     slots: Vec<&'static str>,
     parser: QueryParser,
     options: SearchOptions,
+    /// Built once: the analyzer of the `alias` field.
+    alias_analyzer: tantivy::tokenizer::TextAnalyzer,
+}
+
+/// (page id, sentence ordinal) of documents from fast fields, the columns opened once per
+/// segment rather than once per document.
+#[derive(Default)]
+struct Positions {
+    columns: HashMap<u32, (Column<u64>, Column<u64>)>,
+}
+
+impl Positions {
+    fn at(&mut self, searcher: &Searcher, addr: DocAddress, path: &Path) -> Result<(u64, u64)> {
+        let (page, sentence) = match self.columns.entry(addr.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+                e.insert((
+                    fast.u64("page_id").at(path)?,
+                    fast.u64("sentence").at(path)?,
+                ))
+            }
+        };
+        Ok((
+            page.first(addr.doc_id).unwrap_or(0),
+            sentence.first(addr.doc_id).unwrap_or(0),
+        ))
+    }
 }
 
 impl SentenceIndex {
@@ -79,6 +108,7 @@ impl SentenceIndex {
             slots,
             parser,
             options,
+            alias_analyzer: schema::analyzer("other"),
         })
     }
 
@@ -162,10 +192,11 @@ impl SentenceIndex {
             let exhausted = top.len() < fetch;
             // Equal scores are ordered by (page, sentence), not by document order, which
             // depends on which cleaner thread finished first.
+            let mut positions = Positions::default();
             let mut ranked = top
                 .into_iter()
                 .map(|(score, addr)| {
-                    let (page_id, sentence) = self.position_at(&searcher, addr)?;
+                    let (page_id, sentence) = positions.at(&searcher, addr, &self.path)?;
                     Ok((score, page_id, sentence, addr))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -200,17 +231,9 @@ impl SentenceIndex {
         Ok(hits)
     }
 
-    /// (page id, sentence ordinal) of a document, from fast fields (no stored-document read).
-    fn position_at(&self, searcher: &Searcher, addr: DocAddress) -> Result<(u64, u64)> {
-        let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
-        let page = fast.u64("page_id").at(&self.path)?.first(addr.doc_id);
-        let sentence = fast.u64("sentence").at(&self.path)?.first(addr.doc_id);
-        Ok((page.unwrap_or(0), sentence.unwrap_or(0)))
-    }
-
     /// Pages whose redirect alias is named in full by the query.
     fn alias_targets(&self, searcher: &Searcher, query: &str) -> Result<Vec<u64>> {
-        let query_tokens: HashSet<String> = self.tokens("other", query).into_iter().collect();
+        let query_tokens: HashSet<String> = self.fold_tokens(query).into_iter().collect();
         let terms: Vec<(Occur, Box<dyn Query>)> = query_tokens
             .iter()
             .map(|tok| {
@@ -230,7 +253,7 @@ impl SentenceIndex {
         let mut out = Vec::new();
         for (_, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
-            let alias_tokens = self.tokens("other", &text_of(&doc, self.fields.title));
+            let alias_tokens = self.fold_tokens(&text_of(&doc, self.fields.title));
             if alias_tokens.is_empty() || !alias_tokens.iter().all(|t| query_tokens.contains(t)) {
                 continue;
             }
@@ -268,8 +291,9 @@ impl SentenceIndex {
         }
     }
 
-    fn tokens(&self, slot: &str, text: &str) -> Vec<String> {
-        let mut analyzer = schema::analyzer(slot);
+    /// Tokens of the language-neutral analyzer the `alias` field is indexed with.
+    fn fold_tokens(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.alias_analyzer.clone();
         let mut stream = analyzer.token_stream(text);
         let mut out = Vec::new();
         while stream.advance() {

@@ -38,7 +38,6 @@ impl Default for WriterOptions {
 pub struct IndexBuilder {
     dest: PathBuf,
     tmp: PathBuf,
-    index: Index,
     writer: Option<IndexWriter<TantivyDocument>>,
     fields: Fields,
     published: bool,
@@ -85,7 +84,6 @@ impl IndexBuilder {
         Ok(IndexBuilder {
             dest: dest.to_path_buf(),
             tmp,
-            index,
             writer: Some(writer),
             fields,
             published: false,
@@ -168,7 +166,6 @@ impl IndexBuilder {
         let mut writer = self.writer.take().expect("publish once");
         writer.commit().at(&self.tmp)?;
         writer.wait_merging_threads().at(&self.tmp)?;
-        drop(self.index.clone());
         manifest.write(&self.tmp)?;
         if self.dest.exists() {
             let old = self.tmp.with_extension("old");
