@@ -7,17 +7,19 @@
 //! It must never depend on tantivy, candle, quick-xml or any I/O-heavy crate: everything may
 //! depend on it, it depends on nothing of ours.
 
+mod embed;
 mod lang;
 mod progress;
 mod types;
 
+pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole};
 pub use lang::Language;
 pub use progress::{NoProgress, Progress, StopFlag};
 pub use types::{
     Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
 };
 
-/// Something that finds sentences for a query: BM25 today, vectors and fusion later.
+/// Something that finds sentences for a query: BM25, vectors, or a fusion of both.
 ///
 /// The RAG and evaluation layers are written against this trait, never against tantivy.
 pub trait Retriever: Send + Sync {

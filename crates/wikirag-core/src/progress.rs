@@ -18,6 +18,10 @@ pub trait Progress: Send + Sync {
     fn input_finished(&self, _name: &str) {}
     /// A named stage without byte progress (committing, merging) begins.
     fn stage(&self, _name: &str) {}
+    /// A named stage that processes `total` items (sentences to embed, vectors to link) begins.
+    fn items_started(&self, _name: &str, _total: u64) {}
+    /// `n` more items of the current item stage are done.
+    fn items_done(&self, _n: u64) {}
 }
 
 /// A reporter that shows nothing.

@@ -1,0 +1,317 @@
+//! Sentence embeddings with candle: any BERT-family sentence-embedding model from a local
+//! Hugging Face directory (`config.json`, `tokenizer.json`, `model.safetensors`, and the
+//! sentence-transformers files that say how to pool).
+//!
+//! This is the only crate that carries hardware features (`cuda`, `mkl`). It implements the
+//! core [`Embedder`] trait; nothing above it sees candle.
+
+mod error;
+mod tiny;
+
+pub use error::{ModelError, Result};
+pub use tiny::write_tiny_bert;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokenizers::{Tokenizer, TruncationParams};
+use wikirag_core::{BoxError, Embedder, ModelInfo, Pooling, TextRole};
+
+/// How to load a model.
+#[derive(Clone, Debug, Default)]
+pub struct EmbedderOptions {
+    /// Prefix for queries ("query: " for e5); `None`: the model's own (sentence-transformers
+    /// `prompts`), or none.
+    pub query_prefix: Option<String>,
+    /// Prefix for passages ("passage: " for e5).
+    pub passage_prefix: Option<String>,
+    /// Texts per forward pass (0: 32).
+    pub batch_size: usize,
+    /// Run on the first CUDA device (needs the `cuda` feature).
+    pub cuda: bool,
+}
+
+/// A BERT-family sentence embedder on candle.
+pub struct BertEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    info: ModelInfo,
+    batch_size: usize,
+    dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct SentenceTransformersConfig {
+    #[serde(default)]
+    prompts: std::collections::BTreeMap<String, String>,
+}
+
+impl BertEmbedder {
+    /// Loads the model in `dir`. Works offline: nothing is downloaded.
+    pub fn load(dir: &Path, options: &EmbedderOptions) -> Result<BertEmbedder> {
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| ModelError::Io { path, source })
+        };
+        if !dir.is_dir() {
+            return Err(ModelError::NotAModel {
+                path: dir.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        let config_bytes = read("config.json")?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&config_bytes).map_err(|e| ModelError::BadFile {
+                path: dir.join("config.json"),
+                message: e.to_string(),
+            })?;
+        let model_type = raw
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("bert");
+        if !matches!(model_type, "bert" | "distilbert_as_bert") {
+            return Err(ModelError::Unsupported {
+                path: dir.to_path_buf(),
+                what: format!("model_type {model_type:?} (BERT-family models only)"),
+            });
+        }
+        let config: Config = serde_json::from_value(raw).map_err(|e| ModelError::BadFile {
+            path: dir.join("config.json"),
+            message: e.to_string(),
+        })?;
+
+        let pooling = match std::fs::read(dir.join("1_Pooling/config.json")) {
+            Ok(bytes) => {
+                let p: PoolingConfig =
+                    serde_json::from_slice(&bytes).map_err(|e| ModelError::BadFile {
+                        path: dir.join("1_Pooling/config.json"),
+                        message: e.to_string(),
+                    })?;
+                if p.pooling_mode_max_tokens {
+                    return Err(ModelError::Unsupported {
+                        path: dir.to_path_buf(),
+                        what: "max pooling".into(),
+                    });
+                }
+                if p.pooling_mode_cls_token {
+                    Pooling::Cls
+                } else if p.pooling_mode_mean_tokens {
+                    Pooling::Mean
+                } else {
+                    return Err(ModelError::Unsupported {
+                        path: dir.to_path_buf(),
+                        what: "no pooling mode set in 1_Pooling/config.json".into(),
+                    });
+                }
+            }
+            Err(_) => {
+                tracing::warn!(dir = %dir.display(), "no 1_Pooling/config.json: mean pooling");
+                Pooling::Mean
+            }
+        };
+        let st_max = std::fs::read(dir.join("sentence_bert_config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SentenceBertConfig>(&b).ok())
+            .and_then(|c| c.max_seq_length);
+        let max_tokens = st_max
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings);
+        let prompts = std::fs::read(dir.join("config_sentence_transformers.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SentenceTransformersConfig>(&b).ok())
+            .unwrap_or_default()
+            .prompts;
+        let query_prefix = options
+            .query_prefix
+            .clone()
+            .or_else(|| prompts.get("query").cloned())
+            .unwrap_or_default();
+        let passage_prefix = options
+            .passage_prefix
+            .clone()
+            .or_else(|| {
+                prompts
+                    .get("passage")
+                    .or_else(|| prompts.get("document"))
+                    .cloned()
+            })
+            .unwrap_or_default();
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::BadFile {
+                path: tokenizer_path.clone(),
+                message: e.to_string(),
+            })?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| ModelError::BadFile {
+                path: tokenizer_path,
+                message: e.to_string(),
+            })?;
+
+        let weights_path = dir.join("model.safetensors");
+        if !weights_path.exists() {
+            return Err(ModelError::NotAModel {
+                path: dir.to_path_buf(),
+                reason: "no model.safetensors (convert pytorch_model.bin to safetensors)".into(),
+            });
+        }
+        let weights = read("model.safetensors")?;
+        let weights_sha256 = hex(&Sha256::digest(&weights));
+        let device = if options.cuda {
+            Device::new_cuda(0).map_err(|e| ModelError::Candle {
+                path: dir.to_path_buf(),
+                source: e,
+            })?
+        } else {
+            Device::Cpu
+        };
+        let candle = |e| ModelError::Candle {
+            path: weights_path.clone(),
+            source: e,
+        };
+        let vb =
+            VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(candle)?;
+        let model = BertModel::load(vb, &config).map_err(candle)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let info = ModelInfo {
+            name,
+            dim: config.hidden_size,
+            pooling,
+            normalized: true,
+            max_tokens,
+            weights_sha256,
+            query_prefix,
+            passage_prefix,
+        };
+        tracing::info!(model = %info.name, dim = info.dim, pooling = info.pooling.name(), max_tokens, "embedding model loaded");
+        Ok(BertEmbedder {
+            model,
+            tokenizer,
+            device,
+            info,
+            batch_size: if options.batch_size == 0 {
+                32
+            } else {
+                options.batch_size
+            },
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Embeds texts: tokenised together, run in batches of similar length (sorted, so little
+    /// padding), pooled and L2-normalised; returned in the order given.
+    pub fn embed_texts(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prefix = match role {
+            TextRole::Query => &self.info.query_prefix,
+            TextRole::Passage => &self.info.passage_prefix,
+        };
+        let inputs: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch_fast(inputs, true)
+            .map_err(|e| ModelError::Tokenize {
+                path: self.dir.clone(),
+                message: e.to_string(),
+            })?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+            let vectors = self.forward(&ids)?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn forward(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let candle = |e| ModelError::Candle {
+            path: self.dir.clone(),
+            source: e,
+        };
+        let n = ids.len();
+        let len = ids.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+        let mut flat = vec![0u32; n * len];
+        let mut mask = vec![0u32; n * len];
+        for (row, s) in ids.iter().enumerate() {
+            flat[row * len..row * len + s.len()].copy_from_slice(s);
+            mask[row * len..row * len + s.len()].fill(1);
+        }
+        let input = Tensor::from_vec(flat, (n, len), &self.device).map_err(candle)?;
+        let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(candle)?;
+        let types = input.zeros_like().map_err(candle)?;
+        let hidden = self
+            .model
+            .forward(&input, &types, Some(&mask))
+            .map_err(candle)?;
+        let pooled = match self.info.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1).and_then(|t| t.squeeze(1)),
+            Pooling::Mean => (|| {
+                let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&m)?.sum(1)?;
+                let counts = m.sum(1)?;
+                summed.broadcast_div(&counts)
+            })(),
+        }
+        .map_err(candle)?;
+        let norms = pooled
+            .sqr()
+            .and_then(|t| t.sum_keepdim(1))
+            .and_then(|t| t.sqrt())
+            .and_then(|t| t.clamp(1e-12, f32::MAX))
+            .map_err(candle)?;
+        let normalized = pooled.broadcast_div(&norms).map_err(candle)?;
+        normalized.to_vec2::<f32>().map_err(candle)
+    }
+}
+
+impl Embedder for BertEmbedder {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn embed(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+    ) -> std::result::Result<Vec<Vec<f32>>, BoxError> {
+        Ok(self.embed_texts(texts, role)?)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,156 @@
+use std::path::{Path, PathBuf};
+use wikirag_core::{Embedder, Pooling, TextRole};
+use wikirag_models::{BertEmbedder, EmbedderOptions, ModelError, write_tiny_bert};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+const WORDS: &[&str] = &[
+    "the", "tower", "paris", "iron", "capital", "city", "river", "space",
+];
+
+#[test]
+fn tiny_bert_loads_and_embeds() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), 32, WORDS, false).unwrap();
+    let model = BertEmbedder::load(dir.path(), &EmbedderOptions::default()).unwrap();
+    let info = model.info();
+    assert_eq!(info.dim, 32);
+    assert_eq!(info.pooling, Pooling::Mean);
+    assert_eq!(info.max_tokens, 32);
+    assert_eq!(info.weights_sha256.len(), 64);
+
+    let texts = [
+        "the tower",
+        "The iron tower in Paris is the capital's tower.",
+        "x",
+        "space",
+    ];
+    let batch = model.embed(&texts, TextRole::Passage).unwrap();
+    assert_eq!(batch.len(), texts.len());
+    for v in &batch {
+        assert_eq!(v.len(), 32);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    }
+    // Padding must not change a vector: each text alone equals the text in a mixed batch.
+    for (text, in_batch) in texts.iter().zip(&batch) {
+        let alone = model.embed(&[text], TextRole::Passage).unwrap();
+        let c = cosine(&alone[0], in_batch);
+        assert!(c > 0.9999, "{text:?}: cosine {c} alone vs in batch");
+    }
+    // Different texts, different vectors.
+    assert!(cosine(&batch[0], &batch[3]) < 0.9999);
+    // A text longer than max_tokens is truncated, not an error.
+    let long = "tower ".repeat(500);
+    assert_eq!(model.embed(&[&long], TextRole::Query).unwrap()[0].len(), 32);
+    assert!(model.embed(&[], TextRole::Query).unwrap().is_empty());
+}
+
+#[test]
+fn tiny_bert_cls_pooling_and_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), 16, WORDS, true).unwrap();
+    let options = EmbedderOptions {
+        query_prefix: Some("query: ".into()),
+        passage_prefix: Some("passage: ".into()),
+        ..EmbedderOptions::default()
+    };
+    let model = BertEmbedder::load(dir.path(), &options).unwrap();
+    assert_eq!(model.info().pooling, Pooling::Cls);
+    assert_eq!(model.info().query_prefix, "query: ");
+    let q = model.embed(&["paris"], TextRole::Query).unwrap();
+    let p = model.embed(&["paris"], TextRole::Passage).unwrap();
+    assert!(
+        cosine(&q[0], &p[0]) < 0.99999,
+        "prefixes must change the input"
+    );
+}
+
+#[test]
+fn bad_model_directories_are_clear_errors() {
+    let missing = BertEmbedder::load(Path::new("/nonexistent/model"), &EmbedderOptions::default());
+    assert!(matches!(missing, Err(ModelError::NotAModel { .. })));
+
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), 16, WORDS, false).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = BertEmbedder::load(dir.path(), &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), 16, WORDS, false).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
+    let err = BertEmbedder::load(dir.path(), &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(dir.path(), 16, WORDS, false).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        br#"{"model_type": "llama"}"#,
+    )
+    .unwrap();
+    let err = BertEmbedder::load(dir.path(), &EmbedderOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("llama"), "{err}");
+}
+
+/// candle's vectors against sentence-transformers' (scripts/reference-embeddings.py).
+#[test]
+fn real_model_matches_sentence_transformers() {
+    let dir = root().join("models/all-MiniLM-L6-v2");
+    if !dir.join("model.safetensors").exists() {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-model.sh)",
+            dir.display()
+        );
+        return;
+    }
+    let reference: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("tests/data/minilm-reference.json")).unwrap(),
+    )
+    .unwrap();
+    let sentences: Vec<&str> = reference["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let expected: Vec<Vec<f32>> = reference["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let model = BertEmbedder::load(&dir, &EmbedderOptions::default()).unwrap();
+    assert_eq!(model.info().dim, 384);
+    assert_eq!(model.info().max_tokens, 256);
+    let got = model.embed(&sentences, TextRole::Passage).unwrap();
+    for ((s, g), e) in sentences.iter().zip(&got).zip(&expected) {
+        let c = cosine(g, e);
+        assert!(c >= 0.999, "{s:?}: cosine {c}");
+    }
+}
