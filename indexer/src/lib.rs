@@ -14,11 +14,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use wikirag_core::{Article, Language, Page, Progress, StopFlag};
+use wikirag_core::{Article, Embedder, Language, Page, Progress, SentenceKind, StopFlag, TextRole};
 use wikirag_corpus::{CleanOptions, Cleaner, CorpusError, DumpReader, OpenOptions};
 use wikirag_index::{
-    BuildParams, Counts, DumpRecord, IndexBuilder, IndexError, Manifest, WriterOptions,
+    BuildParams, Counts, DumpRecord, EmbeddingRecord, IndexBuilder, IndexError, Manifest,
+    WriterOptions,
 };
+use wikirag_vectors::{HnswParams, VectorError, VectorWriter};
 
 /// Errors that stop a build.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,14 @@ pub enum IndexerError {
     Sink(String),
     #[error("no article could be read, nothing was published: {0}")]
     NothingIndexed(String),
+    #[error(transparent)]
+    Vectors(#[from] VectorError),
+    #[error("embedding page {page_id} ({title}): {message}")]
+    Embed {
+        page_id: u64,
+        title: String,
+        message: String,
+    },
 }
 
 pub type Result<T, E = IndexerError> = std::result::Result<T, E>;
@@ -357,11 +367,126 @@ fn read_one(
 }
 
 /// A full index build.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BuildConfig {
     pub read: ReadConfig,
     pub out: PathBuf,
     pub writer: WriterOptions,
+    /// Also embed sentences and build a vector index.
+    pub embed: Option<EmbedConfig>,
+}
+
+/// What to embed, with which model, and how to link the vectors.
+#[derive(Clone)]
+pub struct EmbedConfig {
+    pub embedder: Arc<dyn Embedder>,
+    /// Embed only the first N sentences of each page (infobox facts and the lead come first);
+    /// BM25 still covers every sentence. `None`: all.
+    pub max_sentences_per_page: Option<u32>,
+    /// Embed "Title: sentence" rather than the bare sentence (facts already name the title).
+    pub title_context: bool,
+    pub hnsw: HnswParams,
+    /// Sentences handed to the model at once (it sorts them by length inside).
+    pub chunk: usize,
+    /// Where the model was loaded from, recorded so queries can load it again.
+    pub model_path: Option<PathBuf>,
+}
+
+impl EmbedConfig {
+    pub fn new(embedder: Arc<dyn Embedder>) -> EmbedConfig {
+        EmbedConfig {
+            embedder,
+            max_sentences_per_page: None,
+            title_context: true,
+            hnsw: HnswParams::default(),
+            chunk: 2048,
+            model_path: None,
+        }
+    }
+
+    fn scope(&self) -> String {
+        match self.max_sentences_per_page {
+            None => "all sentences".to_string(),
+            Some(n) => format!("the first {n} sentences of each page"),
+        }
+    }
+}
+
+/// The text the model sees for a sentence of an article.
+pub fn passage_text(title: &str, kind: SentenceKind, text: &str, title_context: bool) -> String {
+    if title_context && kind != SentenceKind::Fact {
+        format!("{title}: {text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Feeds the index builder and embeds the sentences in scope, a chunk at a time (memory stays
+/// flat; the byte progress of the read reflects the embedding speed).
+struct EmbeddingSink<'a> {
+    index: &'a mut IndexBuilder,
+    config: &'a EmbedConfig,
+    writer: VectorWriter,
+    pending: Vec<(u64, u32, String, String)>,
+    stop: &'a StopFlag,
+    progress: Arc<dyn Progress>,
+}
+
+impl EmbeddingSink<'_> {
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.stop.is_stopped() {
+            return Err(IndexerError::Interrupted);
+        }
+        let texts: Vec<&str> = self.pending.iter().map(|p| p.3.as_str()).collect();
+        let vectors = self
+            .config
+            .embedder
+            .embed(&texts, TextRole::Passage)
+            .map_err(|e| {
+                let (page_id, _, title, _) = &self.pending[0];
+                IndexerError::Embed {
+                    page_id: *page_id,
+                    title: title.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        for ((page_id, ordinal, _, _), v) in self.pending.iter().zip(&vectors) {
+            self.writer.add(*page_id, *ordinal, v)?;
+        }
+        self.progress.items_done(self.pending.len() as u64);
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Sink for EmbeddingSink<'_> {
+    fn article(&mut self, article: &Article) -> Result<()> {
+        self.index.add_article(article)?;
+        let limit = self.config.max_sentences_per_page.unwrap_or(u32::MAX);
+        for s in article.sentences.iter().filter(|s| s.ordinal < limit) {
+            let text = passage_text(&article.title, s.kind, &s.text, self.config.title_context);
+            self.pending
+                .push((article.page_id, s.ordinal, article.title.clone(), text));
+        }
+        if self.pending.len() >= self.config.chunk {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()> {
+        Ok(self.index.add_redirect(alias, target, language)?)
+    }
+}
+
+/// Peak resident memory of this process in MiB (Linux).
+pub fn peak_rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 /// What a build did.
@@ -379,7 +504,52 @@ pub fn build(
 ) -> Result<BuildReport> {
     let started = Instant::now();
     let mut builder = IndexBuilder::create(&config.out, &config.writer)?;
-    let records = read_into(&config.read, &mut builder, progress.clone(), stop)?;
+    let mut embedding_secs = 0.0;
+    let mut vectors = None;
+    let records = match &config.embed {
+        None => read_into(&config.read, &mut builder, progress.clone(), stop)?,
+        Some(embed) => {
+            let dir = builder.temp_dir().join(wikirag_vectors::VECTORS_DIR);
+            let writer = VectorWriter::create(&dir, embed.embedder.info().dim)?;
+            let mut sink = EmbeddingSink {
+                index: &mut builder,
+                config: embed,
+                writer,
+                pending: Vec::new(),
+                stop,
+                progress: progress.clone(),
+            };
+            progress.items_started("embedding sentences", 0);
+            let records = read_into(&config.read, &mut sink, progress.clone(), stop)?;
+            sink.flush()?;
+            let writer = sink.writer;
+            let embedded = writer.len();
+            let linking = Instant::now();
+            let meta = wikirag_vectors::finish_build(
+                writer,
+                embed.embedder.info().clone(),
+                embed.hnsw,
+                embed.scope(),
+                progress.as_ref(),
+                stop,
+            )?;
+            embedding_secs = linking.elapsed().as_secs_f64();
+            tracing::info!(embedded, graph = meta.graph, "vectors written");
+            vectors = Some(EmbeddingRecord {
+                model: meta.model.clone(),
+                vectors: meta.count as u64,
+                scope: meta.scope.clone(),
+                title_context: embed.title_context,
+                hnsw_m: meta.hnsw.m,
+                hnsw_ef_construction: meta.hnsw.ef_construction,
+                hnsw_ef_search: meta.hnsw.ef_search,
+                graph: meta.graph,
+                peak_rss_mb: peak_rss_mb(),
+                model_path: embed.model_path.as_ref().map(|p| p.display().to_string()),
+            });
+            records
+        }
+    };
     if records.iter().all(|r| r.articles == 0) && records.iter().any(|r| r.fatal_error.is_some()) {
         let errors: Vec<String> = records
             .iter()
@@ -405,7 +575,16 @@ pub fn build(
         }
     }
     let mut durations = BTreeMap::new();
-    durations.insert("read_clean_add".to_string(), read_secs);
+    if vectors.is_some() {
+        // Embedding runs inline with reading (one chunk at a time).
+        durations.insert(
+            "read_clean_add_embed".to_string(),
+            read_secs - embedding_secs,
+        );
+        durations.insert("quantize_link_vectors".to_string(), embedding_secs);
+    } else {
+        durations.insert("read_clean_add".to_string(), read_secs);
+    }
     let mut manifest = Manifest {
         format_version: wikirag_index::FORMAT_VERSION,
         wikirag_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -425,6 +604,7 @@ pub fn build(
             language_override: config.read.language.as_ref().map(|l| l.code().to_string()),
         },
         durations,
+        embedding: vectors,
     };
     if stop.is_stopped() {
         return Err(IndexerError::Interrupted);

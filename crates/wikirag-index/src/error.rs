@@ -29,6 +29,12 @@ pub enum IndexError {
     Exists { path: PathBuf },
     #[error("empty query")]
     EmptyQuery,
+    #[error("{path}: no sentence {sentence} in page {page_id}")]
+    NoSuchSentence {
+        path: PathBuf,
+        page_id: u64,
+        sentence: u32,
+    },
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;

@@ -12,6 +12,6 @@ pub mod schema;
 mod writer;
 
 pub use error::{IndexError, Result};
-pub use manifest::{BuildParams, Counts, DumpRecord, FORMAT_VERSION, Manifest};
+pub use manifest::{BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest};
 pub use reader::{SearchOptions, SentenceIndex};
 pub use writer::{IndexBuilder, WriterOptions};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Bumped whenever the on-disk layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// One input dump file and what came of it.
@@ -61,6 +61,27 @@ pub struct BuildParams {
     pub language_override: Option<String>,
 }
 
+/// The sentence vectors of an index (`vectors/`), when it was built with a model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingRecord {
+    pub model: wikirag_core::ModelInfo,
+    /// Sentences embedded.
+    pub vectors: u64,
+    /// What was embedded ("all sentences", "the first N sentences of each page", …).
+    pub scope: String,
+    /// Whether each sentence was embedded with its article title before it.
+    pub title_context: bool,
+    /// HNSW parameters (m, ef_construction, ef_search); `graph` false: exact search only.
+    pub hnsw_m: usize,
+    pub hnsw_ef_construction: usize,
+    pub hnsw_ef_search: usize,
+    pub graph: bool,
+    /// Peak resident memory of the build process in MiB, where /proc tells.
+    pub peak_rss_mb: Option<u64>,
+    /// The model directory the build used (absolute), where queries look for it first.
+    pub model_path: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub format_version: u32,
@@ -73,6 +94,9 @@ pub struct Manifest {
     pub params: BuildParams,
     /// Stage → seconds.
     pub durations: BTreeMap<String, f64>,
+    /// Present when the index has sentence vectors.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingRecord>,
 }
 
 impl Manifest {

@@ -12,7 +12,7 @@ use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, T
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::tokenizer::TokenStream;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
-use wikirag_core::{Hit, Retriever, SearchRequest};
+use wikirag_core::{BoxError, Hit, Retriever, SearchRequest, SentenceLookup};
 
 /// The most candidates one search ranks to satisfy the per-page cap.
 const MAX_FETCH: usize = 20_000;
@@ -382,6 +382,57 @@ impl SentenceIndex {
             }
         }
         Ok(())
+    }
+}
+
+impl SentenceIndex {
+    /// The sentences at `(page_id, ordinal)` as hits (score 0), in the order asked, with
+    /// `context` neighbouring sentences on each side.
+    pub fn fetch_hits(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let mut hits = Vec::with_capacity(positions.len());
+        for &(page_id, sentence) in positions {
+            let q = BooleanQuery::new(vec![
+                (Occur::Must, kind_query(f.kind, KIND_SENTENCE)),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(f.page_id, page_id),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(f.sentence, u64::from(sentence)),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
+            let top = searcher
+                .search(&q, &TopDocs::with_limit(1))
+                .at(&self.path)?;
+            let Some((_, addr)) = top.first() else {
+                return Err(IndexError::NoSuchSentence {
+                    path: self.path.clone(),
+                    page_id,
+                    sentence,
+                });
+            };
+            let mut hit = self.hit(&searcher, *addr, 0.0)?;
+            if context > 0 {
+                self.attach_context(&searcher, &mut hit, context)?;
+            }
+            hits.push(hit);
+        }
+        Ok(hits)
+    }
+}
+
+impl SentenceLookup for SentenceIndex {
+    fn fetch(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>, BoxError> {
+        Ok(self.fetch_hits(positions, context)?)
     }
 }
 

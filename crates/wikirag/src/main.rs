@@ -2,6 +2,7 @@
 //! draws progress, prints results; all the work happens in the libraries.
 
 mod progress;
+mod retrieval;
 
 /// Cleaning makes many small short-lived strings; mimalloc measured faster than glibc's
 /// malloc on the text stage (see benches/RESULTS.md).
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wikirag_core::{Language, NoProgress, Progress, SearchRequest, StopFlag};
-use wikirag_index::{SentenceIndex, WriterOptions};
+use wikirag_index::WriterOptions;
 use wikirag_indexer::{BuildConfig, Input, ReadConfig};
 
 /// Turn a Wikipedia dump into a local search index and search it.
@@ -51,12 +52,12 @@ struct EvalArgs {
     /// Question file: JSON lines {"question", "answers", "titles", "kind", "lang"}.
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
-    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost). Repeatable.
+    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fusion, rrf_k,
+    /// dense_weight, candidates, ef_search, exact). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
-    /// Retrieval mode (only bm25 exists yet).
-    #[arg(long, default_value = "bm25")]
-    mode: String,
+    #[command(flatten)]
+    retrieval: retrieval::RetrievalArgs,
     /// Hits retrieved per question.
     #[arg(short, long, default_value_t = 20)]
     k: usize,
@@ -140,6 +141,35 @@ struct IndexArgs {
     /// Print the build report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also embed sentences with this sentence-embedding model (a local Hugging Face
+    /// directory, e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh) for dense and
+    /// hybrid search.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Embed only the first N sentences of each page (BM25 still covers all of them).
+    #[arg(long)]
+    embed_first: Option<u32>,
+    /// Embed the bare sentence instead of "Title: sentence".
+    #[arg(long)]
+    no_title_context: bool,
+    /// Texts per forward pass of the model.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Embed on the GPU (needs a build with --features cuda).
+    #[arg(long)]
+    cuda: bool,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = 16)]
+    hnsw_m: usize,
+    /// HNSW build beam width.
+    #[arg(long, default_value_t = 100)]
+    ef_construction: usize,
+    /// Default HNSW query beam width recorded with the index.
+    #[arg(long, default_value_t = 128)]
+    ef_search: usize,
+    /// Below this many vectors no HNSW graph is built (exact search is as fast).
+    #[arg(long, default_value_t = 20_000)]
+    hnsw_min_vectors: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +192,8 @@ struct SearchArgs {
     /// Print one JSON object with a `hits` array.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    retrieval: retrieval::RetrievalArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -252,7 +284,33 @@ fn reporter(quiet: bool) -> Arc<dyn Progress> {
 
 fn index(args: IndexArgs) -> Result<i32> {
     let stop = stop_on_ctrl_c();
+    let embed = match &args.model {
+        None => None,
+        Some(dir) => {
+            let embedder = wikirag_models::BertEmbedder::load(
+                dir,
+                &wikirag_models::EmbedderOptions {
+                    batch_size: args.batch_size,
+                    cuda: args.cuda,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("loading the embedding model {}", dir.display()))?;
+            let mut embed = wikirag_indexer::EmbedConfig::new(Arc::new(embedder));
+            embed.max_sentences_per_page = args.embed_first;
+            embed.title_context = !args.no_title_context;
+            embed.hnsw = wikirag_vectors::HnswParams {
+                m: args.hnsw_m,
+                ef_construction: args.ef_construction,
+                ef_search: args.ef_search,
+                min_vectors: args.hnsw_min_vectors,
+            };
+            embed.model_path = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
+            Some(embed)
+        }
+    };
     let config = BuildConfig {
+        embed,
         read: args.read.config(),
         out: args.out.clone(),
         writer: WriterOptions {
@@ -288,6 +346,27 @@ fn index(args: IndexArgs) -> Result<i32> {
             pages as f64 / secs.max(1e-9),
             bytes as f64 / 1e6 / secs.max(1e-9),
         );
+        match &m.embedding {
+            Some(e) => println!(
+                "embedded {} sentences ({}) with {} ({} dims, {} pooling){}",
+                e.vectors,
+                e.scope,
+                e.model.name,
+                e.model.dim,
+                e.model.pooling.name(),
+                if e.graph {
+                    format!(
+                        ", HNSW m={} ef_construction={}",
+                        e.hnsw_m, e.hnsw_ef_construction
+                    )
+                } else {
+                    ", exact search (no graph for so few vectors)".to_string()
+                }
+            ),
+            None => {
+                println!("no vectors (BM25 only; pass --model DIR for dense and hybrid search)")
+            }
+        }
         if m.counts.skipped > 0 {
             println!(
                 "skipped {} pages with errors (see `wikirag inspect --index {}`)",
@@ -310,7 +389,12 @@ fn index(args: IndexArgs) -> Result<i32> {
 }
 
 fn search(args: SearchArgs) -> Result<i32> {
-    let index = SentenceIndex::open(&args.index)?;
+    let opened = retrieval::open(&args.index, &args.retrieval)?;
+    let options = args.retrieval.options(opened.dense.is_some());
+    let searcher = opened.searcher(options)?;
+    if opened.manifest.embedding.is_none() && !args.json {
+        eprintln!("note: this index has no vectors; searching with BM25 only");
+    }
     let query = args.query.join(" ");
     let request = SearchRequest {
         query: query.clone(),
@@ -319,13 +403,14 @@ fn search(args: SearchArgs) -> Result<i32> {
         per_page: args.per_page,
     };
     let started = Instant::now();
-    let hits = index.search(&request)?;
+    let hits = searcher.search(&request)?;
     let took = started.elapsed();
     let mut out = std::io::stdout().lock();
     if args.json {
         let value = serde_json::json!({
             "query": query,
-            "mode": "bm25",
+            "mode": options.mode.name(),
+            "retrieval": options,
             "k": args.k,
             "context": args.context,
             "per_page": args.per_page,
@@ -397,6 +482,28 @@ fn inspect(args: InspectArgs) -> Result<i32> {
     );
     for (stage, secs) in &m.durations {
         println!("duration   {stage}: {secs:.2}s");
+    }
+    match &m.embedding {
+        Some(e) => println!(
+            "vectors    {} ({}), model {} ({} dims, {} pooling, max {} tokens, weights sha256 {}), title context {}, {}",
+            e.vectors,
+            e.scope,
+            e.model.name,
+            e.model.dim,
+            e.model.pooling.name(),
+            e.model.max_tokens,
+            &e.model.weights_sha256[..e.model.weights_sha256.len().min(16)],
+            e.title_context,
+            if e.graph {
+                format!(
+                    "HNSW m={} ef_construction={} ef_search={}",
+                    e.hnsw_m, e.hnsw_ef_construction, e.hnsw_ef_search
+                )
+            } else {
+                "exact search".to_string()
+            }
+        ),
+        None => println!("vectors    none (BM25 only)"),
     }
     for d in &m.dumps {
         println!(
@@ -506,21 +613,50 @@ fn search_options(title_boost: Option<&str>) -> Result<wikirag_index::SearchOpti
     Ok(options)
 }
 
-fn check_mode(mode: &str) -> Result<()> {
-    match mode {
-        "bm25" => Ok(()),
-        "dense" | "hybrid" => {
-            bail!("--mode {mode} needs a vector index; this build of wikirag has BM25 only")
+/// Retrieval options of one eval run: the command line's, overridden by swept values.
+fn run_options(
+    base: wikirag_vectors::RetrievalOptions,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<wikirag_vectors::RetrievalOptions> {
+    let mut o = base;
+    for (name, value) in extra {
+        let bad = || format!("{name}={value:?} is not a valid value");
+        match name.as_str() {
+            "mode" => o.mode = value.parse().map_err(anyhow::Error::msg)?,
+            "fusion" => o.fusion = value.parse().map_err(anyhow::Error::msg)?,
+            "rrf_k" => o.rrf_k = value.parse().with_context(bad)?,
+            "dense_weight" => o.dense_weight = value.parse().with_context(bad)?,
+            "candidates" => o.candidates = value.parse().with_context(bad)?,
+            "ef_search" => o.ef_search = value.parse().with_context(bad)?,
+            "exact" => o.exact = value.parse().with_context(bad)?,
+            _ => {}
         }
-        other => bail!("unknown mode {other:?} (bm25, dense, hybrid)"),
     }
+    Ok(o)
 }
+
+const RETRIEVAL_PARAMS: &[&str] = &[
+    "mode",
+    "title_boost",
+    "fusion",
+    "rrf_k",
+    "dense_weight",
+    "candidates",
+    "ef_search",
+    "exact",
+];
 
 fn eval(args: EvalArgs) -> Result<i32> {
     if args.ask {
         bail!("--ask needs answer generation (`wikirag ask`), which this build does not have yet");
     }
-    SentenceIndex::open(&args.index)?;
+    let sweeps_mode = args.sweep.iter().any(|s| s.starts_with("mode="));
+    let mut open_args = args.retrieval.clone();
+    if sweeps_mode {
+        open_args.mode = None;
+    }
+    let opened = retrieval::open(&args.index, &open_args)?;
+    let base_options = args.retrieval.options(opened.dense.is_some());
     let mut questions = Vec::new();
     for path in &args.qa {
         questions.extend(wikirag_eval::load_questions(path)?);
@@ -529,23 +665,29 @@ fn eval(args: EvalArgs) -> Result<i32> {
         k: args.k.max(1),
         per_page: args.per_page,
         context: 0,
-        extra: [("mode".to_string(), args.mode.clone())].into(),
+        extra: [("mode".to_string(), base_options.mode.name().to_string())].into(),
     };
     let sweeps = args
         .sweep
         .iter()
         .map(|s| wikirag_eval::parse_sweep(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, &["mode", "title_boost"])?;
+    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, RETRIEVAL_PARAMS)?;
+    let mut searchers = Vec::with_capacity(runs.len());
     for run in &runs {
-        check_mode(&run.extra["mode"])?;
+        let options = run_options(base_options, &run.extra)?;
+        let searcher = match run.extra.get("title_boost") {
+            Some(b) => opened
+                .with_bm25_options(&args.index, search_options(Some(b))?)?
+                .searcher(options)?,
+            None => opened.searcher(options)?,
+        };
+        searchers.push(searcher);
     }
     let started = Instant::now();
     let mut reports: Vec<wikirag_eval::Report> = Vec::with_capacity(runs.len());
-    for run in &runs {
-        let options = search_options(run.extra.get("title_boost").map(String::as_str))?;
-        let index = SentenceIndex::open(&args.index)?.with_options(options);
-        reports.push(wikirag_eval::evaluate(&index, &questions, run));
+    for (run, searcher) in runs.iter().zip(&searchers) {
+        reports.push(wikirag_eval::evaluate(searcher, &questions, run));
     }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {

@@ -14,6 +14,11 @@ pub struct Bars {
     pages: AtomicU64,
     warnings: AtomicU64,
     started: Mutex<Instant>,
+    /// Items (sentences embedded) counted alongside pages, when an item stage has no total.
+    items: AtomicU64,
+    items_name: Mutex<Option<String>>,
+    /// The current bar counts items, not bytes.
+    item_bar: std::sync::atomic::AtomicBool,
 }
 
 impl Bars {
@@ -23,6 +28,9 @@ impl Bars {
             pages: AtomicU64::new(0),
             warnings: AtomicU64::new(0),
             started: Mutex::new(Instant::now()),
+            items: AtomicU64::new(0),
+            items_name: Mutex::new(None),
+            item_bar: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -34,10 +42,18 @@ impl Bars {
             .expect("progress lock")
             .elapsed()
             .as_secs_f64();
-        format!(
+        let mut line = format!(
             "{pages} pages, {:.0} pages/s",
             pages as f64 / secs.max(1e-9)
-        )
+        );
+        if self.items_name.lock().expect("progress lock").is_some() {
+            let items = self.items.load(Ordering::Relaxed);
+            line.push_str(&format!(
+                ", {items} sentences embedded ({:.0}/s)",
+                items as f64 / secs.max(1e-9)
+            ));
+        }
+        line
     }
 
     fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
@@ -62,6 +78,7 @@ impl Progress for Bars {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.to_string());
         bar.set_prefix(short);
+        self.item_bar.store(false, Ordering::Relaxed);
         self.pages.store(0, Ordering::Relaxed);
         *self.started.lock().expect("progress lock") = Instant::now();
         *self.bar.lock().expect("progress lock") = Some(bar);
@@ -106,7 +123,38 @@ impl Progress for Bars {
         });
     }
 
+    fn items_started(&self, name: &str, total: u64) {
+        self.items.store(0, Ordering::Relaxed);
+        if total == 0 {
+            // Counted in the message of the current (byte) bar.
+            *self.items_name.lock().expect("progress lock") = Some(name.to_string());
+            return;
+        }
+        *self.items_name.lock().expect("progress lock") = None;
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} ({per_sec}, ETA {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        self.item_bar.store(true, Ordering::Relaxed);
+        if let Some(old) = self.bar.lock().expect("progress lock").replace(bar) {
+            old.finish();
+        }
+    }
+
+    fn items_done(&self, n: u64) {
+        self.items.fetch_add(n, Ordering::Relaxed);
+        if self.item_bar.load(Ordering::Relaxed) {
+            self.with_bar(|b| b.inc(n));
+        }
+    }
+
     fn stage(&self, name: &str) {
+        self.item_bar.store(false, Ordering::Relaxed);
         let bar = ProgressBar::new_spinner();
         bar.set_message(name.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -1,0 +1,347 @@
+//! Dense and hybrid retrieval over the core traits: an [`Embedder`] for the query, the
+//! [`VectorIndex`], a BM25 [`Retriever`] and a [`SentenceLookup`] that turns positions into hits.
+
+use crate::error::{Result, VectorError};
+use crate::index::{VectorIndex, VectorSearch};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wikirag_core::{Embedder, Hit, Retriever, SearchRequest, SentenceLookup, TextRole};
+
+/// Which retrievers answer a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Bm25,
+    Dense,
+    Hybrid,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bm25 => "bm25",
+            Mode::Dense => "dense",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Mode, String> {
+        match s {
+            "bm25" => Ok(Mode::Bm25),
+            "dense" => Ok(Mode::Dense),
+            "hybrid" => Ok(Mode::Hybrid),
+            _ => Err(format!("unknown mode {s:?} (bm25, dense, hybrid)")),
+        }
+    }
+}
+
+/// How two ranked lists become one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: Σ 1 / (rrf_k + rank).
+    Rrf,
+    /// Scores min-max normalised per list, then `dense_weight`·dense + (1 − dense_weight)·bm25.
+    Weighted,
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Fusion, String> {
+        match s {
+            "rrf" => Ok(Fusion::Rrf),
+            "weighted" => Ok(Fusion::Weighted),
+            _ => Err(format!("unknown fusion {s:?} (rrf, weighted)")),
+        }
+    }
+}
+
+/// Retrieval knobs, all reachable from the CLI and echoed in `--json` output.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalOptions {
+    pub mode: Mode,
+    pub fusion: Fusion,
+    /// RRF constant.
+    pub rrf_k: f32,
+    /// Weight of the dense list in weighted fusion.
+    pub dense_weight: f32,
+    /// Candidates taken from each retriever before fusion.
+    pub candidates: usize,
+    /// HNSW beam width.
+    pub ef_search: usize,
+    /// Search every vector instead of the graph (the reference).
+    pub exact: bool,
+}
+
+impl Default for RetrievalOptions {
+    fn default() -> Self {
+        RetrievalOptions {
+            mode: Mode::Hybrid,
+            fusion: Fusion::Rrf,
+            rrf_k: 60.0,
+            dense_weight: 0.5,
+            candidates: 100,
+            ef_search: 128,
+            exact: false,
+        }
+    }
+}
+
+/// The query-side vector machinery: the model and the vectors it must agree with.
+pub struct Dense<E> {
+    embedder: Arc<E>,
+    index: Arc<VectorIndex>,
+}
+
+impl<E: Embedder> Dense<E> {
+    /// Fails when the vectors were made by another model.
+    pub fn new(embedder: Arc<E>, index: Arc<VectorIndex>) -> Result<Dense<E>> {
+        index.check_model(embedder.info())?;
+        Ok(Dense { embedder, index })
+    }
+
+    pub fn index(&self) -> &VectorIndex {
+        &self.index
+    }
+
+    /// The query's nearest sentences as ((page id, ordinal), cosine), best first, at most
+    /// `per_page` per page (0: no cap), `n` in all.
+    pub fn candidates(
+        &self,
+        query: &str,
+        n: usize,
+        per_page: usize,
+        how: VectorSearch,
+    ) -> Result<Vec<((u64, u32), f32)>> {
+        let q = self
+            .embedder
+            .embed(&[query], TextRole::Query)
+            .map_err(VectorError::Embed)?
+            .pop()
+            .unwrap_or_default();
+        let total = self.index.store().len();
+        let mut fetch = if per_page == 0 { n } else { n * 4 + 32 };
+        loop {
+            let rows = self.index.search(&q, fetch.min(total), how)?;
+            let exhausted = rows.len() < fetch || fetch >= total;
+            let mut counts: HashMap<u64, usize> = HashMap::new();
+            let mut out = Vec::with_capacity(n);
+            for (row, score) in rows {
+                let pos = self.index.store().position(row as usize);
+                let c = counts.entry(pos.0).or_default();
+                if per_page > 0 && *c >= per_page {
+                    continue;
+                }
+                *c += 1;
+                out.push((pos, score));
+                if out.len() == n {
+                    break;
+                }
+            }
+            if out.len() == n || exhausted {
+                return Ok(out);
+            }
+            fetch = (fetch * 4).min(total);
+        }
+    }
+}
+
+/// BM25, dense or hybrid search, by [`RetrievalOptions::mode`].
+pub struct Searcher<B, E> {
+    bm25: Arc<B>,
+    dense: Option<Arc<Dense<E>>>,
+    options: RetrievalOptions,
+}
+
+impl<B, E> Searcher<B, E>
+where
+    B: Retriever + SentenceLookup,
+    E: Embedder,
+{
+    /// A searcher; without `dense` only [`Mode::Bm25`] works.
+    pub fn new(bm25: Arc<B>, dense: Option<Arc<Dense<E>>>, options: RetrievalOptions) -> Self {
+        Searcher {
+            bm25,
+            dense,
+            options,
+        }
+    }
+
+    pub fn options(&self) -> &RetrievalOptions {
+        &self.options
+    }
+
+    /// The same searcher with other options (cheap: the parts are shared).
+    pub fn with_options(&self, options: RetrievalOptions) -> Self {
+        Searcher {
+            bm25: self.bm25.clone(),
+            dense: self.dense.clone(),
+            options,
+        }
+    }
+
+    pub fn has_vectors(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    fn dense(&self) -> Result<&Dense<E>> {
+        self.dense.as_deref().ok_or(VectorError::NoVectors {
+            mode: self.options.mode.name(),
+        })
+    }
+
+    fn how(&self) -> VectorSearch {
+        if self.options.exact {
+            VectorSearch::Exact
+        } else {
+            VectorSearch::Hnsw {
+                ef: self.options.ef_search,
+            }
+        }
+    }
+
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        if req.query.trim().is_empty() {
+            return Err(VectorError::EmptyQuery);
+        }
+        if req.k == 0 {
+            return Ok(Vec::new());
+        }
+        match self.options.mode {
+            Mode::Bm25 => self
+                .bm25
+                .search(req)
+                .map_err(|e| VectorError::Bm25(Box::new(e))),
+            Mode::Dense => {
+                let found =
+                    self.dense()?
+                        .candidates(&req.query, req.k, req.per_page, self.how())?;
+                self.fetch(&found, req.context)
+            }
+            Mode::Hybrid => {
+                let dense = self.dense()?;
+                let n = self.options.candidates.max(req.k);
+                let bm25_req = SearchRequest {
+                    query: req.query.clone(),
+                    k: n,
+                    context: 0,
+                    per_page: 0,
+                };
+                let lexical: Vec<((u64, u32), f32)> = self
+                    .bm25
+                    .search(&bm25_req)
+                    .map_err(|e| VectorError::Bm25(Box::new(e)))?
+                    .into_iter()
+                    .map(|h| ((h.page_id, h.sentence), h.score))
+                    .collect();
+                let semantic = dense.candidates(&req.query, n, 0, self.how())?;
+                let fused = fuse(&lexical, &semantic, &self.options);
+                let mut counts: HashMap<u64, usize> = HashMap::new();
+                let mut top = Vec::with_capacity(req.k);
+                for (pos, score) in fused {
+                    let c = counts.entry(pos.0).or_default();
+                    if req.per_page > 0 && *c >= req.per_page {
+                        continue;
+                    }
+                    *c += 1;
+                    top.push((pos, score));
+                    if top.len() == req.k {
+                        break;
+                    }
+                }
+                self.fetch(&top, req.context)
+            }
+        }
+    }
+
+    fn fetch(&self, found: &[((u64, u32), f32)], context: usize) -> Result<Vec<Hit>> {
+        let positions: Vec<(u64, u32)> = found.iter().map(|(p, _)| *p).collect();
+        let mut hits = self
+            .bm25
+            .fetch(&positions, context)
+            .map_err(VectorError::Lookup)?;
+        for (hit, (_, score)) in hits.iter_mut().zip(found) {
+            hit.score = *score;
+        }
+        Ok(hits)
+    }
+}
+
+impl<B, E> Retriever for Searcher<B, E>
+where
+    B: Retriever + SentenceLookup,
+    E: Embedder,
+{
+    type Error = VectorError;
+    fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
+        Searcher::search(self, request)
+    }
+}
+
+/// Fuses two best-first lists of (position, score) into one, best first; ties by position.
+pub fn fuse(
+    lexical: &[((u64, u32), f32)],
+    semantic: &[((u64, u32), f32)],
+    options: &RetrievalOptions,
+) -> Vec<((u64, u32), f32)> {
+    let mut scores: HashMap<(u64, u32), f32> = HashMap::new();
+    match options.fusion {
+        Fusion::Rrf => {
+            for list in [lexical, semantic] {
+                for (rank, (pos, _)) in list.iter().enumerate() {
+                    *scores.entry(*pos).or_default() += 1.0 / (options.rrf_k + rank as f32 + 1.0);
+                }
+            }
+        }
+        Fusion::Weighted => {
+            let w = options.dense_weight.clamp(0.0, 1.0);
+            for (list, weight) in [(lexical, 1.0 - w), (semantic, w)] {
+                let max = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+                let min = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+                let span = max - min;
+                for (pos, s) in list {
+                    let norm = if span > 0.0 { (s - min) / span } else { 1.0 };
+                    *scores.entry(*pos).or_default() += weight * norm;
+                }
+            }
+        }
+    }
+    let mut out: Vec<((u64, u32), f32)> = scores.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let a = [((1, 0), 9.0), ((2, 0), 8.0), ((3, 0), 7.0)];
+        let b = [((3, 0), 0.9), ((4, 0), 0.8), ((1, 0), 0.7)];
+        let fused = fuse(&a, &b, &RetrievalOptions::default());
+        let order: Vec<u64> = fused.iter().map(|(p, _)| p.0).collect();
+        // 1: 1/61 + 1/63, 3: 1/63 + 1/61 (tie, by position), then 2 (1/62) and 4 (1/62).
+        assert_eq!(order, vec![1, 3, 2, 4]);
+        assert!((fused[0].1 - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn weighted_fusion_normalises_each_list() {
+        let a = [((1, 0), 100.0), ((2, 0), 50.0)];
+        let b = [((2, 0), 0.9), ((3, 0), 0.1)];
+        let options = RetrievalOptions {
+            fusion: Fusion::Weighted,
+            dense_weight: 0.75,
+            ..RetrievalOptions::default()
+        };
+        let fused = fuse(&a, &b, &options);
+        assert_eq!(fused[0].0, (2, 0)); // 0.25·0 + 0.75·1
+        assert!((fused[0].1 - 0.75).abs() < 1e-6);
+        assert_eq!(fused[1].0, (1, 0)); // 0.25·1
+    }
+}

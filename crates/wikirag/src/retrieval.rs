@@ -1,0 +1,137 @@
+//! Opening an index for search: BM25 always, the model and vectors when the index has them.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wikirag_index::{Manifest, SearchOptions, SentenceIndex};
+use wikirag_models::{BertEmbedder, EmbedderOptions};
+use wikirag_vectors::{Dense, Fusion, Mode, RetrievalOptions, Searcher, VectorIndex};
+
+pub type WikiSearcher = Searcher<SentenceIndex, BertEmbedder>;
+
+/// Retrieval flags shared by `search`, `eval` (and `ask`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RetrievalArgs {
+    /// bm25, dense or hybrid (default: hybrid when the index has vectors, else bm25).
+    #[arg(long)]
+    pub mode: Option<Mode>,
+    /// How hybrid mode fuses the two lists: rrf or weighted.
+    #[arg(long, default_value = "rrf")]
+    pub fusion: Fusion,
+    /// Reciprocal rank fusion constant.
+    #[arg(long, default_value_t = 60.0)]
+    pub rrf_k: f32,
+    /// Weight of the dense list in weighted fusion (0..1).
+    #[arg(long, default_value_t = 0.5)]
+    pub dense_weight: f32,
+    /// Candidates taken from each retriever before fusion.
+    #[arg(long, default_value_t = 100)]
+    pub candidates: usize,
+    /// HNSW beam width.
+    #[arg(long, default_value_t = 128)]
+    pub ef_search: usize,
+    /// Search every vector instead of the HNSW graph.
+    #[arg(long)]
+    pub exact: bool,
+    /// The embedding model directory (default: the one the index was built with).
+    #[arg(long, env = "WIKIRAG_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Run the query model on the GPU (needs a build with --features cuda).
+    #[arg(long)]
+    pub cuda: bool,
+}
+
+impl RetrievalArgs {
+    pub fn options(&self, has_vectors: bool) -> RetrievalOptions {
+        RetrievalOptions {
+            mode: self.mode.unwrap_or(if has_vectors {
+                Mode::Hybrid
+            } else {
+                Mode::Bm25
+            }),
+            fusion: self.fusion,
+            rrf_k: self.rrf_k,
+            dense_weight: self.dense_weight,
+            candidates: self.candidates,
+            ef_search: self.ef_search,
+            exact: self.exact,
+        }
+    }
+}
+
+/// The query side of an index's vectors.
+pub struct Opened {
+    pub bm25: Arc<SentenceIndex>,
+    pub dense: Option<Arc<Dense<BertEmbedder>>>,
+    pub manifest: Manifest,
+}
+
+impl Opened {
+    pub fn searcher(&self, options: RetrievalOptions) -> Result<WikiSearcher> {
+        if options.mode != Mode::Bm25 && self.dense.is_none() {
+            bail!(
+                "--mode {} needs vectors; this index was built without --model (BM25 only): rebuild it with `wikirag index ... --model DIR`",
+                options.mode.name()
+            );
+        }
+        Ok(Searcher::new(
+            self.bm25.clone(),
+            self.dense.clone(),
+            options,
+        ))
+    }
+
+    /// The same index with other BM25 options (title boost), sharing the vectors.
+    pub fn with_bm25_options(&self, index: &Path, options: SearchOptions) -> Result<Opened> {
+        Ok(Opened {
+            bm25: Arc::new(SentenceIndex::open(index)?.with_options(options)),
+            dense: self.dense.clone(),
+            manifest: self.manifest.clone(),
+        })
+    }
+}
+
+/// Opens an index; loads the model and vectors unless `mode` is BM25.
+pub fn open(index: &Path, args: &RetrievalArgs) -> Result<Opened> {
+    let bm25 = SentenceIndex::open(index)?;
+    let manifest = bm25.manifest().clone();
+    let bm25 = Arc::new(bm25);
+    let want_vectors = args.mode != Some(Mode::Bm25);
+    let dense = match (&manifest.embedding, want_vectors) {
+        (Some(record), true) => {
+            let model_dir = match (&args.model, &record.model_path) {
+                (Some(dir), _) => dir.clone(),
+                (None, Some(p)) if Path::new(p).is_dir() => PathBuf::from(p),
+                (None, _) => bail!(
+                    "the index's vectors were made by model {:?}, which is not at {:?}: pass --model DIR (or --mode bm25)",
+                    record.model.name,
+                    record.model_path.as_deref().unwrap_or("?")
+                ),
+            };
+            let embedder = BertEmbedder::load(
+                &model_dir,
+                &EmbedderOptions {
+                    query_prefix: Some(record.model.query_prefix.clone()),
+                    passage_prefix: Some(record.model.passage_prefix.clone()),
+                    cuda: args.cuda,
+                    ..EmbedderOptions::default()
+                },
+            )
+            .with_context(|| format!("loading the query model {}", model_dir.display()))?;
+            let vectors = VectorIndex::open(index)?;
+            Some(Arc::new(Dense::new(Arc::new(embedder), Arc::new(vectors))?))
+        }
+        (None, _) if args.mode.is_some_and(|m| m != Mode::Bm25) => {
+            bail!(
+                "--mode {} needs vectors; this index was built without --model (BM25 only): rebuild it with `wikirag index ... --model DIR`",
+                args.mode.map_or("?", |m| m.name())
+            )
+        }
+        _ => None,
+    };
+    Ok(Opened {
+        bm25,
+        dense,
+        manifest,
+    })
+}
