@@ -159,6 +159,7 @@ fn empty_manifest() -> wikirag_index::Manifest {
         counts: Default::default(),
         params: Default::default(),
         durations: Default::default(),
+        embedding: None,
     }
 }
 
@@ -167,6 +168,7 @@ fn search(c: &mut Criterion) {
     let out = dir.path().join("idx");
     wikirag_indexer::build(
         &wikirag_indexer::BuildConfig {
+            embed: None,
             read: wikirag_indexer::ReadConfig {
                 inputs: vec![wikirag_indexer::Input::new(en_dump())],
                 ..Default::default()

@@ -118,6 +118,15 @@ fn redirects_are_aliases_of_their_target() {
     let hits = search(&index, "dame de fer", 3);
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h.title == "Eiffel Tower"), "{hits:#?}");
+    // An alias boosts the target's sentences, never its (textless) page document.
+    let hits = index
+        .search(&SearchRequest {
+            k: 200,
+            per_page: 0,
+            ..SearchRequest::new("Édith Cresson Élisabeth Borne")
+        })
+        .unwrap();
+    assert!(hits.iter().all(|h| !h.text.is_empty()), "{hits:#?}");
 }
 
 #[test]
@@ -213,6 +222,7 @@ fn an_interrupted_build_publishes_nothing() {
     stop.stop();
     let result = wikirag_indexer::build(
         &BuildConfig {
+            embed: None,
             read: read_config(&[&sample("enwiki-sample.xml")]),
             out: out.clone(),
             writer: WriterOptions::default(),
@@ -264,6 +274,7 @@ fn an_existing_index_is_kept_unless_overwrite() {
     );
     let report = wikirag_indexer::build(
         &BuildConfig {
+            embed: None,
             read: read_config(&[&sample("frwiki-sample.xml")]),
             out: out.clone(),
             writer: WriterOptions {

@@ -52,8 +52,18 @@ pub fn read_config(inputs: &[&Path]) -> ReadConfig {
 
 /// Builds an index of `inputs` into `out` and returns its manifest.
 pub fn build(config: ReadConfig, out: &Path) -> wikirag_indexer::Result<Manifest> {
+    build_with(config, out, None)
+}
+
+/// Builds an index, with vectors when `embed` is given.
+pub fn build_with(
+    config: ReadConfig,
+    out: &Path,
+    embed: Option<wikirag_indexer::EmbedConfig>,
+) -> wikirag_indexer::Result<Manifest> {
     let report = wikirag_indexer::build(
         &BuildConfig {
+            embed,
             read: config,
             out: out.to_path_buf(),
             writer: WriterOptions {
@@ -67,6 +77,20 @@ pub fn build(config: ReadConfig, out: &Path) -> wikirag_indexer::Result<Manifest
         &StopFlag::new(),
     )?;
     Ok(report.manifest)
+}
+
+/// The real embedding model (scripts/fetch-model.sh), if present; prints why when not.
+pub fn real_model() -> Option<PathBuf> {
+    let dir = root().join("models").join("all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-model.sh)",
+            dir.display()
+        );
+        None
+    }
 }
 
 /// Compresses bytes as a single bzip2 stream.

@@ -166,10 +166,17 @@ impl SentenceIndex {
         let (user_query, _errors) = self.parser.parse_query_lenient(&query_text);
         let mut should: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, user_query)];
         for page_id in self.alias_targets(&searcher, &query_text)? {
-            let q = TermQuery::new(
-                Term::from_field_u64(self.fields.page_id, page_id),
-                IndexRecordOption::Basic,
-            );
+            // The target's sentences, not its page document (which has no text).
+            let q = BooleanQuery::new(vec![
+                (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_u64(self.fields.page_id, page_id),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]);
             should.push((
                 Occur::Should,
                 Box::new(ConstScoreQuery::new(Box::new(q), self.options.alias_boost)),

@@ -208,14 +208,28 @@ impl VectorIndex {
             // hnsw_rs ties a loaded graph's lifetime to its loader; an index is opened once
             // per process, so the (small) loader is leaked to give the graph 'static.
             let io: &'static HnswIo = Box::leak(Box::new(HnswIo::new(&dir, HNSW_BASENAME)));
-            let graph: Graph = io
-                .load_hnsw_with_dist(DistI8 {
-                    inv_scale2: 1.0 / (meta.scale * meta.scale),
-                })
-                .map_err(|e| VectorError::Hnsw {
-                    path: dir.clone(),
-                    message: e.to_string(),
-                })?;
+            let dist = DistI8 {
+                inv_scale2: 1.0 / (meta.scale * meta.scale),
+            };
+            // hnsw_rs panics on some damaged files instead of returning an error.
+            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                io.load_hnsw_with_dist(dist)
+            }));
+            let graph: Graph = match loaded {
+                Ok(Ok(graph)) => graph,
+                Ok(Err(e)) => {
+                    return Err(VectorError::Hnsw {
+                        path: dir,
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(VectorError::Hnsw {
+                        path: dir,
+                        message: "the graph files are damaged (rebuild the index)".into(),
+                    });
+                }
+            };
             if graph.get_nb_point() != meta.count {
                 return Err(VectorError::Hnsw {
                     path: dir,

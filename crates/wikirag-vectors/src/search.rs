@@ -292,7 +292,9 @@ pub fn fuse(
     match options.fusion {
         Fusion::Rrf => {
             for list in [lexical, semantic] {
-                for (rank, (pos, _)) in list.iter().enumerate() {
+                let mut seen = std::collections::HashSet::new();
+                let firsts = list.iter().filter(|(pos, _)| seen.insert(*pos));
+                for (rank, (pos, _)) in firsts.enumerate() {
                     *scores.entry(*pos).or_default() += 1.0 / (options.rrf_k + rank as f32 + 1.0);
                 }
             }
@@ -303,7 +305,8 @@ pub fn fuse(
                 let max = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
                 let min = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
                 let span = max - min;
-                for (pos, s) in list {
+                let mut seen = std::collections::HashSet::new();
+                for (pos, s) in list.iter().filter(|(pos, _)| seen.insert(*pos)) {
                     let norm = if span > 0.0 { (s - min) / span } else { 1.0 };
                     *scores.entry(*pos).or_default() += weight * norm;
                 }

@@ -236,7 +236,8 @@ fn eval_reports_metrics_sweeps_and_clear_errors() {
 
     for (args, msg) in [
         (vec!["--ask"], "wikirag ask"),
-        (vec!["--mode", "dense"], "vector index"),
+        (vec!["--mode", "dense"], "built without --model"),
+        (vec!["--sweep", "mode=bm25,hybrid"], "built without --model"),
         (vec!["--sweep", "nope=1"], "unknown sweep parameter"),
     ] {
         let mut all = vec!["eval", "--index", idx, "--qa", qa];

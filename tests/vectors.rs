@@ -1,0 +1,233 @@
+//! Dense and hybrid retrieval end to end: the bundled sample embedded by a tiny random BERT
+//! (always) and by the real all-MiniLM-L6-v2 (when scripts/fetch-model.sh has run).
+
+use std::path::Path;
+use std::sync::Arc;
+use wikirag_core::{Embedder, SearchRequest};
+use wikirag_index::SentenceIndex;
+use wikirag_indexer::EmbedConfig;
+use wikirag_models::{BertEmbedder, EmbedderOptions, write_tiny_bert};
+use wikirag_tests::{build_with, read_config, real_model, sample};
+use wikirag_vectors::{
+    Dense, HnswParams, Mode, RetrievalOptions, Searcher, VectorError, VectorIndex, VectorSearch,
+};
+
+const WORDS: &[&str] = &[
+    "the", "capital", "city", "paris", "france", "tower", "prime", "minister", "space", "first",
+    "woman", "highest", "europe", "river", "la", "de", "est",
+];
+
+fn tiny_model(dir: &Path) -> Arc<BertEmbedder> {
+    write_tiny_bert(dir, 32, WORDS, false).unwrap();
+    Arc::new(BertEmbedder::load(dir, &EmbedderOptions::default()).unwrap())
+}
+
+fn build_sample(
+    out: &Path,
+    model: Arc<BertEmbedder>,
+    first: Option<u32>,
+) -> wikirag_index::Manifest {
+    let mut embed = EmbedConfig::new(model);
+    embed.max_sentences_per_page = first;
+    embed.chunk = 64;
+    embed.hnsw = HnswParams {
+        min_vectors: 1,
+        ..HnswParams::default()
+    };
+    build_with(
+        read_config(&[
+            &sample("frwiki-sample-multistream.xml.bz2"),
+            &sample("enwiki-sample.xml"),
+        ]),
+        out,
+        Some(embed),
+    )
+    .unwrap()
+}
+
+type S = Searcher<SentenceIndex, BertEmbedder>;
+
+fn searcher(dir: &Path, model: Arc<BertEmbedder>, mode: Mode) -> S {
+    let bm25 = Arc::new(SentenceIndex::open(dir).unwrap());
+    let vectors = Arc::new(VectorIndex::open(dir).unwrap());
+    let dense = Arc::new(Dense::new(model, vectors).unwrap());
+    Searcher::new(
+        bm25,
+        Some(dense),
+        RetrievalOptions {
+            mode,
+            ..RetrievalOptions::default()
+        },
+    )
+}
+
+#[test]
+fn tiny_model_index_dense_and_hybrid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(&tmp.path().join("model"));
+    let out = tmp.path().join("index");
+    let manifest = build_sample(&out, model.clone(), None);
+
+    let e = manifest.embedding.as_ref().expect("embedding recorded");
+    assert_eq!(e.model, *model.info());
+    assert_eq!(e.vectors, manifest.counts.sentences);
+    assert!(e.graph);
+    assert_eq!(e.scope, "all sentences");
+
+    // Reloaded graph and exact search agree on a small index with a wide beam.
+    let vectors = VectorIndex::open(&out).unwrap();
+    assert!(vectors.has_graph());
+    assert_eq!(vectors.store().len() as u64, manifest.counts.sentences);
+    let q = model
+        .embed(
+            &["first woman prime minister"],
+            wikirag_core::TextRole::Query,
+        )
+        .unwrap()
+        .pop()
+        .unwrap();
+    let exact = vectors.search(&q, 10, VectorSearch::Exact).unwrap();
+    let graph = vectors
+        .search(&q, 10, VectorSearch::Hnsw { ef: 400 })
+        .unwrap();
+    let exact_rows: Vec<u32> = exact.iter().map(|h| h.0).collect();
+    let found = graph.iter().filter(|h| exact_rows.contains(&h.0)).count();
+    assert!(found >= 9, "HNSW found {found}/10 of the exact top 10");
+    for w in exact.windows(2) {
+        assert!(w[0].1 >= w[1].1, "best first");
+    }
+
+    let dense = searcher(&out, model.clone(), Mode::Dense);
+    let request = SearchRequest {
+        k: 8,
+        per_page: 2,
+        context: 1,
+        ..SearchRequest::new("capital city of France")
+    };
+    let hits = dense.search(&request).unwrap();
+    assert_eq!(hits.len(), 8);
+    let mut per_page = std::collections::HashMap::new();
+    for h in &hits {
+        *per_page.entry(h.page_id).or_insert(0) += 1;
+        assert!(!h.text.is_empty() && !h.title.is_empty() && h.url.starts_with("http"));
+        assert!(h.score <= 1.0001);
+    }
+    assert!(per_page.values().all(|&n| n <= 2), "{per_page:?}");
+    // Stored positions point at the very sentences BM25 returns for those positions.
+    let bm25 = SentenceIndex::open(&out).unwrap();
+    for h in &hits {
+        let again = bm25.fetch_hits(&[(h.page_id, h.sentence)], 0).unwrap();
+        assert_eq!(again[0].text, h.text);
+    }
+
+    let hybrid = searcher(&out, model.clone(), Mode::Hybrid);
+    let hits = hybrid
+        .search(&SearchRequest::new("Édith Cresson Élisabeth Borne"))
+        .unwrap();
+    assert!(hits.len() <= 10 && !hits.is_empty());
+    // RRF over two lists of ranks from 1: the best score is at most 2/61.
+    assert!(hits[0].score <= 2.0 / 61.0 + 1e-6);
+    assert!(hits.iter().any(|h| h.text.contains("Cresson")));
+
+    // BM25 mode of the same searcher is plain BM25.
+    let lexical = searcher(&out, model, Mode::Bm25)
+        .search(&SearchRequest::new("Cresson"))
+        .unwrap();
+    assert_eq!(
+        lexical,
+        bm25.search(&SearchRequest::new("Cresson")).unwrap()
+    );
+}
+
+#[test]
+fn scope_limits_what_is_embedded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(&tmp.path().join("model"));
+    let out = tmp.path().join("index");
+    let manifest = build_sample(&out, model, Some(2));
+    let e = manifest.embedding.unwrap();
+    assert_eq!(e.scope, "the first 2 sentences of each page");
+    assert_eq!(e.vectors, 2 * manifest.counts.articles);
+    assert!(e.vectors < manifest.counts.sentences);
+}
+
+#[test]
+fn another_model_or_a_damaged_index_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(&tmp.path().join("model"));
+    let out = tmp.path().join("index");
+    build_sample(&out, model, Some(3));
+
+    let other = tiny_model(&tmp.path().join("other"));
+    let vectors = Arc::new(VectorIndex::open(&out).unwrap());
+    let err = Dense::new(other, vectors).err().unwrap();
+    assert!(matches!(err, VectorError::ModelMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("another model"), "{err}");
+
+    // A BM25-only searcher refuses dense and hybrid modes with a message saying why.
+    let bm25 = Arc::new(SentenceIndex::open(&out).unwrap());
+    let s: S = Searcher::new(bm25, None, RetrievalOptions::default());
+    let err = s.search(&SearchRequest::new("paris")).unwrap_err();
+    assert!(err.to_string().contains("--model"), "{err}");
+
+    // Truncated vectors: the file is named.
+    let file = out.join("vectors").join("vectors.i8");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 7]).unwrap();
+    let err = VectorIndex::open(&out).err().unwrap().to_string();
+    assert!(
+        err.contains("vectors.i8") && err.contains("truncated"),
+        "{err}"
+    );
+
+    // A damaged graph is an error too, not a silent fallback.
+    std::fs::write(&file, &bytes).unwrap();
+    std::fs::write(out.join("vectors").join("hnsw.hnsw.graph"), b"junk").unwrap();
+    assert!(VectorIndex::open(&out).is_err());
+}
+
+/// The real model on the bundled sample: paraphrases BM25 cannot match by words.
+#[test]
+fn real_model_finds_paraphrases() {
+    let Some(dir) = real_model() else { return };
+    let model = Arc::new(BertEmbedder::load(&dir, &EmbedderOptions::default()).unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("index");
+    build_sample(&out, model.clone(), None);
+    let dense = searcher(&out, model.clone(), Mode::Dense);
+    let top = |s: &S, q: &str| -> Vec<String> {
+        s.search(&SearchRequest {
+            k: 3,
+            ..SearchRequest::new(q)
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| h.title)
+        .collect()
+    };
+    // No word of the question but "capital" is in the answer sentence's page title.
+    let titles = top(
+        &dense,
+        "which capital sits at the greatest altitude in Europe",
+    );
+    assert!(
+        titles.contains(&"Andorra la Vella".to_string()),
+        "{titles:?}"
+    );
+    let titles = top(&dense, "who was the first person to travel to outer space");
+    assert!(
+        titles
+            .iter()
+            .any(|t| t == "Yuri Gagarin" || t == "Vostok 1"),
+        "{titles:?}"
+    );
+    let hybrid = searcher(&out, model, Mode::Hybrid);
+    let titles = top(
+        &hybrid,
+        "which capital sits at the greatest altitude in Europe",
+    );
+    assert!(
+        titles.contains(&"Andorra la Vella".to_string()),
+        "{titles:?}"
+    );
+}
