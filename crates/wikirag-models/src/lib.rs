@@ -28,8 +28,10 @@ pub struct EmbedderOptions {
     pub query_prefix: Option<String>,
     /// Prefix for passages ("passage: " for e5).
     pub passage_prefix: Option<String>,
-    /// Texts per forward pass (0: 32).
+    /// Texts per forward pass (0: 8, the fastest measured on CPU: activations stay in cache).
     pub batch_size: usize,
+    /// Threads running forward passes in parallel (0: all cores; 1 on a GPU).
+    pub workers: usize,
     /// Run on the first CUDA device (needs the `cuda` feature).
     pub cuda: bool,
 }
@@ -41,6 +43,7 @@ pub struct BertEmbedder {
     device: Device,
     info: ModelInfo,
     batch_size: usize,
+    workers: usize,
     dir: PathBuf,
 }
 
@@ -217,10 +220,15 @@ impl BertEmbedder {
             tokenizer,
             device,
             info,
-            batch_size: if options.batch_size == 0 {
-                32
-            } else {
-                options.batch_size
+            batch_size: match (options.batch_size, options.cuda) {
+                (0, false) => 8,
+                (0, true) => 128,
+                (n, _) => n,
+            },
+            workers: match (options.workers, options.cuda) {
+                (_, true) => 1,
+                (0, false) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                (n, false) => n,
             },
             dir: dir.to_path_buf(),
         })
@@ -246,11 +254,43 @@ impl BertEmbedder {
             })?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let run = |batch: &[usize]| -> Result<Vec<(usize, Vec<f32>)>> {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
+            Ok(batch.iter().copied().zip(self.forward(&ids)?).collect())
+        };
+        let workers = self.workers.min(batches.len()).max(1);
+        let results: Vec<Result<Vec<(usize, Vec<f32>)>>> = if workers == 1 {
+            batches.iter().map(|b| run(b)).collect()
+        } else {
+            // Data parallelism: candle's element-wise ops run on one thread and its small
+            // matrix products scale poorly, so whole batches go to worker threads instead
+            // (measured: 2 workers × batches of 8 = 129 sentences/s, one worker with 2 gemm
+            // threads = 75; benches/RESULTS.md).
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut mine = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(batch) = batches.get(i) else { break };
+                                mine.push(run(batch));
+                            }
+                            mine
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("embedding worker panicked"))
+                    .collect()
+            })
+        };
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-            let vectors = self.forward(&ids)?;
-            for (&i, v) in chunk.iter().zip(vectors) {
+        for result in results {
+            for (i, v) in result? {
                 out[i] = v;
             }
         }

@@ -152,9 +152,12 @@ struct IndexArgs {
     /// Embed the bare sentence instead of "Title: sentence".
     #[arg(long)]
     no_title_context: bool,
-    /// Texts per forward pass of the model.
-    #[arg(long, default_value_t = 32)]
+    /// Texts per forward pass of the model (0: 8 on CPU, 128 on GPU).
+    #[arg(long, default_value_t = 0)]
     batch_size: usize,
+    /// Threads running forward passes (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    embed_workers: usize,
     /// Embed on the GPU (needs a build with --features cuda).
     #[arg(long)]
     cuda: bool,
@@ -291,6 +294,7 @@ fn index(args: IndexArgs) -> Result<i32> {
                 dir,
                 &wikirag_models::EmbedderOptions {
                     batch_size: args.batch_size,
+                    workers: args.embed_workers,
                     cuda: args.cuda,
                     ..Default::default()
                 },

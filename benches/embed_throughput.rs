@@ -1,0 +1,68 @@
+//! Sentence-embedding throughput of the candle embedder: sentences/s over a file of sentences
+//! (one per line), with a chosen batch size and number of worker threads (0: all cores).
+//!
+//! ```text
+//! cargo run --release -p wikirag-benches --bin embed-throughput -- \
+//!     --model models/all-MiniLM-L6-v2 --sentences /tmp/sentences.txt --batch 32 --workers 2
+//! ```
+//! Prints one JSON line. `benches/compare-embeddings.sh` runs it beside sentence-transformers.
+
+use std::path::PathBuf;
+use std::time::Instant;
+use wikirag_core::{Embedder, TextRole};
+use wikirag_models::{BertEmbedder, EmbedderOptions};
+
+fn main() {
+    let mut model = PathBuf::from("models/all-MiniLM-L6-v2");
+    let mut sentences = None;
+    let mut batch = 8;
+    let mut workers = 0;
+    let mut limit = usize::MAX;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().expect("flag needs a value");
+        match a.as_str() {
+            "--model" => model = PathBuf::from(value()),
+            "--sentences" => sentences = Some(PathBuf::from(value())),
+            "--batch" => batch = value().parse().expect("--batch N"),
+            "--workers" => workers = value().parse().expect("--workers N"),
+            "--limit" => limit = value().parse().expect("--limit N"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let path = sentences.expect("--sentences FILE");
+    let text = std::fs::read_to_string(&path).expect("read sentences");
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(limit)
+        .collect();
+    let embedder = BertEmbedder::load(
+        &model,
+        &EmbedderOptions {
+            batch_size: batch,
+            workers,
+            ..EmbedderOptions::default()
+        },
+    )
+    .expect("load model");
+    // Warm-up.
+    embedder
+        .embed(&lines[..lines.len().min(64)], TextRole::Passage)
+        .unwrap();
+    let started = Instant::now();
+    embedder.embed(&lines, TextRole::Passage).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "tool": "candle",
+            "sentences": lines.len(),
+            "batch": batch,
+            "workers": workers,
+            "rayon_threads": std::env::var("RAYON_NUM_THREADS").ok(),
+            "seconds": secs,
+            "sentences_per_s": lines.len() as f64 / secs,
+        })
+    );
+}
