@@ -9,11 +9,13 @@
 
 mod embed;
 mod lang;
+mod llm;
 mod progress;
 mod types;
 
 pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole};
 pub use lang::Language;
+pub use llm::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
 pub use progress::{NoProgress, Progress, StopFlag};
 pub use types::{
     Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,

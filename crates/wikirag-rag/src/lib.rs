@@ -1,0 +1,533 @@
+//! Ask: a question in, a cited answer out.
+//!
+//! 1. Rewrite the question into search keywords (a language-aware heuristic, or the LLM);
+//!    both the question and the rewrite are searched and the lists fused.
+//! 2. Retrieve sentences (whatever [`Retriever`] the caller gives: hybrid when vectors exist),
+//!    a per-page cap, neighbouring sentences as context, duplicates removed.
+//! 3. Fill a token budget best-evidence-first: the prompt never exceeds the model's context
+//!    (the model's tokenizer counts when known, a conservative estimate otherwise); what does
+//!    not fit is reported. A context-length error from a server is retried with half the budget.
+//! 4. Prompt in the question's language with numbered sources grouped by page.
+//! 5. Check citations: every `[n]` must name a source that was sent, a quoted span must occur
+//!    in the source it cites; invalid ones are removed and reported.
+//!
+//! Without an LLM the answer is extractive: the best evidence sentences, with the same citations.
+//! This crate sees only the core traits.
+
+mod cite;
+mod lang;
+mod prompt;
+
+pub use cite::{CitationCheck, check_citations};
+pub use lang::{detect as detect_language, keywords};
+pub use prompt::{Budget, Packed, TokenCounter, estimate_tokens, pack as prompt_pack};
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use wikirag_core::{Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest};
+
+/// Errors of the ask pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum RagError {
+    #[error("empty question")]
+    EmptyQuestion,
+    #[error("question too long ({len} characters, at most {max})")]
+    QuestionTooLong { len: usize, max: usize },
+    #[error("retrieval: {0}")]
+    Retrieval(Box<dyn std::error::Error + Send + Sync>),
+    #[error("LLM {backend}: {source}")]
+    Llm {
+        backend: String,
+        #[source]
+        source: LlmError,
+    },
+    #[error(
+        "the model's context ({window} tokens) cannot hold the question and an answer of {answer} tokens"
+    )]
+    NoRoom { window: usize, answer: usize },
+}
+
+pub type Result<T, E = RagError> = std::result::Result<T, E>;
+
+/// Knobs of one question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AskOptions {
+    /// Sentences retrieved.
+    pub k: usize,
+    /// At most this many per page.
+    pub per_page: usize,
+    /// Neighbouring sentences sent with each hit, on each side.
+    pub context: usize,
+    /// Also search a keyword rewrite of the question.
+    pub rewrite: bool,
+    /// Ask the LLM for the rewrite (else the heuristic).
+    pub llm_rewrite: bool,
+    /// A cap on the tokens of evidence, below what the model's context allows.
+    pub max_context_tokens: Option<usize>,
+    /// Tokens reserved for the answer.
+    pub answer_tokens: usize,
+    /// Sentences in an extractive answer.
+    pub extractive_sentences: usize,
+    pub temperature: f32,
+    /// Retries with half the budget after a context-length error.
+    pub max_retries: usize,
+    /// Longest question accepted, in characters.
+    pub max_question_chars: usize,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            k: 12,
+            per_page: 3,
+            context: 1,
+            rewrite: true,
+            llm_rewrite: false,
+            max_context_tokens: None,
+            answer_tokens: 512,
+            extractive_sentences: 3,
+            temperature: 0.0,
+            max_retries: 3,
+            max_question_chars: 2000,
+        }
+    }
+}
+
+/// A numbered source sent to the model (or used by the extractive answer).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub n: usize,
+    pub title: String,
+    pub section: String,
+    pub url: String,
+    pub page_id: u64,
+    pub sentence: u32,
+    /// The retrieved sentence.
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    pub score: f32,
+    /// Rank in retrieval (1 = best).
+    pub rank: usize,
+}
+
+/// A citation of the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub n: usize,
+    pub title: String,
+    pub section: String,
+    pub url: String,
+    pub page_id: u64,
+    pub sentence: u32,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the prompt as counted (or estimated) before sending.
+    pub prompt_tokens: usize,
+    /// As reported by the backend, when it does.
+    pub backend_prompt_tokens: Option<usize>,
+    pub completion_tokens: Option<usize>,
+    pub context_window: usize,
+    /// Tokens available to evidence.
+    pub evidence_budget: usize,
+    pub evidence_tokens: usize,
+    /// The counts come from an estimate, not the model's tokenizer.
+    pub estimated: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub rewrite_ms: f64,
+    pub retrieval_ms: f64,
+    pub packing_ms: f64,
+    pub generation_ms: f64,
+    pub total_ms: f64,
+}
+
+/// The result of a question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub question: String,
+    pub language: String,
+    /// The keyword rewrite that was searched too.
+    pub rewritten: Option<String>,
+    pub answer: String,
+    pub citations: Vec<Citation>,
+    /// Every source sent, numbered.
+    pub evidence: Vec<Source>,
+    /// Retrieved sentences left out because the budget was full ("Title #sentence").
+    pub dropped: Vec<String>,
+    /// Citations removed from the answer, and why.
+    pub invalid_citations: Vec<String>,
+    /// The answer says the sources do not answer.
+    pub abstained: bool,
+    pub backend: String,
+    /// Context-length retries.
+    pub retries: usize,
+    pub usage: Usage,
+    pub timings: Timings,
+}
+
+/// What a streaming caller sees before the answer is complete.
+#[derive(Debug)]
+pub enum AskEvent<'a> {
+    /// The sources, once chosen.
+    Sources(&'a [Source]),
+    /// A piece of the answer as it is generated.
+    Token(&'a str),
+}
+
+/// The pipeline: a retriever and, optionally, a model.
+pub struct Rag<R> {
+    retriever: R,
+    llm: Option<Arc<dyn Llm>>,
+}
+
+impl<R: Retriever> Rag<R> {
+    pub fn new(retriever: R, llm: Option<Arc<dyn Llm>>) -> Rag<R> {
+        Rag { retriever, llm }
+    }
+
+    pub fn retriever(&self) -> &R {
+        &self.retriever
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.llm
+            .as_ref()
+            .map_or_else(|| "extractive".to_string(), |l| l.name())
+    }
+
+    /// Retrieval and packing only: the sources an answer would be made from.
+    pub fn evidence(
+        &self,
+        question: &str,
+        options: &AskOptions,
+    ) -> Result<(Vec<Source>, String, Option<String>)> {
+        let language = lang::detect(question).to_string();
+        let rewritten = options
+            .rewrite
+            .then(|| lang::keywords(question, &language))
+            .filter(|r| r != question.trim());
+        let hits = self.retrieve(question, rewritten.as_deref(), options)?;
+        Ok((to_sources(hits), language, rewritten))
+    }
+
+    /// Answers `question`, streaming events to `on_event`.
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(RagError::EmptyQuestion);
+        }
+        let len = question.chars().count();
+        if len > options.max_question_chars {
+            return Err(RagError::QuestionTooLong {
+                len,
+                max: options.max_question_chars,
+            });
+        }
+        let mut timings = Timings::default();
+        let language = lang::detect(question).to_string();
+
+        // 1. Rewrite.
+        let t = Instant::now();
+        let rewritten = if !options.rewrite {
+            None
+        } else {
+            let heuristic = lang::keywords(question, &language);
+            let llm_rewrite = match (&self.llm, options.llm_rewrite) {
+                (Some(llm), true) => prompt::rewrite_with(llm.as_ref(), question, &language)
+                    .map_err(|e| tracing::warn!("LLM rewrite failed, using keywords: {e}"))
+                    .ok(),
+                _ => None,
+            };
+            Some(llm_rewrite.unwrap_or(heuristic)).filter(|r| r != question)
+        };
+        timings.rewrite_ms = ms(t);
+
+        // 2. Retrieve.
+        let t = Instant::now();
+        let hits = self.retrieve(question, rewritten.as_deref(), options)?;
+        timings.retrieval_ms = ms(t);
+
+        // 3.–5. Pack, generate, check.
+        let (answer, packed_timings) = match &self.llm {
+            None => self.extractive(
+                question,
+                &language,
+                rewritten.clone(),
+                hits,
+                options,
+                on_event,
+            ),
+            Some(llm) => self.generate(
+                llm.as_ref(),
+                question,
+                &language,
+                rewritten.clone(),
+                hits,
+                options,
+                on_event,
+            )?,
+        };
+        let mut answer = answer;
+        timings.packing_ms = packed_timings.packing_ms;
+        timings.generation_ms = packed_timings.generation_ms;
+        timings.total_ms = ms(started);
+        answer.timings = timings;
+        Ok(answer)
+    }
+
+    fn retrieve(
+        &self,
+        question: &str,
+        rewritten: Option<&str>,
+        options: &AskOptions,
+    ) -> Result<Vec<Hit>> {
+        let request = |q: &str| SearchRequest {
+            query: q.to_string(),
+            k: options.k,
+            context: options.context,
+            per_page: options.per_page,
+        };
+        let search = |q: &str| {
+            self.retriever
+                .search(&request(q))
+                .map_err(|e| RagError::Retrieval(Box::new(e)))
+        };
+        let first = search(question)?;
+        let Some(rewritten) = rewritten else {
+            return Ok(first);
+        };
+        let second = search(rewritten)?;
+        // Reciprocal rank fusion of the two lists, then the per-page cap again.
+        let mut fused: HashMap<(u64, u32), (f32, Hit)> = HashMap::new();
+        for list in [first, second] {
+            for (rank, hit) in list.into_iter().enumerate() {
+                let entry = fused
+                    .entry((hit.page_id, hit.sentence))
+                    .or_insert_with(|| (0.0, hit));
+                entry.0 += 1.0 / (60.0 + rank as f32 + 1.0);
+            }
+        }
+        let mut all: Vec<(f32, Hit)> = fused.into_values().collect();
+        all.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(a.1.page_id.cmp(&b.1.page_id))
+                .then(a.1.sentence.cmp(&b.1.sentence))
+        });
+        let mut per_page: HashMap<u64, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(options.k);
+        for (score, mut hit) in all {
+            let n = per_page.entry(hit.page_id).or_default();
+            if options.per_page > 0 && *n >= options.per_page {
+                continue;
+            }
+            *n += 1;
+            hit.score = score;
+            out.push(hit);
+            if out.len() == options.k {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn extractive(
+        &self,
+        question: &str,
+        language: &str,
+        rewritten: Option<String>,
+        hits: Vec<Hit>,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> (Answer, Timings) {
+        let t = Instant::now();
+        let sources = to_sources(hits);
+        on_event(AskEvent::Sources(&sources));
+        // The best sentences, one per page first (more pages, more of the answer), then the
+        // next best; shown best first.
+        let mut chosen: Vec<&Source> = Vec::new();
+        let mut by_rank: Vec<&Source> = sources.iter().collect();
+        by_rank.sort_by_key(|s| s.rank);
+        for s in &by_rank {
+            if chosen.len() < options.extractive_sentences
+                && !chosen.iter().any(|c| c.page_id == s.page_id)
+            {
+                chosen.push(s);
+            }
+        }
+        for s in &by_rank {
+            if chosen.len() < options.extractive_sentences && !chosen.iter().any(|c| c.n == s.n) {
+                chosen.push(s);
+            }
+        }
+        chosen.sort_by_key(|s| s.rank);
+        let text = if chosen.is_empty() {
+            prompt::dont_know(language).to_string()
+        } else {
+            chosen
+                .iter()
+                .map(|s| format!("{} [{}]", s.text, s.n))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        on_event(AskEvent::Token(&text));
+        let check = check_citations(&text, &sources);
+        let answer = Answer {
+            question: question.to_string(),
+            language: language.to_string(),
+            rewritten,
+            abstained: chosen.is_empty(),
+            answer: check.text,
+            citations: check.citations,
+            evidence: sources,
+            dropped: Vec::new(),
+            invalid_citations: check.invalid,
+            backend: "extractive".to_string(),
+            retries: 0,
+            usage: Usage::default(),
+            timings: Timings::default(),
+        };
+        let timings = Timings {
+            packing_ms: ms(t),
+            ..Timings::default()
+        };
+        (answer, timings)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        llm: &dyn Llm,
+        question: &str,
+        language: &str,
+        rewritten: Option<String>,
+        hits: Vec<Hit>,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> Result<(Answer, Timings)> {
+        let mut timings = Timings::default();
+        let counter = TokenCounter::new(llm);
+        let window = llm.context_window();
+        let mut cap = options.max_context_tokens;
+        let mut retries = 0;
+        loop {
+            let t = Instant::now();
+            let budget = Budget::new(window, options.answer_tokens, cap);
+            let packed = prompt::pack(&counter, &budget, question, language, &hits).ok_or(
+                RagError::NoRoom {
+                    window,
+                    answer: options.answer_tokens,
+                },
+            )?;
+            timings.packing_ms += ms(t);
+            if retries == 0 {
+                on_event(AskEvent::Sources(&packed.sources));
+            }
+            let request = LlmRequest {
+                messages: packed.messages.clone(),
+                max_tokens: options.answer_tokens,
+                temperature: options.temperature,
+            };
+            let t = Instant::now();
+            let result = llm.complete(&request, &mut |tok| on_event(AskEvent::Token(tok)));
+            timings.generation_ms += ms(t);
+            match result {
+                Ok(completion) => {
+                    let check = check_citations(&completion.text, &packed.sources);
+                    let abstained = prompt::is_abstention(&check.text);
+                    let answer = Answer {
+                        question: question.to_string(),
+                        language: language.to_string(),
+                        rewritten,
+                        answer: check.text,
+                        citations: check.citations,
+                        evidence: packed.sources,
+                        dropped: packed.dropped,
+                        invalid_citations: check.invalid,
+                        abstained,
+                        backend: llm.name(),
+                        retries,
+                        usage: Usage {
+                            prompt_tokens: packed.prompt_tokens,
+                            backend_prompt_tokens: completion.prompt_tokens,
+                            completion_tokens: completion.completion_tokens,
+                            context_window: window,
+                            evidence_budget: packed.evidence_budget,
+                            evidence_tokens: packed.evidence_tokens,
+                            estimated: counter.estimated(),
+                        },
+                        timings: Timings::default(),
+                    };
+                    return Ok((answer, timings));
+                }
+                Err(LlmError::ContextLength(message)) if retries < options.max_retries => {
+                    retries += 1;
+                    let half = (packed.evidence_budget / 2).max(1);
+                    tracing::warn!(
+                        retries,
+                        half,
+                        "context-length error, retrying with a smaller budget: {message}"
+                    );
+                    cap = Some(half);
+                }
+                Err(source) => {
+                    return Err(RagError::Llm {
+                        backend: llm.name(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Hits, best first, as numbered sources: grouped by page (pages in the order of their best
+/// hit, sentences in page order), numbered in that order.
+fn to_sources(hits: Vec<Hit>) -> Vec<Source> {
+    let mut page_rank: HashMap<u64, usize> = HashMap::new();
+    for (i, h) in hits.iter().enumerate() {
+        page_rank.entry(h.page_id).or_insert(i);
+    }
+    let mut ranked: Vec<(usize, Hit)> = hits.into_iter().enumerate().collect();
+    // Duplicates (the same sentence twice) keep their best rank.
+    let mut seen = std::collections::HashSet::new();
+    ranked.retain(|(_, h)| seen.insert((h.page_id, h.sentence)));
+    ranked.sort_by_key(|(_, h)| (page_rank[&h.page_id], h.sentence));
+    ranked
+        .into_iter()
+        .enumerate()
+        .map(|(i, (rank, h))| Source {
+            n: i + 1,
+            title: h.title,
+            section: h.section,
+            url: h.url,
+            page_id: h.page_id,
+            sentence: h.sentence,
+            text: h.text,
+            before: h.before,
+            after: h.after,
+            score: h.score,
+            rank: rank + 1,
+        })
+        .collect()
+}

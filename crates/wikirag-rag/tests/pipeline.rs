@@ -1,0 +1,256 @@
+//! The pipeline against an in-memory retriever and scripted models.
+
+use proptest::prelude::*;
+use std::sync::{Arc, Mutex};
+use wikirag_core::{
+    Completion, Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest, SentenceKind,
+};
+use wikirag_rag::{AskEvent, AskOptions, Budget, Rag, TokenCounter, estimate_tokens};
+
+fn hit(page: u64, sentence: u32, title: &str, text: &str) -> Hit {
+    Hit {
+        title: title.into(),
+        section: "History".into(),
+        text: text.into(),
+        url: format!("https://en.wikipedia.org/wiki/{}", title.replace(' ', "_")),
+        page_id: page,
+        sentence,
+        score: 1.0,
+        kind: SentenceKind::Prose,
+        revision_id: None,
+        before: vec!["Before.".into()],
+        after: vec!["After.".into()],
+    }
+}
+
+/// Returns its hits for every query (and records the queries).
+struct Fixed {
+    hits: Vec<Hit>,
+    queries: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl Retriever for Fixed {
+    type Error = Never;
+    fn search(&self, r: &SearchRequest) -> Result<Vec<Hit>, Never> {
+        self.queries.lock().unwrap().push(r.query.clone());
+        Ok(self.hits.iter().take(r.k).cloned().collect())
+    }
+}
+
+fn fixed(hits: Vec<Hit>) -> Fixed {
+    Fixed {
+        hits,
+        queries: Mutex::new(Vec::new()),
+    }
+}
+
+/// A model with a window, counting tokens as words, replying with a script; records prompts.
+struct Scripted {
+    window: usize,
+    replies: Mutex<Vec<Result<String, LlmError>>>,
+    prompts: Mutex<Vec<usize>>,
+}
+
+impl Llm for Scripted {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+    fn context_window(&self) -> usize {
+        self.window
+    }
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(text.split_whitespace().count())
+    }
+    fn complete(
+        &self,
+        req: &LlmRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        let counted: usize = req
+            .messages
+            .iter()
+            .map(|m| m.content.split_whitespace().count())
+            .sum();
+        self.prompts.lock().unwrap().push(counted);
+        let reply = self.replies.lock().unwrap().remove(0)?;
+        for piece in reply.split_inclusive(' ') {
+            on_token(piece);
+        }
+        Ok(Completion {
+            text: reply,
+            ..Completion::default()
+        })
+    }
+}
+
+fn many_hits(n: usize, words: usize) -> Vec<Hit> {
+    (0..n)
+        .map(|i| {
+            hit(
+                i as u64 / 2,
+                i as u32,
+                &format!("Page {}", i / 2),
+                &"word ".repeat(words),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn extractive_answer_cites_the_best_sentences() {
+    let rag = Rag::new(
+        fixed(vec![
+            hit(
+                1,
+                5,
+                "Yuri Gagarin",
+                "Yuri Gagarin was the first human in space.",
+            ),
+            hit(1, 6, "Yuri Gagarin", "He flew Vostok 1."),
+            hit(2, 0, "Vostok 1", "Vostok 1 launched on 12 April 1961."),
+        ]),
+        None,
+    );
+    let mut tokens = String::new();
+    let mut saw_sources = false;
+    let answer = rag
+        .ask(
+            "Who was the first man in space?",
+            &AskOptions::default(),
+            &mut |e| match e {
+                AskEvent::Sources(s) => saw_sources = !s.is_empty(),
+                AskEvent::Token(t) => tokens.push_str(t),
+            },
+        )
+        .unwrap();
+    assert!(saw_sources);
+    assert_eq!(answer.backend, "extractive");
+    assert_eq!(answer.rewritten.as_deref(), Some("first man space"));
+    assert!(answer.answer.contains("Gagarin") && answer.answer.contains("[1]"));
+    assert_eq!(tokens, answer.answer);
+    assert!(answer.invalid_citations.is_empty());
+    let pages: Vec<u64> = answer.citations.iter().map(|c| c.page_id).collect();
+    assert!(pages.contains(&1) && pages.contains(&2), "{pages:?}");
+    // Sources are grouped by page and numbered in order.
+    let ns: Vec<(usize, u64, u32)> = answer
+        .evidence
+        .iter()
+        .map(|s| (s.n, s.page_id, s.sentence))
+        .collect();
+    assert_eq!(ns, vec![(1, 1, 5), (2, 1, 6), (3, 2, 0)]);
+}
+
+#[test]
+fn empty_or_overlong_questions_are_refused() {
+    let rag = Rag::new(fixed(vec![]), None);
+    assert!(rag.ask("  ", &AskOptions::default(), &mut |_| {}).is_err());
+    let long = "why ".repeat(1000);
+    let err = rag
+        .ask(&long, &AskOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("too long"), "{err}");
+    // Nothing found: the extractive answer says so.
+    let answer = rag
+        .ask("What is x?", &AskOptions::default(), &mut |_| {})
+        .unwrap();
+    assert!(answer.abstained && answer.citations.is_empty());
+}
+
+#[test]
+fn context_length_error_is_retried_with_a_smaller_budget() {
+    let llm = Arc::new(Scripted {
+        window: 4000,
+        replies: Mutex::new(vec![
+            Err(LlmError::ContextLength(
+                "maximum context length is 1000".into(),
+            )),
+            Err(LlmError::ContextLength("still too long".into())),
+            Ok("Page 0 says word [1] and [42].".into()),
+        ]),
+        prompts: Mutex::new(vec![]),
+    });
+    let rag = Rag::new(fixed(many_hits(40, 60)), Some(llm.clone() as Arc<dyn Llm>));
+    let options = AskOptions {
+        k: 40,
+        per_page: 0,
+        ..AskOptions::default()
+    };
+    let answer = rag.ask("what about word", &options, &mut |_| {}).unwrap();
+    assert_eq!(answer.retries, 2);
+    let prompts = llm.prompts.lock().unwrap().clone();
+    assert!(
+        prompts[1] < prompts[0] && prompts[2] < prompts[1],
+        "{prompts:?}"
+    );
+    assert!(!answer.dropped.is_empty());
+    assert_eq!(answer.answer, "Page 0 says word [1] and.");
+    assert_eq!(answer.invalid_citations.len(), 1);
+    assert_eq!(answer.citations.len(), 1);
+    assert!(!answer.usage.estimated);
+}
+
+#[test]
+fn other_llm_errors_fail_clearly_and_abstentions_are_flagged() {
+    let llm = Arc::new(Scripted {
+        window: 4000,
+        replies: Mutex::new(vec![
+            Err(LlmError::Unavailable("503".into())),
+            Ok("I don't know.".into()),
+        ]),
+        prompts: Mutex::new(vec![]),
+    });
+    let rag = Rag::new(fixed(many_hits(3, 5)), Some(llm as Arc<dyn Llm>));
+    let err = rag
+        .ask("q word", &AskOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    let answer = rag
+        .ask("q word", &AskOptions::default(), &mut |_| {})
+        .unwrap();
+    assert!(answer.abstained);
+}
+
+#[test]
+fn a_window_too_small_for_the_question_is_an_error_not_an_overflow() {
+    let llm = Arc::new(Scripted {
+        window: 40,
+        replies: Mutex::new(vec![]),
+        prompts: Mutex::new(vec![]),
+    });
+    let rag = Rag::new(fixed(many_hits(3, 5)), Some(llm as Arc<dyn Llm>));
+    let err = rag
+        .ask("q word", &AskOptions::default(), &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot hold"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever the evidence, the prompt fits the declared context with room for the answer.
+    #[test]
+    fn the_prompt_always_fits(
+        n in 0usize..60,
+        words in 1usize..400,
+        window in 300usize..8000,
+        answer in 16usize..256,
+        estimate in any::<bool>(),
+    ) {
+        let hits = many_hits(n, words);
+        let budget = Budget::new(window, answer, None);
+        let scripted = Scripted { window, replies: Mutex::new(vec![]), prompts: Mutex::new(vec![]) };
+        let counter = if estimate { TokenCounter::estimating() } else { TokenCounter::new(&scripted) };
+        if let Some(packed) = wikirag_rag::prompt_pack(&counter, &budget, "what is word", "en", &hits) {
+            let total = counter.count_messages(&packed.messages);
+            prop_assert!(total + answer <= window, "{total} + {answer} > {window}");
+            prop_assert_eq!(packed.sources.len() + packed.dropped.len(), n);
+            if estimate {
+                let chars: usize = packed.messages.iter().map(|m| estimate_tokens(&m.content)).sum();
+                prop_assert!(chars <= total);
+            }
+        }
+    }
+}
