@@ -33,22 +33,22 @@ fn markers(text: &str) -> Vec<Marker> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'[' {
-            if let Some(close) = text[i + 1..].find(']') {
-                let inner = &text[i + 1..i + 1 + close];
-                let numbers: Option<Vec<usize>> = inner
-                    .split([',', ';'])
-                    .map(|p| p.trim().parse::<usize>().ok())
-                    .collect();
-                if let Some(numbers) = numbers.filter(|n| !n.is_empty()) {
-                    out.push(Marker {
-                        start: i,
-                        end: i + 2 + close,
-                        numbers,
-                    });
-                    i += close + 2;
-                    continue;
-                }
+        if bytes[i] == b'['
+            && let Some(close) = text[i + 1..].find(']')
+        {
+            let inner = &text[i + 1..i + 1 + close];
+            let numbers: Option<Vec<usize>> = inner
+                .split([',', ';'])
+                .map(|p| p.trim().parse::<usize>().ok())
+                .collect();
+            if let Some(numbers) = numbers.filter(|n| !n.is_empty()) {
+                out.push(Marker {
+                    start: i,
+                    end: i + 2 + close,
+                    numbers,
+                });
+                i += close + 2;
+                continue;
             }
         }
         i += 1;

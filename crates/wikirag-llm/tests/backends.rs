@@ -1,0 +1,302 @@
+//! The OpenAI-compatible client against an in-process fake server, and the local GGUF backend
+//! on a tiny model the test writes.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wikirag_core::{ChatMessage, Llm, LlmError, LlmRequest};
+use wikirag_llm::{Azure, LocalConfig, LocalGguf, OpenAi, OpenAiConfig, write_tiny_gguf};
+
+/// What the fake server does for each successive request.
+#[derive(Clone, Debug)]
+enum Reply {
+    Json(&'static str),
+    Stream(Vec<&'static str>),
+    Status(u16, &'static str),
+    Busy(Option<&'static str>),
+    Sleep(Duration),
+}
+
+/// (URI, Authorization header, api-key header, JSON body) of a request.
+type Seen = (String, Option<String>, Option<String>, serde_json::Value);
+
+#[derive(Default)]
+struct Fake {
+    script: Mutex<Vec<Reply>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+async fn handle(
+    State(fake): State<Arc<Fake>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let header = |k: &str| headers.get(k).map(|v| v.to_str().unwrap().to_string());
+    fake.seen.lock().unwrap().push((
+        uri.to_string(),
+        header("authorization"),
+        header("api-key"),
+        serde_json::from_str(&body).unwrap(),
+    ));
+    let reply = fake.script.lock().unwrap().remove(0);
+    match reply {
+        Reply::Json(content) => axum::Json(serde_json::json!({
+            "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3}
+        }))
+        .into_response(),
+        Reply::Stream(pieces) => {
+            let mut body = String::new();
+            for p in pieces {
+                let ev = serde_json::json!({"choices": [{"delta": {"content": p}, "finish_reason": null}]});
+                body.push_str(&format!("data: {ev}\n\n"));
+            }
+            body.push_str("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], body).into_response()
+        }
+        Reply::Status(code, message) => (
+            StatusCode::from_u16(code).unwrap(),
+            axum::Json(serde_json::json!({"error": {"message": message, "code": if message.contains("context") {"context_length_exceeded"} else {"bad"}}})),
+        )
+            .into_response(),
+        Reply::Busy(retry_after) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+            if let Some(s) = retry_after {
+                r.headers_mut().insert("retry-after", s.parse().unwrap());
+            }
+            r
+        }
+        Reply::Sleep(d) => {
+            tokio::time::sleep(d).await;
+            axum::Json(serde_json::json!({"choices": [{"message": {"content": "late"}}]})).into_response()
+        }
+    }
+}
+
+/// Starts the fake server on a free port; returns its base URL.
+fn serve(script: Vec<Reply>) -> (String, Arc<Fake>) {
+    let fake = Arc::new(Fake {
+        script: Mutex::new(script),
+        ..Fake::default()
+    });
+    let app = Router::new()
+        .fallback(post(handle))
+        .with_state(fake.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{addr}/v1"), fake)
+}
+
+fn request() -> LlmRequest {
+    LlmRequest {
+        messages: vec![
+            ChatMessage::new("system", "Answer with sources."),
+            ChatMessage::new("user", "Who was the first man in space?"),
+        ],
+        max_tokens: 64,
+        temperature: 0.0,
+    }
+}
+
+fn client(base: &str, stream: bool) -> OpenAi {
+    OpenAi::new(OpenAiConfig {
+        api_key: Some("sk-test-secret".into()),
+        stream,
+        backoff: Duration::from_millis(10),
+        timeout: Duration::from_secs(5),
+        ..OpenAiConfig::new(base, "gpt-test")
+    })
+}
+
+#[test]
+fn plain_and_streamed_completions() {
+    let (base, fake) = serve(vec![
+        Reply::Json("Yuri Gagarin [1]."),
+        Reply::Stream(vec!["Yuri ", "Gagarin ", "[1]."]),
+    ]);
+    let mut streamed = String::new();
+    let c = client(&base, false)
+        .complete(&request(), &mut |t| streamed.push_str(t))
+        .unwrap();
+    assert_eq!(c.text, "Yuri Gagarin [1].");
+    assert_eq!(c.prompt_tokens, Some(11));
+    assert_eq!(streamed, c.text);
+
+    let mut pieces = Vec::new();
+    let c = client(&base, true)
+        .complete(&request(), &mut |t| pieces.push(t.to_string()))
+        .unwrap();
+    assert_eq!(pieces, vec!["Yuri ", "Gagarin ", "[1]."]);
+    assert_eq!(c.text, "Yuri Gagarin [1].");
+    assert_eq!(c.finish_reason.as_deref(), Some("stop"));
+
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen[0].0, "/v1/chat/completions");
+    assert_eq!(seen[0].1.as_deref(), Some("Bearer sk-test-secret"));
+    assert_eq!(seen[0].3["model"], "gpt-test");
+    assert_eq!(
+        seen[0].3["messages"][1]["content"],
+        "Who was the first man in space?"
+    );
+    assert_eq!(seen[1].3["stream"], true);
+}
+
+#[test]
+fn busy_then_success_is_retried() {
+    let (base, fake) = serve(vec![
+        Reply::Busy(Some("0")),
+        Reply::Status(503, "overloaded"),
+        Reply::Json("ok"),
+    ]);
+    let c = client(&base, false)
+        .complete(&request(), &mut |_| {})
+        .unwrap();
+    assert_eq!(c.text, "ok");
+    assert_eq!(fake.seen.lock().unwrap().len(), 3);
+
+    let (base, _) = serve(vec![Reply::Busy(None); 3]);
+    let mut cfg = OpenAiConfig::new(&base, "m");
+    cfg.max_retries = 2;
+    cfg.backoff = Duration::from_millis(5);
+    let err = OpenAi::new(cfg)
+        .complete(&request(), &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, LlmError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains("429"), "{err}");
+}
+
+#[test]
+fn context_length_and_other_client_errors() {
+    let (base, _) = serve(vec![
+        Reply::Status(400, "This model's maximum context length is 4096 tokens"),
+        Reply::Status(401, "invalid api key"),
+    ]);
+    let c = client(&base, false);
+    let err = c.complete(&request(), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, LlmError::ContextLength(_)), "{err}");
+    let err = c.complete(&request(), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, LlmError::Other(_)), "{err}");
+    assert!(err.to_string().contains("invalid api key"));
+    // The key never appears in errors or debug output.
+    assert!(!format!("{err} {c:?}").contains("sk-test-secret"));
+}
+
+#[test]
+fn timeouts_and_unreachable_servers() {
+    let (base, _) = serve(vec![Reply::Sleep(Duration::from_secs(3))]);
+    let mut cfg = OpenAiConfig::new(&base, "m");
+    cfg.timeout = Duration::from_millis(300);
+    cfg.max_retries = 0;
+    let err = OpenAi::new(cfg)
+        .complete(&request(), &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, LlmError::Timeout(_)), "{err}");
+
+    let mut cfg = OpenAiConfig::new("http://127.0.0.1:9/v1", "m");
+    cfg.max_retries = 1;
+    cfg.backoff = Duration::from_millis(5);
+    let err = OpenAi::new(cfg)
+        .complete(&request(), &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, LlmError::Unavailable(_)), "{err}");
+}
+
+#[test]
+fn azure_addressing() {
+    let (base, fake) = serve(vec![Reply::Json("ok")]);
+    let mut cfg = OpenAiConfig::new(base.trim_end_matches("/v1"), "ignored");
+    cfg.api_key = Some("azure-key".into());
+    cfg.stream = false;
+    cfg.azure = Some(Azure {
+        deployment: "gpt4o".into(),
+        api_version: "2024-06-01".into(),
+    });
+    OpenAi::new(cfg).complete(&request(), &mut |_| {}).unwrap();
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(
+        seen[0].0,
+        "/openai/deployments/gpt4o/chat/completions?api-version=2024-06-01"
+    );
+    assert_eq!(seen[0].2.as_deref(), Some("azure-key"));
+    assert!(seen[0].1.is_none());
+    assert!(seen[0].3.get("model").is_none());
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "first",
+    "man",
+    "in",
+    "space",
+    "was",
+    "yuri",
+    "gagarin",
+    "sources",
+    "question",
+    "answer",
+    "user",
+    "system",
+    "assistant",
+    ":",
+    "[",
+    "]",
+    "1",
+    "2",
+    ".",
+    "?",
+];
+
+#[test]
+fn local_gguf_loads_and_generates_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_tiny_gguf(dir.path(), WORDS, 256).unwrap();
+    let model = LocalGguf::load(&LocalConfig::new(&path)).unwrap();
+    assert_eq!(model.context_window(), 256);
+    assert!(model.count_tokens("the first man").unwrap() == 3);
+    let req = LlmRequest {
+        max_tokens: 12,
+        ..request()
+    };
+    let mut streamed = String::new();
+    let a = model.complete(&req, &mut |t| streamed.push_str(t)).unwrap();
+    let b = model.complete(&req, &mut |_| {}).unwrap();
+    assert_eq!(a, b, "greedy generation is deterministic");
+    assert_eq!(streamed, a.text);
+    assert!(a.completion_tokens.unwrap() <= 12);
+    assert!(a.prompt_tokens.unwrap() > 10);
+
+    // A prompt that cannot fit is a context-length error (the pipeline retries smaller).
+    let long = LlmRequest {
+        messages: vec![ChatMessage::new("user", "the ".repeat(300))],
+        max_tokens: 8,
+        temperature: 0.0,
+    };
+    assert!(matches!(
+        model.complete(&long, &mut |_| {}),
+        Err(LlmError::ContextLength(_))
+    ));
+
+    // Not a GGUF file: a clear error naming it.
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"not gguf").unwrap();
+    let mut cfg = LocalConfig::new(&junk);
+    cfg.tokenizer_path = Some(dir.path().join("tokenizer.json"));
+    let err = LocalGguf::load(&cfg).err().unwrap().to_string();
+    assert!(err.contains("junk.gguf"), "{err}");
+}
