@@ -8,3 +8,4 @@ mod openai;
 
 pub use local::{LocalConfig, LocalError, LocalGguf, write_tiny_gguf};
 pub use openai::{Azure, OpenAi, OpenAiConfig};
+pub use tokenizers::Tokenizer;

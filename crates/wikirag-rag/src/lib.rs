@@ -88,7 +88,7 @@ impl Default for AskOptions {
             llm_rewrite: false,
             max_context_tokens: None,
             answer_tokens: 512,
-            extractive_sentences: 3,
+            extractive_sentences: 4,
             temperature: 0.0,
             max_retries: 3,
             max_question_chars: 2000,
@@ -359,24 +359,31 @@ impl<R: Retriever> Rag<R> {
         let t = Instant::now();
         let sources = to_sources(hits);
         on_event(AskEvent::Sources(&sources));
-        // The best sentences, one per page first (more pages, more of the answer), then the
-        // next best; shown best first.
-        let mut chosen: Vec<&Source> = Vec::new();
+        // The best sentence, then: a sentence from a page an already chosen sentence names
+        // ("… Édith Cresson and Élisabeth Borne" → their own articles), else the best sentence
+        // of a page not used yet, else the next best.
         let mut by_rank: Vec<&Source> = sources.iter().collect();
         by_rank.sort_by_key(|s| s.rank);
-        for s in &by_rank {
-            if chosen.len() < options.extractive_sentences
-                && !chosen.iter().any(|c| c.page_id == s.page_id)
-            {
-                chosen.push(s);
+        let mut chosen: Vec<&Source> = Vec::new();
+        while chosen.len() < options.extractive_sentences {
+            let text: String = chosen
+                .iter()
+                .map(|c| c.text.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let fresh = |s: &&&Source| !chosen.iter().any(|c| c.page_id == s.page_id);
+            let named = by_rank.iter().filter(fresh).find(|s| {
+                let title = s.title.to_lowercase();
+                title.chars().count() >= 4 && text.contains(&title)
+            });
+            let next = named
+                .or_else(|| by_rank.iter().find(fresh))
+                .or_else(|| by_rank.iter().find(|s| !chosen.iter().any(|c| c.n == s.n)));
+            match next {
+                Some(s) => chosen.push(s),
+                None => break,
             }
         }
-        for s in &by_rank {
-            if chosen.len() < options.extractive_sentences && !chosen.iter().any(|c| c.n == s.n) {
-                chosen.push(s);
-            }
-        }
-        chosen.sort_by_key(|s| s.rank);
         let text = if chosen.is_empty() {
             prompt::dont_know(language).to_string()
         } else {

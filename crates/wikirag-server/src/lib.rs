@@ -1,1 +1,556 @@
-//! placeholder
+//! The HTTP face of wikirag (axum):
+//!
+//! - `POST /v1/search` — sentences for a query;
+//! - `POST /v1/ask` — a cited answer (`"stream": true`: server-sent events `sources`, `token`,
+//!   `done`, `error`);
+//! - `POST /v1/chat/completions` — the OpenAI chat format (streaming too), so chat front-ends
+//!   can use wikirag as a model that answers from Wikipedia with sources;
+//! - `GET /health`, and `GET /` — a small web page.
+//!
+//! Limits: body size, question length, k, a per-request timeout, a concurrency limit that
+//! answers 503 when full, an optional bearer API key. Bad requests get a 4xx JSON error;
+//! internal errors are logged and answered with a generic 500.
+
+mod page;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use wikirag_core::{BoxError, Hit, Retriever, SearchRequest};
+use wikirag_rag::{Answer, AskEvent, AskOptions, Rag, RagError};
+
+/// What the server serves: search and ask, behind an object-safe face.
+pub trait Backend: Send + Sync + 'static {
+    fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, BoxError>;
+    fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> Result<Answer, RagError>;
+    /// The answering backend's name ("extractive", "openai:gpt-4o-mini").
+    fn backend(&self) -> String;
+}
+
+impl<R: Retriever + 'static> Backend for Rag<R> {
+    fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, BoxError> {
+        self.retriever()
+            .search(request)
+            .map_err(|e| Box::new(e) as BoxError)
+    }
+    fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> Result<Answer, RagError> {
+        Rag::ask(self, question, options, on_event)
+    }
+    fn backend(&self) -> String {
+        self.backend_name()
+    }
+}
+
+/// Server limits and defaults.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub max_body_bytes: usize,
+    pub max_question_chars: usize,
+    pub max_k: usize,
+    pub request_timeout: Duration,
+    /// Requests served at once; more get 503.
+    pub max_concurrent: usize,
+    /// Required as `Authorization: Bearer KEY` on /v1/* when set.
+    pub api_key: Option<String>,
+    pub ask: AskOptions,
+    /// Shown by /health.
+    pub index_name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 64 * 1024,
+            max_question_chars: 2000,
+            max_k: 100,
+            request_timeout: Duration::from_secs(120),
+            max_concurrent: 32,
+            api_key: None,
+            ask: AskOptions::default(),
+            index_name: String::new(),
+        }
+    }
+}
+
+struct AppState {
+    backend: Arc<dyn Backend>,
+    config: ServerConfig,
+    slots: Arc<Semaphore>,
+    started: Instant,
+}
+
+type Shared = Arc<AppState>;
+
+/// A JSON error response: `{"error": {"message", "type"}}` (OpenAI's shape).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn internal(context: &str, error: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!("{context}: {error}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = match self.status.as_u16() {
+            401 => "authentication_error",
+            413 => "request_too_large",
+            429 | 503 => "overloaded",
+            504 => "timeout",
+            500..=599 => "server_error",
+            _ => "invalid_request_error",
+        };
+        let mut r = (
+            self.status,
+            Json(json!({"error": {"message": self.message, "type": kind}})),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// The router.
+pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = Arc::new(AppState {
+        backend,
+        slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        config,
+        started: Instant::now(),
+    });
+    Router::new()
+        .route("/", get(|| async { Html(page::INDEX) }))
+        .route("/health", get(health))
+        .route("/v1/search", post(search))
+        .route("/v1/ask", post(ask))
+        .route("/v1/chat/completions", post(chat))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health(State(s): State<Shared>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "index": s.config.index_name,
+        "backend": s.backend.backend(),
+        "uptime_s": s.started.elapsed().as_secs(),
+        "available_slots": s.slots.available_permits(),
+    }))
+}
+
+fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &s.config.api_key else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API key (Authorization: Bearer ...)",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn slot(s: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    s.slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is busy; retry shortly",
+        )
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+        } else {
+            ApiError::bad(format!("unreadable body: {e}"))
+        }
+    })?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))
+}
+
+/// Runs blocking work with the request's time limit.
+async fn blocking<T: Send + 'static>(
+    s: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(s.config.request_timeout, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(ApiError::internal("worker", &e)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request took longer than {} s",
+                s.config.request_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBody {
+    query: String,
+    k: Option<usize>,
+    context: Option<usize>,
+    per_page: Option<usize>,
+}
+
+fn check_k(s: &AppState, k: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let k = k.unwrap_or(default);
+    if k == 0 || k > s.config.max_k {
+        return Err(ApiError::bad(format!(
+            "k must be between 1 and {}",
+            s.config.max_k
+        )));
+    }
+    Ok(k)
+}
+
+fn check_text(s: &AppState, what: &str, text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad(format!("{what} is empty")));
+    }
+    let n = text.chars().count();
+    if n > s.config.max_question_chars {
+        return Err(ApiError::bad(format!(
+            "{what} is too long ({n} characters, at most {})",
+            s.config.max_question_chars
+        )));
+    }
+    Ok(())
+}
+
+async fn search(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let body: SearchBody = parse(body)?;
+    check_text(&s, "query", &body.query)?;
+    let request = SearchRequest {
+        query: body.query.clone(),
+        k: check_k(&s, body.k, 10)?,
+        context: body.context.unwrap_or(0).min(10),
+        per_page: body.per_page.unwrap_or(3),
+    };
+    let permit = slot(&s)?;
+    let backend = s.backend.clone();
+    let started = Instant::now();
+    let hits = blocking(&s, move || {
+        let _permit = permit;
+        backend.search(&request)
+    })
+    .await?
+    .map_err(|e| ApiError::internal("search", &e))?;
+    Ok(Json(json!({
+        "query": body.query,
+        "took_ms": started.elapsed().as_secs_f64() * 1e3,
+        "hits": hits,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskBody {
+    question: String,
+    #[serde(default)]
+    stream: bool,
+    k: Option<usize>,
+    per_page: Option<usize>,
+    context: Option<usize>,
+    max_context_tokens: Option<usize>,
+}
+
+fn ask_options(s: &AppState, body: &AskBody) -> Result<AskOptions, ApiError> {
+    let mut o = s.config.ask.clone();
+    o.k = check_k(s, body.k, o.k)?;
+    if let Some(p) = body.per_page {
+        o.per_page = p;
+    }
+    if let Some(c) = body.context {
+        o.context = c.min(10);
+    }
+    if body.max_context_tokens.is_some() {
+        o.max_context_tokens = body.max_context_tokens;
+    }
+    o.max_question_chars = s.config.max_question_chars;
+    Ok(o)
+}
+
+fn rag_error(e: RagError) -> ApiError {
+    match e {
+        RagError::EmptyQuestion | RagError::QuestionTooLong { .. } | RagError::NoRoom { .. } => {
+            ApiError::bad(e.to_string())
+        }
+        RagError::Llm { .. } => {
+            tracing::error!("ask: {e}");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "the language model did not answer; see the server log",
+            )
+        }
+        RagError::Retrieval(_) => ApiError::internal("ask", &e),
+    }
+}
+
+async fn ask(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let body: AskBody = parse(body)?;
+    check_text(&s, "question", &body.question)?;
+    let options = ask_options(&s, &body)?;
+    let permit = slot(&s)?;
+    let backend = s.backend.clone();
+    if !body.stream {
+        let answer = blocking(&s, move || {
+            let _permit = permit;
+            backend.ask(&body.question, &options, &mut |_| {})
+        })
+        .await?
+        .map_err(rag_error)?;
+        return Ok(Json(answer).into_response());
+    }
+    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
+    let timeout = s.config.request_timeout;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let started = Instant::now();
+        let send = |event: Event| tx.blocking_send(Ok(event)).is_ok();
+        let result = backend.ask(&body.question, &options, &mut |e| {
+            if started.elapsed() > timeout {
+                return;
+            }
+            let event = match e {
+                AskEvent::Sources(sources) => Event::default()
+                    .event("sources")
+                    .json_data(sources)
+                    .expect("sources serialise"),
+                AskEvent::Token(t) => Event::default()
+                    .event("token")
+                    .json_data(json!({ "text": t }))
+                    .expect("token serialises"),
+            };
+            let _ = send(event);
+        });
+        let last = match result {
+            Ok(answer) => Event::default()
+                .event("done")
+                .json_data(&answer)
+                .expect("answer serialises"),
+            Err(e) => {
+                let e = rag_error(e);
+                Event::default()
+                    .event("error")
+                    .json_data(
+                        json!({"error": {"message": e.message, "status": e.status.as_u16()}}),
+                    )
+                    .expect("error serialises")
+            }
+        };
+        let _ = send(last);
+    });
+    Ok(Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Vec<ChatMessageIn>,
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatMessageIn {
+    role: String,
+    content: Value,
+}
+
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        // The array form: [{"type": "text", "text": "..."}]
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The answer followed by its sources, as chat front-ends show plain text.
+fn with_sources(answer: &Answer) -> String {
+    if answer.citations.is_empty() {
+        return answer.answer.clone();
+    }
+    let mut s = answer.answer.clone();
+    s.push_str("\n\nSources:\n");
+    for c in &answer.citations {
+        let section = if c.section.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", c.section)
+        };
+        s.push_str(&format!("[{}] {}{} — {}\n", c.n, c.title, section, c.url));
+    }
+    s
+}
+
+async fn chat(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let body: ChatBody = parse(body)?;
+    let question = body
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .map(|m| content_text(&m.content))
+        .ok_or_else(|| ApiError::bad("no user message"))?;
+    check_text(&s, "the last user message", &question)?;
+    let mut options = s.config.ask.clone();
+    options.max_question_chars = s.config.max_question_chars;
+    let model = body.model.clone().unwrap_or_else(|| "wikirag".into());
+    let permit = slot(&s)?;
+    let backend = s.backend.clone();
+    let id = format!(
+        "chatcmpl-{}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let created = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if !body.stream {
+        let answer = blocking(&s, move || {
+            let _permit = permit;
+            backend.ask(&question, &options, &mut |_| {})
+        })
+        .await?
+        .map_err(rag_error)?;
+        return Ok(Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": with_sources(&answer)},
+                "finish_reason": "stop"
+            }],
+            "usage": {
+                "prompt_tokens": answer.usage.prompt_tokens,
+                "completion_tokens": answer.usage.completion_tokens.unwrap_or(0),
+                "total_tokens": answer.usage.prompt_tokens + answer.usage.completion_tokens.unwrap_or(0)
+            },
+            "citations": answer.citations,
+        }))
+        .into_response());
+    }
+    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let chunk = |delta: Value, finish: Option<&str>| {
+            Event::default().data(
+                json!({
+                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+                })
+                .to_string(),
+            )
+        };
+        let send = |e: Event| {
+            let _ = tx.blocking_send(Ok(e));
+        };
+        send(chunk(json!({"role": "assistant", "content": ""}), None));
+        let result = backend.ask(&question, &options, &mut |e| {
+            if let AskEvent::Token(t) = e {
+                send(chunk(json!({ "content": t }), None));
+            }
+        });
+        match result {
+            Ok(answer) => {
+                let sources = with_sources(&answer);
+                let tail = sources.strip_prefix(&answer.answer).unwrap_or("");
+                if !tail.is_empty() {
+                    send(chunk(json!({ "content": tail }), None));
+                }
+                send(chunk(json!({}), Some("stop")));
+            }
+            Err(e) => {
+                let e = rag_error(e);
+                send(Event::default().data(
+                    json!({"error": {"message": e.message, "type": "server_error"}}).to_string(),
+                ));
+            }
+        }
+        send(Event::default().data("[DONE]"));
+    });
+    Ok(Sse::new(ReceiverStream::new(rx)).into_response())
+}

@@ -1,6 +1,7 @@
 //! The `wikirag` command: glue between the user and the library crates. It parses arguments,
 //! draws progress, prints results; all the work happens in the libraries.
 
+mod ask;
 mod progress;
 mod retrieval;
 
@@ -42,6 +43,10 @@ enum Command {
     Extract(ExtractArgs),
     /// Measure retrieval quality on a question set, optionally sweeping parameters.
     Eval(EvalArgs),
+    /// Answer a question with citations (extractive, an OpenAI-compatible server, or a local GGUF model).
+    Ask(ask::AskArgs),
+    /// Serve the HTTP API and the web page.
+    Serve(ask::ServeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -274,6 +279,8 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(args) => inspect(args),
         Command::Extract(args) => extract(args),
         Command::Eval(args) => eval(args),
+        Command::Ask(args) => ask::ask(args),
+        Command::Serve(args) => ask::serve(args),
     }
 }
 

@@ -34,9 +34,9 @@ pub struct RetrievalArgs {
     #[arg(long)]
     pub exact: bool,
     /// The embedding model directory (default: the one the index was built with).
-    #[arg(long, env = "WIKIRAG_MODEL")]
-    pub model: Option<PathBuf>,
-    /// Run the query model on the GPU (needs a build with --features cuda).
+    #[arg(long, env = "WIKIRAG_EMBEDDING_MODEL")]
+    pub embedding_model: Option<PathBuf>,
+    /// Run the query embedding model on the GPU (needs a build with --features cuda).
     #[arg(long)]
     pub cuda: bool,
 }
@@ -99,11 +99,11 @@ pub fn open(index: &Path, args: &RetrievalArgs) -> Result<Opened> {
     let want_vectors = args.mode != Some(Mode::Bm25);
     let dense = match (&manifest.embedding, want_vectors) {
         (Some(record), true) => {
-            let model_dir = match (&args.model, &record.model_path) {
+            let model_dir = match (&args.embedding_model, &record.model_path) {
                 (Some(dir), _) => dir.clone(),
                 (None, Some(p)) if Path::new(p).is_dir() => PathBuf::from(p),
                 (None, _) => bail!(
-                    "the index's vectors were made by model {:?}, which is not at {:?}: pass --model DIR (or --mode bm25)",
+                    "the index's vectors were made by model {:?}, which is not at {:?}: pass --embedding-model DIR (or --mode bm25)",
                     record.model.name,
                     record.model_path.as_deref().unwrap_or("?")
                 ),

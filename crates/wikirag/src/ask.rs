@@ -1,0 +1,333 @@
+//! `wikirag ask` and `wikirag serve`: the LLM backend from flags, the pipeline over the index.
+
+use crate::retrieval::{self, RetrievalArgs, WikiSearcher};
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wikirag_core::Llm;
+use wikirag_llm::{Azure, LocalConfig, LocalGguf, OpenAi, OpenAiConfig};
+use wikirag_rag::{AskEvent, AskOptions, Rag};
+
+/// Which model answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LlmKind {
+    /// No LLM: the best evidence sentences, cited.
+    Extractive,
+    /// An OpenAI-compatible chat-completions server (OpenAI, Azure, Ollama, llama.cpp, vLLM).
+    Openai,
+    /// A local GGUF model (llama / qwen2 families) run by candle.
+    Local,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LlmArgs {
+    /// The answering backend.
+    #[arg(long, value_enum, default_value = "extractive")]
+    pub llm: LlmKind,
+    /// Model name on the server (openai).
+    #[arg(long, default_value = "gpt-4o-mini")]
+    pub model: String,
+    /// Server base URL (openai): https://api.openai.com/v1, http://localhost:11434/v1 (Ollama),
+    /// http://localhost:8080/v1 (llama.cpp), or an Azure resource URL.
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub base_url: String,
+    /// Environment variable holding the API key (the key itself is never a flag or logged).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Azure OpenAI deployment (with --azure-api-version).
+    #[arg(long)]
+    pub azure_deployment: Option<String>,
+    #[arg(long, default_value = "2024-06-01")]
+    pub azure_api_version: String,
+    /// The model's context window in tokens (openai: default 8192; local: from the GGUF).
+    #[arg(long)]
+    pub context_window: Option<usize>,
+    /// tokenizer.json of the model, for exact token counts (openai; local: beside the GGUF).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Seconds before an LLM request is abandoned.
+    #[arg(long, default_value_t = 120)]
+    pub llm_timeout_s: u64,
+    /// The GGUF file (local).
+    #[arg(long)]
+    pub model_path: Option<PathBuf>,
+    /// Run the local model on the GPU (needs a build with --features cuda).
+    #[arg(long)]
+    pub llm_cuda: bool,
+}
+
+impl LlmArgs {
+    pub fn build(&self) -> Result<Option<Arc<dyn Llm>>> {
+        Ok(match self.llm {
+            LlmKind::Extractive => None,
+            LlmKind::Openai => {
+                let mut config = OpenAiConfig::new(&self.base_url, &self.model);
+                config.api_key = std::env::var(&self.api_key_env)
+                    .ok()
+                    .filter(|k| !k.is_empty());
+                if config.api_key.is_none() && self.base_url.contains("openai.com") {
+                    bail!(
+                        "no API key: set {} (or --api-key-env NAME) for {}",
+                        self.api_key_env,
+                        self.base_url
+                    );
+                }
+                config.azure = self.azure_deployment.as_ref().map(|d| Azure {
+                    deployment: d.clone(),
+                    api_version: self.azure_api_version.clone(),
+                });
+                if let Some(w) = self.context_window {
+                    config.context_window = w;
+                }
+                config.timeout = Duration::from_secs(self.llm_timeout_s);
+                if let Some(t) = &self.tokenizer {
+                    config.tokenizer = Some(
+                        tokenizers_from(t).with_context(|| format!("loading {}", t.display()))?,
+                    );
+                }
+                Some(Arc::new(OpenAi::new(config)))
+            }
+            LlmKind::Local => {
+                let path = self
+                    .model_path
+                    .clone()
+                    .context("--llm local needs --model-path FILE.gguf")?;
+                let mut config = LocalConfig::new(path);
+                config.tokenizer_path = self.tokenizer.clone();
+                config.context_window = self.context_window;
+                config.cuda = self.llm_cuda;
+                Some(Arc::new(LocalGguf::load(&config)?))
+            }
+        })
+    }
+}
+
+fn tokenizers_from(path: &std::path::Path) -> Result<wikirag_llm::Tokenizer> {
+    wikirag_llm::Tokenizer::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AskFlags {
+    /// Sentences retrieved.
+    #[arg(short, long, default_value_t = 12)]
+    pub k: usize,
+    /// At most this many per page.
+    #[arg(long, default_value_t = 3)]
+    pub per_page: usize,
+    /// Neighbouring sentences sent with each hit.
+    #[arg(short = 'C', long, default_value_t = 1)]
+    pub context: usize,
+    /// A cap on evidence tokens, below what the model's context allows.
+    #[arg(long)]
+    pub max_context_tokens: Option<usize>,
+    /// Tokens reserved for the answer.
+    #[arg(long, default_value_t = 512)]
+    pub answer_tokens: usize,
+    /// Search only the question, not also its keyword rewrite.
+    #[arg(long)]
+    pub no_rewrite: bool,
+    /// Let the LLM write the search keywords.
+    #[arg(long)]
+    pub llm_rewrite: bool,
+    /// Sentences in an extractive answer.
+    #[arg(long, default_value_t = 4)]
+    pub extractive_sentences: usize,
+}
+
+impl AskFlags {
+    pub fn options(&self) -> AskOptions {
+        AskOptions {
+            k: self.k,
+            per_page: self.per_page,
+            context: self.context,
+            rewrite: !self.no_rewrite,
+            llm_rewrite: self.llm_rewrite,
+            max_context_tokens: self.max_context_tokens,
+            answer_tokens: self.answer_tokens,
+            extractive_sentences: self.extractive_sentences,
+            ..AskOptions::default()
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AskArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    pub index: PathBuf,
+    /// The question.
+    #[arg(required = true)]
+    pub question: Vec<String>,
+    /// Print {answer, citations, evidence, usage, timings, ...} as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub ask: AskFlags,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+/// The pipeline over an opened index.
+pub fn pipeline(
+    index: &std::path::Path,
+    retrieval_args: &RetrievalArgs,
+    llm: &LlmArgs,
+) -> Result<Rag<WikiSearcher>> {
+    let opened = retrieval::open(index, retrieval_args)?;
+    let searcher = opened.searcher(retrieval_args.options(opened.dense.is_some()))?;
+    Ok(Rag::new(searcher, llm.build()?))
+}
+
+pub fn ask(args: AskArgs) -> Result<i32> {
+    let rag = pipeline(&args.index, &args.retrieval, &args.llm)?;
+    let question = args.question.join(" ");
+    let options = args.ask.options();
+    let mut out = std::io::stdout().lock();
+    let answer = if args.json {
+        rag.ask(&question, &options, &mut |_| {})?
+    } else {
+        let answer = rag.ask(&question, &options, &mut |e| {
+            if let AskEvent::Token(t) = e {
+                let _ = write!(std::io::stdout(), "{t}");
+                let _ = std::io::stdout().flush();
+            }
+        })?;
+        writeln!(out)?;
+        answer
+    };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        return Ok(0);
+    }
+    if !answer.invalid_citations.is_empty() {
+        writeln!(
+            out,
+            "\n(removed {} invalid citations: {})",
+            answer.invalid_citations.len(),
+            answer.invalid_citations.join("; ")
+        )?;
+        writeln!(out, "corrected answer: {}", answer.answer)?;
+    }
+    writeln!(out, "\nSources:")?;
+    for c in &answer.citations {
+        let section = if c.section.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", c.section)
+        };
+        writeln!(
+            out,
+            "  [{}] {}{} — {}#s{}",
+            c.n, c.title, section, c.url, c.sentence
+        )?;
+        writeln!(out, "      {}", c.text)?;
+    }
+    if !answer.dropped.is_empty() {
+        writeln!(
+            out,
+            "({} retrieved sentences did not fit the model's context)",
+            answer.dropped.len()
+        )?;
+    }
+    writeln!(
+        out,
+        "({}, retrieval {:.1} ms, generation {:.1} ms)",
+        answer.backend, answer.timings.retrieval_ms, answer.timings.generation_ms
+    )?;
+    Ok(0)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    pub index: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Environment variable holding a bearer key required on /v1/* (unset: no key).
+    #[arg(long, default_value = "WIKIRAG_API_KEY")]
+    pub server_key_env: String,
+    /// Requests served at once; more get 503.
+    #[arg(long, default_value_t = 32)]
+    pub max_concurrent: usize,
+    /// Seconds before a request is answered 504.
+    #[arg(long, default_value_t = 120)]
+    pub timeout_s: u64,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub max_body_bytes: usize,
+    /// Longest question in characters.
+    #[arg(long, default_value_t = 2000)]
+    pub max_question_chars: usize,
+    #[command(flatten)]
+    pub ask: AskFlags,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    #[command(flatten)]
+    pub retrieval: RetrievalArgs,
+}
+
+pub fn serve(args: ServeArgs) -> Result<i32> {
+    let rag = pipeline(&args.index, &args.retrieval, &args.llm)?;
+    let config = wikirag_server::ServerConfig {
+        max_body_bytes: args.max_body_bytes,
+        max_question_chars: args.max_question_chars,
+        request_timeout: Duration::from_secs(args.timeout_s),
+        max_concurrent: args.max_concurrent,
+        api_key: std::env::var(&args.server_key_env)
+            .ok()
+            .filter(|k| !k.is_empty()),
+        ask: args.ask.options(),
+        index_name: args.index.display().to_string(),
+        ..wikirag_server::ServerConfig::default()
+    };
+    let app = wikirag_server::router(Arc::new(rag), config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        eprintln!(
+            "wikirag serving {} on http://{}",
+            args.index.display(),
+            listener.local_addr()?
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
+        eprintln!("wikirag: shut down");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
