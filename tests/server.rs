@@ -1,0 +1,478 @@
+//! Ask end to end on the bundled sample, the HTTP router in-process, and the web page in
+//! headless Chromium.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use wikirag_core::{Completion, Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest};
+use wikirag_index::SentenceIndex;
+use wikirag_rag::{AskOptions, Rag};
+use wikirag_server::{ServerConfig, router};
+use wikirag_tests::{build, read_config, sample};
+
+const SEED: &str = "Combien de femmes ont occupé le poste de Premier ministre en France ?";
+
+fn sample_index(parent: &Path) -> SentenceIndex {
+    let dir = &parent.join("index");
+    build(
+        read_config(&[
+            &sample("frwiki-sample-multistream.xml.bz2"),
+            &sample("enwiki-sample.xml"),
+        ]),
+        dir,
+    )
+    .unwrap();
+    SentenceIndex::open(dir).unwrap()
+}
+
+/// The seed case: the French question, extractive backend, on the bundled sample.
+#[test]
+fn seed_case_answer_names_both_women_and_cites_their_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let rag = Rag::new(sample_index(dir.path()), None);
+    let answer = rag.ask(SEED, &AskOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(answer.language, "fr");
+    assert!(answer.answer.contains("Édith Cresson"), "{}", answer.answer);
+    assert!(
+        answer.answer.contains("Élisabeth Borne"),
+        "{}",
+        answer.answer
+    );
+    let titles: Vec<&str> = answer.citations.iter().map(|c| c.title.as_str()).collect();
+    assert!(titles.contains(&"Édith Cresson"), "{titles:?}");
+    assert!(titles.contains(&"Élisabeth Borne"), "{titles:?}");
+    // The sentence naming both, 72 sentences into a long page, is cited too.
+    assert!(
+        answer
+            .citations
+            .iter()
+            .any(|c| c.text.contains("Cresson") && c.text.contains("Borne") && c.sentence > 50),
+        "{:#?}",
+        answer.citations
+    );
+    for c in &answer.citations {
+        assert!(answer.answer.contains(&format!("[{}]", c.n)));
+        assert!(
+            c.url.starts_with("https://fr.wikipedia.org/wiki/"),
+            "{}",
+            c.url
+        );
+    }
+    assert!(answer.invalid_citations.is_empty());
+}
+
+/// A model that answers with a fixed text, for the router's LLM paths.
+struct Canned(&'static str);
+
+impl Llm for Canned {
+    fn name(&self) -> String {
+        "canned".into()
+    }
+    fn context_window(&self) -> usize {
+        4096
+    }
+    fn complete(
+        &self,
+        _: &LlmRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        for piece in self.0.split_inclusive(' ') {
+            on_token(piece);
+        }
+        Ok(Completion {
+            text: self.0.into(),
+            ..Completion::default()
+        })
+    }
+}
+
+/// Sleeps before searching: to fill the server's slots.
+struct Slow(SentenceIndex, Duration);
+
+impl Retriever for Slow {
+    type Error = wikirag_index::IndexError;
+    fn search(&self, r: &SearchRequest) -> Result<Vec<Hit>, Self::Error> {
+        std::thread::sleep(self.1);
+        self.0.search(r)
+    }
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn json_of(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_endpoints_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path());
+    let config = ServerConfig {
+        max_question_chars: 200,
+        max_body_bytes: 4096,
+        ..ServerConfig::default()
+    };
+    let app = router(Arc::new(Rag::new(index, None)), config.clone());
+
+    let (s, body) = call(&app, "GET", "/health", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(json_of(&body)["backend"], "extractive");
+
+    let (s, body) = call(&app, "GET", "/", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("<form id=\"ask\""));
+
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/v1/search",
+        Some(json!({"query": "Cresson", "k": 3, "context": 1})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["hits"].as_array().unwrap().len(), 3);
+    assert!(v["hits"][0]["text"].as_str().unwrap().contains("Cresson"));
+
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/v1/ask",
+        Some(json!({"question": SEED})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v = json_of(&body);
+    assert!(v["answer"].as_str().unwrap().contains("Borne"));
+    for key in ["answer", "citations", "evidence", "usage", "timings"] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+
+    // Streamed: sources, tokens, done.
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/v1/ask",
+        Some(json!({"question": SEED, "stream": true})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let sources = body.find("event: sources").expect("sources event");
+    let token = body.find("event: token").expect("token event");
+    let done = body.find("event: done").expect("done event");
+    assert!(sources < token && token < done, "{body}");
+
+    // OpenAI chat format, plain and streamed.
+    let chat = json!({"model": "wikirag", "messages": [
+        {"role": "system", "content": "ignored"},
+        {"role": "user", "content": [{"type": "text", "text": SEED}]}
+    ]});
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/v1/chat/completions",
+        Some(chat.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["object"], "chat.completion");
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("Sources:") && content.contains("https://fr.wikipedia.org/wiki/"),
+        "{content}"
+    );
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    let (s, body) = call(&app, "POST", "/v1/chat/completions", Some(streamed), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body.contains("chat.completion.chunk") && body.trim_end().ends_with("data: [DONE]"),
+        "{body}"
+    );
+
+    // Bad requests: clear 4xx JSON errors.
+    for (uri, body, status, needle) in [
+        ("/v1/ask", json!({"question": ""}), 400, "empty"),
+        (
+            "/v1/ask",
+            json!({"question": "x".repeat(300)}),
+            400,
+            "too long",
+        ),
+        ("/v1/ask", json!({"nope": 1}), 400, "invalid JSON"),
+        (
+            "/v1/search",
+            json!({"query": "a", "k": 0}),
+            400,
+            "k must be",
+        ),
+        (
+            "/v1/search",
+            json!({"query": "a", "k": 1000}),
+            400,
+            "k must be",
+        ),
+        (
+            "/v1/search",
+            json!({"query": "x".repeat(5000)}),
+            413,
+            "too large",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": []}),
+            400,
+            "no user message",
+        ),
+    ] {
+        let (s, text) = call(&app, "POST", uri, Some(body), None).await;
+        assert_eq!(s.as_u16(), status, "{uri}: {text}");
+        assert!(
+            json_of(&text)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{text}"
+        );
+    }
+    let (s, _) = call(&app, "GET", "/v2/nothing", None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Bearer key.
+    let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
+    let locked = router(
+        Arc::new(Rag::new(index, None)),
+        ServerConfig {
+            api_key: Some("s3cret".into()),
+            ..config.clone()
+        },
+    );
+    let q = json!({"query": "Paris"});
+    assert_eq!(
+        call(&locked, "POST", "/v1/search", Some(q.clone()), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &locked,
+            "POST",
+            "/v1/search",
+            Some(q.clone()),
+            Some("wrong")
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&locked, "POST", "/v1/search", Some(q), Some("s3cret"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // Overload: one slot, held by a slow request; the next gets 503 with Retry-After.
+    let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
+    let busy = router(
+        Arc::new(Rag::new(Slow(index, Duration::from_millis(800)), None)),
+        ServerConfig {
+            max_concurrent: 1,
+            ..config.clone()
+        },
+    );
+    let first = {
+        let busy = busy.clone();
+        tokio::spawn(async move {
+            call(
+                &busy,
+                "POST",
+                "/v1/search",
+                Some(json!({"query": "Paris"})),
+                None,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, body) = call(
+        &busy,
+        "POST",
+        "/v1/search",
+        Some(json!({"query": "Paris"})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+
+    // Timeout: 504.
+    let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
+    let slow = router(
+        Arc::new(Rag::new(Slow(index, Duration::from_millis(1500)), None)),
+        ServerConfig {
+            request_timeout: Duration::from_millis(200),
+            ..config.clone()
+        },
+    );
+    assert_eq!(
+        call(
+            &slow,
+            "POST",
+            "/v1/search",
+            Some(json!({"query": "Paris"})),
+            None
+        )
+        .await
+        .0,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+
+    // An LLM answer with a made-up citation: removed and reported.
+    let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
+    let llm = router(
+        Arc::new(Rag::new(
+            index,
+            Some(Arc::new(Canned("Deux femmes [6] et [99].")) as Arc<dyn Llm>),
+        )),
+        config,
+    );
+    let (s, body) = call(
+        &llm,
+        "POST",
+        "/v1/ask",
+        Some(json!({"question": SEED})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["answer"], "Deux femmes [6] et.");
+    assert_eq!(v["invalid_citations"].as_array().unwrap().len(), 1);
+    assert_eq!(v["backend"], "canned");
+}
+
+/// The web page in headless Chromium: ask, get an answer with citations, screenshot.
+#[test]
+fn web_page_in_headless_chromium() {
+    let Some(chromium) = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists()) else {
+        eprintln!("SKIPPED: no chromium (.ci/run installs Debian's chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path());
+    let app = router(Arc::new(Rag::new(index, None)), ServerConfig::default());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(l, app).await.unwrap();
+            })
+    });
+    let url = format!(
+        "http://{addr}/?q={}",
+        SEED.replace(' ', "%20").replace('?', "%3F")
+    );
+    let profile = dir.path().join("profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=10000",
+    ];
+    let profile_flag = format!("--user-data-dir={}", profile.display());
+    let out = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(&profile_flag)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("data-state=\"done\""),
+        "page did not finish: {}\n{}",
+        dom,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains("Édith Cresson") && dom.contains("Élisabeth Borne"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("class=\"cite\" href=\"#src-"),
+        "citations are links: {dom}"
+    );
+    assert!(
+        dom.contains("class=\"cited\""),
+        "cited sources are marked: {dom}"
+    );
+    // A screenshot for people to look at.
+    let shot = std::env::var_os("WIKIRAG_SCREENSHOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("page.png"));
+    let status = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile2").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1000,1100")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "screenshot written"
+    );
+}
