@@ -211,6 +211,104 @@ pub struct Report {
     pub seconds: f64,
     /// Per-question outcome, for looking at misses.
     pub outcomes: Vec<Outcome>,
+    /// Answer metrics, with `--ask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<AnswerMetrics>,
+}
+
+/// What an answering system returned for one question (the binary adapts `wikirag ask`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AskResult {
+    pub answer: String,
+    /// The text of every cited sentence.
+    pub cited: Vec<String>,
+    pub abstained: bool,
+    /// Retrieval + packing, without generation.
+    pub millis_without_generation: f64,
+}
+
+/// Something that answers questions.
+pub trait Answerer {
+    fn answer(&self, question: &str) -> std::result::Result<AskResult, String>;
+}
+
+/// Answer quality over a question set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AnswerMetrics {
+    pub questions: usize,
+    /// Share of questions whose answer contains an expected string.
+    pub answer_contains: f64,
+    /// Over all citations of all answers: share of cited sentences that contain an expected
+    /// string.
+    pub citation_precision: f64,
+    /// Mean citations per answer.
+    pub citations_per_answer: f64,
+    /// Share of answers that say the sources do not answer.
+    pub abstentions: f64,
+    /// Questions whose ask failed, with the error.
+    pub failures: Vec<String>,
+    /// Whole ask, generation included.
+    pub latency_ms: Latency,
+    /// Retrieval and packing only.
+    pub latency_without_generation_ms: Latency,
+}
+
+/// Asks every question and scores the answers.
+pub fn evaluate_answers<A: Answerer>(answerer: &A, questions: &[Question]) -> AnswerMetrics {
+    let mut contains = 0usize;
+    let mut cited = 0usize;
+    let mut cited_ok = 0usize;
+    let mut abstained = 0usize;
+    let mut failures = Vec::new();
+    let mut times = Vec::new();
+    let mut inner = Vec::new();
+    for q in questions {
+        let answers: Vec<String> = q.answers.iter().map(|a| normalize(a)).collect();
+        let holds = |text: &str| {
+            let t = normalize(text);
+            answers.iter().any(|a| t.contains(a.as_str()))
+        };
+        let t = Instant::now();
+        match answerer.answer(&q.question) {
+            Ok(r) => {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                inner.push(r.millis_without_generation);
+                if holds(&r.answer) {
+                    contains += 1;
+                }
+                cited += r.cited.len();
+                cited_ok += r.cited.iter().filter(|c| holds(c)).count();
+                if r.abstained {
+                    abstained += 1;
+                }
+            }
+            Err(e) => failures.push(format!("{}: {e}", q.question)),
+        }
+    }
+    let n = questions.len().max(1) as f64;
+    AnswerMetrics {
+        questions: questions.len(),
+        answer_contains: contains as f64 / n,
+        citation_precision: if cited == 0 {
+            0.0
+        } else {
+            cited_ok as f64 / cited as f64
+        },
+        citations_per_answer: cited as f64 / n,
+        abstentions: abstained as f64 / n,
+        failures,
+        latency_ms: latency(&mut times),
+        latency_without_generation_ms: latency(&mut inner),
+    }
+}
+
+fn latency(ms: &mut [f64]) -> Latency {
+    ms.sort_by(f64::total_cmp);
+    Latency {
+        p50: percentile(ms, 0.5),
+        p95: percentile(ms, 0.95),
+        mean: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+    }
 }
 
 /// One question's outcome.
@@ -316,6 +414,7 @@ pub fn evaluate<R: Retriever>(retriever: &R, questions: &[Question], params: &Pa
         failures,
         seconds: started.elapsed().as_secs_f64(),
         outcomes: scored.into_iter().map(|s| s.outcome).collect(),
+        answers: None,
     }
 }
 

@@ -6,14 +6,27 @@ use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn metric_columns() -> Vec<String> {
+fn metric_columns(reports: &[Report]) -> Vec<String> {
     let mut cols: Vec<String> = CUTOFFS.iter().map(|k| format!("recall@{k}")).collect();
     cols.extend(CUTOFFS.iter().map(|k| format!("title_hit@{k}")));
     cols.extend(["mrr", "ndcg@10", "latency_p50_ms", "latency_p95_ms"].map(String::from));
+    if reports.iter().any(|r| r.answers.is_some()) {
+        cols.extend(
+            [
+                "answer_contains",
+                "citation_precision",
+                "abstentions",
+                "ask_failures",
+                "ask_p50_ms",
+                "ask_p95_ms",
+            ]
+            .map(String::from),
+        );
+    }
     cols
 }
 
-fn metric_values(r: &Report) -> Vec<f64> {
+fn metric_values(r: &Report, with_answers: bool) -> Vec<f64> {
     let mut v: Vec<f64> = CUTOFFS.iter().map(|k| r.overall.recall_at[k]).collect();
     v.extend(CUTOFFS.iter().map(|k| r.overall.title_hit_at[k]));
     v.extend([
@@ -22,6 +35,17 @@ fn metric_values(r: &Report) -> Vec<f64> {
         r.latency_ms.p50,
         r.latency_ms.p95,
     ]);
+    if with_answers {
+        let a = r.answers.clone().unwrap_or_default();
+        v.extend([
+            a.answer_contains,
+            a.citation_precision,
+            a.abstentions,
+            a.failures.len() as f64,
+            a.latency_ms.p50,
+            a.latency_ms.p95,
+        ]);
+    }
     v
 }
 
@@ -37,12 +61,17 @@ pub fn csv(reports: &[Report]) -> String {
     let params = param_names(reports);
     let mut out = String::new();
     let mut header = params.clone();
-    header.extend(metric_columns());
+    header.extend(metric_columns(reports));
+    let with_answers = reports.iter().any(|r| r.answers.is_some());
     out.push_str(&header.join(","));
     out.push('\n');
     for r in reports {
         let mut row: Vec<String> = params.iter().map(|p| r.params[p].clone()).collect();
-        row.extend(metric_values(r).iter().map(|v| format!("{v:.4}")));
+        row.extend(
+            metric_values(r, with_answers)
+                .iter()
+                .map(|v| format!("{v:.4}")),
+        );
         out.push_str(&row.join(","));
         out.push('\n');
     }
@@ -52,11 +81,20 @@ pub fn csv(reports: &[Report]) -> String {
 /// A markdown table of the same.
 pub fn markdown(reports: &[Report]) -> String {
     let params = param_names(reports);
-    let cols: Vec<String> = params.iter().cloned().chain(metric_columns()).collect();
+    let cols: Vec<String> = params
+        .iter()
+        .cloned()
+        .chain(metric_columns(reports))
+        .collect();
+    let with_answers = reports.iter().any(|r| r.answers.is_some());
     let mut out = format!("| {} |\n|{}\n", cols.join(" | "), "---|".repeat(cols.len()));
     for r in reports {
         let mut row: Vec<String> = params.iter().map(|p| r.params[p].clone()).collect();
-        row.extend(metric_values(r).iter().map(|v| format!("{v:.3}")));
+        row.extend(
+            metric_values(r, with_answers)
+                .iter()
+                .map(|v| format!("{v:.3}")),
+        );
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out

@@ -255,12 +255,12 @@ impl BertEmbedder {
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
-        let run = |batch: &[usize]| -> Result<Vec<(usize, Vec<f32>)>> {
+        let run = |batch: &[usize]| -> Result<Indexed> {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
             Ok(batch.iter().copied().zip(self.forward(&ids)?).collect())
         };
         let workers = self.workers.min(batches.len()).max(1);
-        let results: Vec<Result<Vec<(usize, Vec<f32>)>>> = if workers == 1 {
+        let results: Vec<Result<Indexed>> = if workers == 1 {
             batches.iter().map(|b| run(b)).collect()
         } else {
             // Data parallelism: candle's element-wise ops run on one thread and its small
@@ -351,6 +351,9 @@ impl Embedder for BertEmbedder {
         Ok(self.embed_texts(texts, role)?)
     }
 }
+
+/// Vectors with the index of the text they belong to.
+type Indexed = Vec<(usize, Vec<f32>)>;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

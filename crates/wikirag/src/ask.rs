@@ -331,3 +331,21 @@ async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+/// `wikirag eval --ask`: the pipeline as the evaluation harness sees it.
+pub struct Asker<'a>(pub &'a Rag<WikiSearcher>, pub AskOptions);
+
+impl wikirag_eval::Answerer for Asker<'_> {
+    fn answer(&self, question: &str) -> Result<wikirag_eval::AskResult, String> {
+        let a = self
+            .0
+            .ask(question, &self.1, &mut |_| {})
+            .map_err(|e| e.to_string())?;
+        Ok(wikirag_eval::AskResult {
+            cited: a.citations.iter().map(|c| c.text.clone()).collect(),
+            abstained: a.abstained,
+            millis_without_generation: a.timings.total_ms - a.timings.generation_ms,
+            answer: a.answer,
+        })
+    }
+}

@@ -72,9 +72,12 @@ struct EvalArgs {
     /// Write results.csv, results.md, report.json and one SVG plot per swept parameter here.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Also measure answers (needs `wikirag ask`, not built yet).
+    /// Also measure answers: answer contains an expected string, citation precision,
+    /// abstentions, failures (the backend is chosen with --llm).
     #[arg(long)]
     ask: bool,
+    #[command(flatten)]
+    llm: ask::LlmArgs,
     /// Print everything as one JSON object (an array of them when sweeping).
     #[arg(long)]
     json: bool,
@@ -658,9 +661,6 @@ const RETRIEVAL_PARAMS: &[&str] = &[
 ];
 
 fn eval(args: EvalArgs) -> Result<i32> {
-    if args.ask {
-        bail!("--ask needs answer generation (`wikirag ask`), which this build does not have yet");
-    }
     let sweeps_mode = args.sweep.iter().any(|s| s.starts_with("mode="));
     let mut open_args = args.retrieval.clone();
     if sweeps_mode {
@@ -697,8 +697,23 @@ fn eval(args: EvalArgs) -> Result<i32> {
     }
     let started = Instant::now();
     let mut reports: Vec<wikirag_eval::Report> = Vec::with_capacity(runs.len());
-    for (run, searcher) in runs.iter().zip(&searchers) {
-        reports.push(wikirag_eval::evaluate(searcher, &questions, run));
+    let llm = if args.ask { args.llm.build()? } else { None };
+    for (run, searcher) in runs.iter().zip(searchers) {
+        let mut report = wikirag_eval::evaluate(&searcher, &questions, run);
+        if args.ask {
+            let rag = wikirag_rag::Rag::new(searcher, llm.clone());
+            let options = wikirag_rag::AskOptions {
+                k: run.k,
+                per_page: run.per_page,
+                context: run.context,
+                ..wikirag_rag::AskOptions::default()
+            };
+            report.answers = Some(wikirag_eval::evaluate_answers(
+                &ask::Asker(&rag, options),
+                &questions,
+            ));
+        }
+        reports.push(report);
     }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {

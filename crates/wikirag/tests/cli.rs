@@ -207,6 +207,17 @@ fn eval_reports_metrics_sweeps_and_clear_errors() {
     );
     assert!(v["recall_at"]["10"].as_f64().unwrap() >= 0.75, "{v}");
     assert_eq!(v["params"]["mode"], "bm25");
+    assert!(v.get("answers").is_none());
+
+    // --ask adds answer metrics (extractive backend).
+    let o = wikirag(&["eval", "--index", idx, "--qa", qa, "--json", "--ask"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["answers"];
+    assert_eq!(a["questions"], 8, "{a}");
+    assert!(a["answer_contains"].as_f64().unwrap() >= 0.5, "{a}");
+    assert!(a["citation_precision"].as_f64().unwrap() > 0.0, "{a}");
+    assert!(a["failures"].as_array().unwrap().is_empty(), "{a}");
 
     let out = dir.path().join("report");
     let o = wikirag(&[
@@ -235,7 +246,7 @@ fn eval_reports_metrics_sweeps_and_clear_errors() {
     }
 
     for (args, msg) in [
-        (vec!["--ask"], "wikirag ask"),
+        (vec!["--ask", "--llm", "local"], "--model-path"),
         (vec!["--mode", "dense"], "built without --model"),
         (vec!["--sweep", "mode=bm25,hybrid"], "built without --model"),
         (vec!["--sweep", "nope=1"], "unknown sweep parameter"),

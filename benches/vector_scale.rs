@@ -1,0 +1,195 @@
+//! The retrieval hot path at scale: an index of ≥ 1 M sentences (a synthetic dump from
+//! `synth-dump`) with vectors from [`HashEmbedder`] (the real model would take hours here), then:
+//! HNSW build time and memory, index size per sentence, HNSW recall@10 against exact search for
+//! several beam widths, and single-thread latency of BM25, vector and hybrid queries.
+//!
+//! ```text
+//! cargo run --release -p wikirag-benches --bin synth-dump -- --size-mb 240 --out /tmp/synth240.xml
+//! RAYON_NUM_THREADS=2 cargo run --release -p wikirag-benches --bin vector-scale -- \
+//!     --dump /tmp/synth240.xml --index /tmp/scale-index
+//! ```
+//! The index is reused when it exists (delete it to rebuild). Prints a markdown report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wikirag_benches::{HashEmbedder, percentile_ms};
+use wikirag_core::{NoProgress, SearchRequest, StopFlag};
+use wikirag_index::{SentenceIndex, WriterOptions};
+use wikirag_indexer::{BuildConfig, EmbedConfig, Input, ReadConfig};
+use wikirag_vectors::{
+    Dense, HnswParams, Mode, RetrievalOptions, Searcher, VectorIndex, VectorSearch,
+};
+
+fn main() -> anyhow::Result<()> {
+    let mut dump = None;
+    let mut index = PathBuf::from("/tmp/scale-index");
+    let mut queries_n = 200usize;
+    let mut m = 16usize;
+    let mut efc = 100usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().expect("flag needs a value");
+        match a.as_str() {
+            "--dump" => dump = Some(PathBuf::from(value())),
+            "--index" => index = PathBuf::from(value()),
+            "--queries" => queries_n = value().parse()?,
+            "--m" => m = value().parse()?,
+            "--ef-construction" => efc = value().parse()?,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let embedder = Arc::new(HashEmbedder::new(384));
+    if !index.join("manifest.json").exists() {
+        let dump = dump.ok_or_else(|| anyhow::anyhow!("--dump FILE needed to build"))?;
+        let mut embed = EmbedConfig::new(embedder.clone());
+        embed.hnsw = HnswParams {
+            m,
+            ef_construction: efc,
+            ..HnswParams::default()
+        };
+        let started = Instant::now();
+        let report = wikirag_indexer::build(
+            &BuildConfig {
+                read: ReadConfig {
+                    inputs: vec![Input::new(dump)],
+                    ..ReadConfig::default()
+                },
+                out: index.clone(),
+                writer: WriterOptions::default(),
+                embed: Some(embed),
+            },
+            Arc::new(NoProgress),
+            &StopFlag::new(),
+        )?;
+        let e = report.manifest.embedding.as_ref().expect("vectors");
+        println!(
+            "built {} sentences, {} vectors in {:.1} s (stages: {:?}); peak RSS {:?} MiB",
+            report.manifest.counts.sentences,
+            e.vectors,
+            started.elapsed().as_secs_f64(),
+            report.manifest.durations,
+            e.peak_rss_mb
+        );
+    }
+    let bm25 = Arc::new(SentenceIndex::open(&index)?);
+    let t = Instant::now();
+    let vectors = Arc::new(VectorIndex::open(&index)?);
+    let reload = t.elapsed();
+    let n = vectors.store().len();
+    let dir_bytes: u64 = std::fs::read_dir(vectors.path())?
+        .flatten()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let meta = vectors.meta().clone();
+    println!("\n## Vector index: {n} vectors, {} dims", meta.dim);
+    println!(
+        "- HNSW m={} ef_construction={}: link {:.1} s; reload (graph + mmap) {:.2} s",
+        meta.hnsw.m,
+        meta.hnsw.ef_construction,
+        meta.seconds.get("hnsw_build").copied().unwrap_or(0.0),
+        reload.as_secs_f64()
+    );
+    println!(
+        "- on disk: {:.0} bytes per sentence for vectors + graph ({:.1} MiB)",
+        dir_bytes as f64 / n as f64,
+        dir_bytes as f64 / 1048576.0
+    );
+
+    // Queries: the English dev-set questions plus the opening words of sentences spread over
+    // the index.
+    let mut queries: Vec<String> = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/eval/enwiki-2016.jsonl"),
+    )?
+    .lines()
+    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    .filter_map(|v| v["question"].as_str().map(str::to_string))
+    .collect();
+    let step = (n / queries_n.max(1)).max(1);
+    let mut row = 7;
+    while queries.len() < queries_n && row < n {
+        let (page, sentence) = vectors.store().position(row);
+        if let Some(h) = bm25.fetch_hits(&[(page, sentence)], 0)?.pop() {
+            let words: Vec<&str> = h.text.split_whitespace().take(8).collect();
+            queries.push(words.join(" "));
+        }
+        row += step;
+    }
+    let qvecs: Vec<Vec<f32>> = queries.iter().map(|q| embedder.vector(q)).collect();
+
+    println!(
+        "\n## HNSW against exact search ({} queries, one thread)",
+        queries.len()
+    );
+    println!("| ef_search | recall@10 | p50 ms | p95 ms |");
+    println!("|---|---|---|---|");
+    let exact: Vec<Vec<u32>> = qvecs
+        .iter()
+        .map(|q| {
+            vectors
+                .search(q, 10, VectorSearch::Exact)
+                .map(|v| v.into_iter().map(|(r, _)| r).collect())
+        })
+        .collect::<Result<_, _>>()?;
+    let mut exact_times = Vec::new();
+    for q in qvecs.iter().take(50) {
+        let t = Instant::now();
+        vectors.search(q, 10, VectorSearch::Exact)?;
+        exact_times.push(t.elapsed());
+    }
+    exact_times.sort();
+    for ef in [32, 64, 128, 256] {
+        let mut found = 0usize;
+        let mut total = 0usize;
+        let mut times: Vec<Duration> = Vec::new();
+        for (q, truth) in qvecs.iter().zip(&exact) {
+            let t = Instant::now();
+            let got = vectors.search(q, 10, VectorSearch::Hnsw { ef })?;
+            times.push(t.elapsed());
+            total += truth.len();
+            found += got.iter().filter(|(r, _)| truth.contains(r)).count();
+        }
+        times.sort();
+        println!(
+            "| {ef} | {:.3} | {:.2} | {:.2} |",
+            found as f64 / total.max(1) as f64,
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.95)
+        );
+    }
+    println!(
+        "| exact ({} threads) | 1.000 | {:.2} | {:.2} |",
+        rayon::current_num_threads(),
+        percentile_ms(&exact_times, 0.5),
+        percentile_ms(&exact_times, 0.95)
+    );
+
+    println!("\n## End to end (k=10, per_page=3, one query at a time)");
+    println!("| mode | p50 ms | p95 ms |");
+    println!("|---|---|---|");
+    let dense = Arc::new(Dense::new(embedder.clone(), vectors.clone())?);
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let searcher = Searcher::new(
+            bm25.clone(),
+            Some(dense.clone()),
+            RetrievalOptions {
+                mode,
+                ..RetrievalOptions::default()
+            },
+        );
+        let mut times = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            searcher.search(&SearchRequest::new(q.as_str()))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "| {} | {:.2} | {:.2} |",
+            mode.name(),
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.95)
+        );
+    }
+    Ok(())
+}
