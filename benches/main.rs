@@ -204,5 +204,86 @@ fn search(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, clean, split, read, index, search);
+/// Dense and hybrid queries over the same index with vectors from the hash embedder (the real
+/// model would take minutes to embed it; its query cost is measured separately below), and the
+/// real model's query embedding when `models/all-MiniLM-L6-v2` is there.
+fn hybrid(c: &mut Criterion) {
+    use wikirag_vectors::{Dense, HnswParams, Mode, RetrievalOptions, Searcher, VectorIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("idx");
+    let embedder = Arc::new(wikirag_benches::HashEmbedder::new(384));
+    let mut embed = wikirag_indexer::EmbedConfig::new(embedder.clone());
+    embed.hnsw = HnswParams {
+        min_vectors: 1,
+        ..HnswParams::default()
+    };
+    wikirag_indexer::build(
+        &wikirag_indexer::BuildConfig {
+            embed: Some(embed),
+            read: wikirag_indexer::ReadConfig {
+                inputs: vec![wikirag_indexer::Input::new(en_dump())],
+                ..Default::default()
+            },
+            out: out.clone(),
+            writer: Default::default(),
+        },
+        Arc::new(NoProgress),
+        &wikirag_core::StopFlag::new(),
+    )
+    .unwrap();
+    let bm25 = Arc::new(wikirag_index::SentenceIndex::open(&out).unwrap());
+    let vectors = Arc::new(VectorIndex::open(&out).unwrap());
+    let dense = Arc::new(Dense::new(embedder, vectors).unwrap());
+    let queries = [
+        "capital of Alabama",
+        "who was the father of anarchism",
+        "albedo of fresh snow",
+        "Academy Award for Best Actor winner",
+        "when did Abraham Lincoln die",
+    ];
+    let mut group = c.benchmark_group("retrieval");
+    group.throughput(Throughput::Elements(queries.len() as u64));
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        for exact in [false, true] {
+            if mode == Mode::Bm25 && exact {
+                continue;
+            }
+            let searcher = Searcher::new(
+                bm25.clone(),
+                Some(dense.clone()),
+                RetrievalOptions {
+                    mode,
+                    exact,
+                    ..RetrievalOptions::default()
+                },
+            );
+            let name = format!("{}{}", mode.name(), if exact { "_exact" } else { "" });
+            group.bench_function(BenchmarkId::new(name, "k10"), |b| {
+                b.iter(|| {
+                    for q in queries {
+                        black_box(searcher.search(&SearchRequest::new(q)).unwrap());
+                    }
+                })
+            });
+        }
+    }
+    let model_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
+    if model_dir.join("model.safetensors").exists() {
+        use wikirag_core::Embedder;
+        let model = wikirag_models::BertEmbedder::load(&model_dir, &Default::default()).unwrap();
+        group.bench_function("embed_query_minilm", |b| {
+            b.iter(|| {
+                for q in queries {
+                    black_box(model.embed(&[q], wikirag_core::TextRole::Query).unwrap());
+                }
+            })
+        });
+    } else {
+        eprintln!("SKIPPED embed_query_minilm: run scripts/fetch-model.sh");
+    }
+    group.finish();
+}
+
+criterion_group!(benches, clean, split, read, index, search, hybrid);
 criterion_main!(benches);

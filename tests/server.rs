@@ -385,17 +385,24 @@ async fn router_endpoints_and_limits() {
     assert_eq!(v["backend"], "canned");
 }
 
-/// The web page in headless Chromium: ask, get an answer with citations, screenshot.
+/// The web page in headless Chromium, driven by playwright-core (`tests/browser/ask.mjs`):
+/// type the question, click Ask, get a streamed answer with clickable citations, screenshot.
 #[test]
 fn web_page_in_headless_chromium() {
-    let Some(chromium) = [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists()) else {
-        eprintln!("SKIPPED: no chromium (.ci/run installs Debian's chromium)");
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let playwright = std::env::var_os("PLAYWRIGHT_CORE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| wikirag_tests::root().join(".ci/node/node_modules"));
+    let node = std::process::Command::new("node").arg("--version").output();
+    let (Some(chromium), true, Ok(_)) =
+        (chromium, playwright.join("playwright-core").is_dir(), node)
+    else {
+        eprintln!(
+            "SKIPPED: needs chromium, node and playwright-core in {} (.ci/run installs them)",
+            playwright.display()
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -412,65 +419,43 @@ fn web_page_in_headless_chromium() {
                 axum::serve(l, app).await.unwrap();
             })
     });
-    let url = format!(
-        "http://{addr}/?q={}",
-        SEED.replace(' ', "%20").replace('?', "%3F")
-    );
-    let profile = dir.path().join("profile");
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--virtual-time-budget=10000",
-    ];
-    let profile_flag = format!("--user-data-dir={}", profile.display());
-    let out = std::process::Command::new(chromium)
-        .args(flags)
-        .arg(&profile_flag)
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains("data-state=\"done\""),
-        "page did not finish: {}\n{}",
-        dom,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        dom.contains("Édith Cresson") && dom.contains("Élisabeth Borne"),
-        "{dom}"
-    );
-    assert!(
-        dom.contains("class=\"cite\" href=\"#src-"),
-        "citations are links: {dom}"
-    );
-    assert!(
-        dom.contains("class=\"cited\""),
-        "cited sources are marked: {dom}"
-    );
-    // A screenshot for people to look at.
     let shot = std::env::var_os("WIKIRAG_SCREENSHOT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.path().join("page.png"));
-    let status = std::process::Command::new(chromium)
-        .args(flags)
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile2").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1000,1100")
-        .arg(&url)
+    let out = std::process::Command::new("node")
+        .arg(wikirag_tests::root().join("tests/browser/ask.mjs"))
+        .arg(format!("http://{addr}/"))
+        .arg(SEED)
+        .arg(&shot)
+        .env("PLAYWRIGHT_CORE_DIR", &playwright)
+        .env("CHROMIUM", chromium)
         .output()
         .unwrap();
-    assert!(status.status.success());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "done", "{v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("Édith Cresson") && answer.contains("Élisabeth Borne"),
+        "{v}"
+    );
+    assert!(!v["citationLinks"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["hash"].as_str().unwrap().starts_with("#src-"), "{v}");
+    let cited: Vec<&str> = v["cited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        cited.contains(&"Édith Cresson") && cited.contains(&"Élisabeth Borne"),
+        "{v}"
+    );
     assert!(
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "screenshot written"

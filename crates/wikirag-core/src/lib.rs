@@ -21,6 +21,9 @@ pub use types::{
     Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
 };
 
+/// `((page_id, sentence), score)`, best first.
+pub type ScoredPositions = Vec<((u64, u32), f32)>;
+
 /// Something that finds sentences for a query: BM25, vectors, or a fusion of both.
 ///
 /// The RAG and evaluation layers are written against this trait, never against tantivy.
@@ -30,4 +33,14 @@ pub trait Retriever: Send + Sync {
 
     /// Returns at most `request.k` hits, best first.
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, Self::Error>;
+
+    /// The same ranking as positions `((page_id, sentence), score)` only, for fusion: a
+    /// retriever that can skip loading the stored text overrides this.
+    fn search_positions(&self, request: &SearchRequest) -> Result<ScoredPositions, Self::Error> {
+        Ok(self
+            .search(request)?
+            .into_iter()
+            .map(|h| ((h.page_id, h.sentence), h.score))
+            .collect())
+    }
 }

@@ -152,8 +152,12 @@ impl SentenceIndex {
         self.manifest.counts.sentences
     }
 
-    /// Searches, ranks and attaches context.
-    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+    /// Ranks: (score, page id, sentence, document) of the top `req.k` under the per-page cap.
+    fn rank(
+        &self,
+        searcher: &Searcher,
+        req: &SearchRequest,
+    ) -> Result<Vec<(f32, u64, u64, DocAddress)>> {
         let query_text = sanitize_query(&req.query);
         if query_text.trim().is_empty() || req.k == 0 {
             return if req.query.trim().is_empty() {
@@ -162,10 +166,9 @@ impl SentenceIndex {
                 Ok(Vec::new())
             };
         }
-        let searcher = self.reader.searcher();
         let (user_query, _errors) = self.parser.parse_query_lenient(&query_text);
         let mut should: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, user_query)];
-        for page_id in self.alias_targets(&searcher, &query_text)? {
+        for page_id in self.alias_targets(searcher, &query_text)? {
             // The target's sentences, not its page document (which has no text).
             let q = BooleanQuery::new(vec![
                 (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
@@ -203,20 +206,20 @@ impl SentenceIndex {
             let mut ranked = top
                 .into_iter()
                 .map(|(score, addr)| {
-                    let (page_id, sentence) = positions.at(&searcher, addr, &self.path)?;
+                    let (page_id, sentence) = positions.at(searcher, addr, &self.path)?;
                     Ok((score, page_id, sentence, addr))
                 })
                 .collect::<Result<Vec<_>>>()?;
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut per_page: HashMap<u64, usize> = HashMap::new();
             hits.clear();
-            for (score, page_id, _, addr) in ranked {
+            for (score, page_id, sentence, addr) in ranked {
                 let n = per_page.entry(page_id).or_default();
                 if req.per_page > 0 && *n >= req.per_page {
                     continue;
                 }
                 *n += 1;
-                hits.push((score, addr));
+                hits.push((score, page_id, sentence, addr));
                 if hits.len() == req.k {
                     break;
                 }
@@ -226,9 +229,16 @@ impl SentenceIndex {
             }
             fetch = (fetch * 4).min(MAX_FETCH);
         }
+        Ok(hits)
+    }
+
+    /// Searches, ranks and attaches context.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let hits = self.rank(&searcher, req)?;
         let mut hits = hits
             .into_iter()
-            .map(|(score, addr)| self.hit(&searcher, addr, score))
+            .map(|(score, _, _, addr)| self.hit(&searcher, addr, score))
             .collect::<Result<Vec<_>>>()?;
         if req.context > 0 {
             for hit in &mut hits {
@@ -447,6 +457,16 @@ impl Retriever for SentenceIndex {
     type Error = IndexError;
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         SentenceIndex::search(self, request)
+    }
+
+    /// Positions from fast fields, no stored document read.
+    fn search_positions(&self, request: &SearchRequest) -> Result<wikirag_core::ScoredPositions> {
+        let searcher = self.reader.searcher();
+        Ok(self
+            .rank(&searcher, request)?
+            .into_iter()
+            .map(|(score, page, sentence, _)| ((page, sentence as u32), score))
+            .collect())
     }
 }
 

@@ -34,7 +34,7 @@ impl Default for HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 100,
-            ef_search: 128,
+            ef_search: 256,
             min_vectors: 20_000,
         }
     }

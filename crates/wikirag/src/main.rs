@@ -176,7 +176,7 @@ struct IndexArgs {
     #[arg(long, default_value_t = 100)]
     ef_construction: usize,
     /// Default HNSW query beam width recorded with the index.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 256)]
     ef_search: usize,
     /// Below this many vectors no HNSW graph is built (exact search is as fast).
     #[arg(long, default_value_t = 20_000)]
