@@ -84,6 +84,12 @@ pub struct LocalGguf {
 impl LocalGguf {
     pub fn load(config: &LocalConfig) -> Result<LocalGguf, LocalError> {
         let path = config.model_path.clone();
+        if !path.is_file() {
+            return Err(LocalError::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such GGUF file"),
+            });
+        }
         let tokenizer_path = config.tokenizer_path.clone().unwrap_or_else(|| {
             path.parent()
                 .unwrap_or(Path::new("."))

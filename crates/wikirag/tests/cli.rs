@@ -258,3 +258,74 @@ fn eval_reports_metrics_sweeps_and_clear_errors() {
         assert!(text(&o.stderr).contains(msg), "{}", text(&o.stderr));
     }
 }
+
+#[test]
+fn ask_extractive_and_with_a_local_gguf_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = build_sample(dir.path());
+    let idx = idx.to_str().unwrap();
+    let q = "Combien de femmes ont occupé le poste de Premier ministre en France ?";
+
+    let o = wikirag(&["ask", "--index", idx, q]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("Élisabeth Borne") && out.contains("Sources:"),
+        "{out}"
+    );
+
+    let o = wikirag(&["ask", "--index", idx, q, "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in ["answer", "citations", "evidence", "usage", "timings"] {
+        assert!(v.get(key).is_some(), "{key}: {v}");
+    }
+    assert_eq!(v["backend"], "extractive");
+
+    // A tiny random GGUF model: loads, generates, never overflows its 256-token context.
+    let model_dir = dir.path().join("tiny-llm");
+    let words = [
+        "femmes", "premier", "ministre", "france", "cresson", "borne", "[", "]", "1",
+    ];
+    let gguf = wikirag_llm::write_tiny_gguf(&model_dir, &words, 256).unwrap();
+    let o = wikirag(&[
+        "ask",
+        "--index",
+        idx,
+        q,
+        "--json",
+        "--llm",
+        "local",
+        "--model-path",
+        gguf.to_str().unwrap(),
+        "--answer-tokens",
+        "16",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["backend"], "local:tiny");
+    let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt + 16 <= 256, "{v}");
+    assert_eq!(
+        v["usage"]["estimated"], false,
+        "counted with the model's tokenizer"
+    );
+    assert!(
+        !v["dropped"].as_array().unwrap().is_empty(),
+        "the sample does not fit in 256 tokens"
+    );
+
+    // Missing model file: a clear error, exit 2.
+    let o = wikirag(&[
+        "ask",
+        "--index",
+        idx,
+        q,
+        "--llm",
+        "local",
+        "--model-path",
+        "/nope.gguf",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("nope.gguf"), "{}", text(&o.stderr));
+}
