@@ -58,7 +58,8 @@ struct EvalArgs {
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
     /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fusion, rrf_k,
-    /// dense_weight, candidates, ef_search, exact). Repeatable.
+    /// dense_weight, candidates, ef_search, exact; with --ask also max_context_tokens,
+    /// extractive_sentences). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
     #[command(flatten)]
@@ -658,6 +659,8 @@ const RETRIEVAL_PARAMS: &[&str] = &[
     "candidates",
     "ef_search",
     "exact",
+    "max_context_tokens",
+    "extractive_sentences",
 ];
 
 fn eval(args: EvalArgs) -> Result<i32> {
@@ -702,12 +705,23 @@ fn eval(args: EvalArgs) -> Result<i32> {
         let mut report = wikirag_eval::evaluate(&searcher, &questions, run);
         if args.ask {
             let rag = wikirag_rag::Rag::new(searcher, llm.clone());
-            let options = wikirag_rag::AskOptions {
+            let mut options = wikirag_rag::AskOptions {
                 k: run.k,
                 per_page: run.per_page,
                 context: run.context,
                 ..wikirag_rag::AskOptions::default()
             };
+            if let Some(v) = run.extra.get("max_context_tokens") {
+                options.max_context_tokens = Some(
+                    v.parse()
+                        .with_context(|| format!("max_context_tokens={v:?}"))?,
+                );
+            }
+            if let Some(v) = run.extra.get("extractive_sentences") {
+                options.extractive_sentences = v
+                    .parse()
+                    .with_context(|| format!("extractive_sentences={v:?}"))?;
+            }
             report.answers = Some(wikirag_eval::evaluate_answers(
                 &ask::Asker(&rag, options),
                 &questions,
