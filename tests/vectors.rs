@@ -129,6 +129,15 @@ fn tiny_model_index_dense_and_hybrid() {
     assert!(hits[0].score <= 2.0 / 61.0 + 1e-6);
     assert!(hits.iter().any(|h| h.text.contains("Cresson")));
 
+    // Batched queries (one model call) give the same hits as one query at a time.
+    let requests = [
+        SearchRequest::new("capital city of France"),
+        SearchRequest::new("first woman prime minister"),
+    ];
+    let together = hybrid.search_many(&requests).unwrap();
+    let alone: Vec<_> = requests.iter().map(|r| hybrid.search(r).unwrap()).collect();
+    assert_eq!(together, alone);
+
     // BM25 mode of the same searcher is plain BM25.
     let lexical = searcher(&out, model, Mode::Bm25)
         .search(&SearchRequest::new("Cresson"))

@@ -34,6 +34,11 @@ pub trait Retriever: Send + Sync {
     /// Returns at most `request.k` hits, best first.
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, Self::Error>;
 
+    /// Several searches at once (a retriever that embeds queries batches them).
+    fn search_many(&self, requests: &[SearchRequest]) -> Result<Vec<Vec<Hit>>, Self::Error> {
+        requests.iter().map(|r| self.search(r)).collect()
+    }
+
     /// The same ranking as positions `((page_id, sentence), score)` only, for fusion: a
     /// retriever that can skip loading the stored text overrides this.
     fn search_positions(&self, request: &SearchRequest) -> Result<ScoredPositions, Self::Error> {

@@ -304,16 +304,19 @@ impl<R: Retriever> Rag<R> {
             context: options.context,
             per_page: options.per_page,
         };
-        let search = |q: &str| {
-            self.retriever
-                .search(&request(q))
-                .map_err(|e| RagError::Retrieval(Box::new(e)))
-        };
-        let first = search(question)?;
-        let Some(rewritten) = rewritten else {
+        let mut requests = vec![request(question)];
+        if let Some(r) = rewritten {
+            requests.push(request(r));
+        }
+        let mut lists = self
+            .retriever
+            .search_many(&requests)
+            .map_err(|e| RagError::Retrieval(Box::new(e)))?
+            .into_iter();
+        let first = lists.next().unwrap_or_default();
+        let Some(second) = lists.next() else {
             return Ok(first);
         };
-        let second = search(rewritten)?;
         // Reciprocal rank fusion of the two lists, then the per-page cap again.
         let mut fused: HashMap<(u64, u32), (f32, Hit)> = HashMap::new();
         for list in [first, second] {

@@ -117,16 +117,29 @@ impl<E: Embedder + ?Sized> Dense<E> {
         per_page: usize,
         how: VectorSearch,
     ) -> Result<Vec<((u64, u32), f32)>> {
-        let q = self
-            .embedder
-            .embed(&[query], TextRole::Query)
-            .map_err(VectorError::Embed)?
-            .pop()
-            .unwrap_or_default();
+        let q = self.embed_queries(&[query])?.pop().unwrap_or_default();
+        self.candidates_for(&q, n, per_page, how)
+    }
+
+    /// Query vectors, embedded in one call (one batch, spread over the model's workers).
+    pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embedder
+            .embed(queries, TextRole::Query)
+            .map_err(VectorError::Embed)
+    }
+
+    /// [`Dense::candidates`] for an embedded query.
+    pub fn candidates_for(
+        &self,
+        q: &[f32],
+        n: usize,
+        per_page: usize,
+        how: VectorSearch,
+    ) -> Result<Vec<((u64, u32), f32)>> {
         let total = self.index.store().len();
         let mut fetch = if per_page == 0 { n } else { n * 4 + 32 };
         loop {
-            let rows = self.index.search(&q, fetch.min(total), how)?;
+            let rows = self.index.search(q, fetch.min(total), how)?;
             let exhausted = rows.len() < fetch || fetch >= total;
             let mut counts: HashMap<u64, usize> = HashMap::new();
             let mut out = Vec::with_capacity(n);
@@ -205,6 +218,28 @@ where
     }
 
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        self.search_with(req, None)
+    }
+
+    /// Several searches; their queries are embedded together (the ask pipeline searches a
+    /// question and its rewrite: one model call instead of two).
+    pub fn search_many(&self, requests: &[SearchRequest]) -> Result<Vec<Vec<Hit>>> {
+        if self.options.mode == Mode::Bm25 || requests.len() < 2 {
+            return requests.iter().map(|r| self.search(r)).collect();
+        }
+        if requests.iter().any(|r| r.query.trim().is_empty()) {
+            return Err(VectorError::EmptyQuery);
+        }
+        let texts: Vec<&str> = requests.iter().map(|r| r.query.as_str()).collect();
+        let vectors = self.dense()?.embed_queries(&texts)?;
+        requests
+            .iter()
+            .zip(&vectors)
+            .map(|(r, v)| self.search_with(r, Some(v)))
+            .collect()
+    }
+
+    fn search_with(&self, req: &SearchRequest, vector: Option<&[f32]>) -> Result<Vec<Hit>> {
         if req.query.trim().is_empty() {
             return Err(VectorError::EmptyQuery);
         }
@@ -217,9 +252,11 @@ where
                 .search(req)
                 .map_err(|e| VectorError::Bm25(Box::new(e))),
             Mode::Dense => {
-                let found =
-                    self.dense()?
-                        .candidates(&req.query, req.k, req.per_page, self.how())?;
+                let dense = self.dense()?;
+                let found = match vector {
+                    Some(v) => dense.candidates_for(v, req.k, req.per_page, self.how())?,
+                    None => dense.candidates(&req.query, req.k, req.per_page, self.how())?,
+                };
                 self.fetch(&found, req.context)
             }
             Mode::Hybrid => {
@@ -236,7 +273,10 @@ where
                     .bm25
                     .search_positions(&bm25_req)
                     .map_err(|e| VectorError::Bm25(Box::new(e)))?;
-                let semantic = dense.candidates(&req.query, n, 0, self.how())?;
+                let semantic = match vector {
+                    Some(v) => dense.candidates_for(v, n, 0, self.how())?,
+                    None => dense.candidates(&req.query, n, 0, self.how())?,
+                };
                 let fused = fuse(&lexical, &semantic, &self.options);
                 let mut counts: HashMap<u64, usize> = HashMap::new();
                 let mut top = Vec::with_capacity(req.k);
@@ -277,6 +317,9 @@ where
     type Error = VectorError;
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         Searcher::search(self, request)
+    }
+    fn search_many(&self, requests: &[SearchRequest]) -> Result<Vec<Vec<Hit>>> {
+        Searcher::search_many(self, requests)
     }
 }
 
