@@ -21,6 +21,29 @@ pub use types::{
     Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
 };
 
+/// The first `k` of `items` (best first) with at most `per_page` from one page (0: no cap).
+pub fn cap_per_page<T>(
+    items: impl IntoIterator<Item = T>,
+    page_of: impl Fn(&T) -> u64,
+    per_page: usize,
+    k: usize,
+) -> Vec<T> {
+    let mut counts: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(k.min(1024));
+    for item in items {
+        if out.len() == k {
+            break;
+        }
+        let n = counts.entry(page_of(&item)).or_default();
+        if per_page > 0 && *n >= per_page {
+            continue;
+        }
+        *n += 1;
+        out.push(item);
+    }
+    out
+}
+
 /// `((page_id, sentence), score)`, best first.
 pub type ScoredPositions = Vec<((u64, u32), f32)>;
 

@@ -76,6 +76,8 @@ pub struct LocalGguf {
     window: usize,
     eos: Vec<u32>,
     template: Template,
+    /// `general.architecture` of the GGUF ("llama" or "qwen2"), read once at load.
+    arch: String,
     name: String,
     /// Reloaded per request: candle's quantized models keep a KV cache that must start empty.
     gguf: Mutex<()>,
@@ -166,6 +168,7 @@ impl LocalGguf {
             window,
             eos,
             template,
+            arch,
             name,
             gguf: Mutex::new(()),
         };
@@ -184,13 +187,7 @@ impl LocalGguf {
             source,
         })?;
         let content = gguf_file::Content::read(&mut file).map_err(bad)?;
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_else(|| "llama".into());
-        Ok(if arch == "qwen2" {
+        Ok(if self.arch == "qwen2" {
             Weights::Qwen2(
                 quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &self.device)
                     .map_err(bad)?,

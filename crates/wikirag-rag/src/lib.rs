@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use wikirag_core::{Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest};
+use wikirag_core::{Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest, cap_per_page};
 
 /// Errors of the ask pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -206,21 +206,6 @@ impl<R: Retriever> Rag<R> {
             .map_or_else(|| "extractive".to_string(), |l| l.name())
     }
 
-    /// Retrieval and packing only: the sources an answer would be made from.
-    pub fn evidence(
-        &self,
-        question: &str,
-        options: &AskOptions,
-    ) -> Result<(Vec<Source>, String, Option<String>)> {
-        let language = lang::detect(question).to_string();
-        let rewritten = options
-            .rewrite
-            .then(|| lang::keywords(question, &language))
-            .filter(|r| r != question.trim());
-        let hits = self.retrieve(question, rewritten.as_deref(), options)?;
-        Ok((to_sources(hits), language, rewritten))
-    }
-
     /// Answers `question`, streaming events to `on_event`.
     pub fn ask(
         &self,
@@ -333,21 +318,12 @@ impl<R: Retriever> Rag<R> {
                 .then(a.1.page_id.cmp(&b.1.page_id))
                 .then(a.1.sentence.cmp(&b.1.sentence))
         });
-        let mut per_page: HashMap<u64, usize> = HashMap::new();
-        let mut out = Vec::with_capacity(options.k);
-        for (score, mut hit) in all {
-            let n = per_page.entry(hit.page_id).or_default();
-            if options.per_page > 0 && *n >= options.per_page {
-                continue;
-            }
-            *n += 1;
-            hit.score = score;
-            out.push(hit);
-            if out.len() == options.k {
-                break;
-            }
-        }
-        Ok(out)
+        Ok(cap_per_page(
+            all.into_iter().map(|(score, hit)| Hit { score, ..hit }),
+            |h| h.page_id,
+            options.per_page,
+            options.k,
+        ))
     }
 
     fn extractive(

@@ -6,7 +6,9 @@ use crate::index::{VectorIndex, VectorSearch};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use wikirag_core::{Embedder, Hit, Retriever, SearchRequest, SentenceLookup, TextRole};
+use wikirag_core::{
+    Embedder, Hit, Retriever, SearchRequest, SentenceLookup, TextRole, cap_per_page,
+};
 
 /// Which retrievers answer a query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,20 +143,14 @@ impl<E: Embedder + ?Sized> Dense<E> {
         loop {
             let rows = self.index.search(q, fetch.min(total), how)?;
             let exhausted = rows.len() < fetch || fetch >= total;
-            let mut counts: HashMap<u64, usize> = HashMap::new();
-            let mut out = Vec::with_capacity(n);
-            for (row, score) in rows {
-                let pos = self.index.store().position(row as usize);
-                let c = counts.entry(pos.0).or_default();
-                if per_page > 0 && *c >= per_page {
-                    continue;
-                }
-                *c += 1;
-                out.push((pos, score));
-                if out.len() == n {
-                    break;
-                }
-            }
+            let store = self.index.store();
+            let out = cap_per_page(
+                rows.into_iter()
+                    .map(|(row, score)| (store.position(row as usize), score)),
+                |(pos, _)| pos.0,
+                per_page,
+                n,
+            );
             if out.len() == n || exhausted {
                 return Ok(out);
             }
@@ -278,19 +274,7 @@ where
                     None => dense.candidates(&req.query, n, 0, self.how())?,
                 };
                 let fused = fuse(&lexical, &semantic, &self.options);
-                let mut counts: HashMap<u64, usize> = HashMap::new();
-                let mut top = Vec::with_capacity(req.k);
-                for (pos, score) in fused {
-                    let c = counts.entry(pos.0).or_default();
-                    if req.per_page > 0 && *c >= req.per_page {
-                        continue;
-                    }
-                    *c += 1;
-                    top.push((pos, score));
-                    if top.len() == req.k {
-                        break;
-                    }
-                }
+                let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, req.k);
                 self.fetch(&top, req.context)
             }
         }
