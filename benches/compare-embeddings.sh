@@ -20,5 +20,5 @@ echo "$torch"
 python3 - "$candle" "$torch" <<'PY'
 import json, sys
 c, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"candle {c['sentences_per_s']:.1f} sentences/s, sentence-transformers {t['sentences_per_s']:.1f}: ratio {c['sentences_per_s'] / t['sentences_per_s']:.2f}x")
+print(f"wikirag {c['sentences_per_s']:.1f} sentences/s, sentence-transformers {t['sentences_per_s']:.1f}: ratio {c['sentences_per_s'] / t['sentences_per_s']:.2f}x")
 PY

@@ -1,5 +1,6 @@
 //! Sentence-embedding throughput of the candle embedder: sentences/s over a file of sentences
-//! (one per line), with a chosen batch size and number of worker threads (0: all cores).
+//! (one per line), with a chosen batch size and number of worker threads (0: all cores);
+//! `--candle` runs candle's BERT forward pass instead of the built-in CPU one.
 //!
 //! ```text
 //! cargo run --release -p wikirag-benches --bin embed-throughput -- \
@@ -18,6 +19,7 @@ fn main() {
     let mut batch = 8;
     let mut workers = 0;
     let mut limit = usize::MAX;
+    let mut candle_cpu = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -27,6 +29,7 @@ fn main() {
             "--batch" => batch = value().parse().expect("--batch N"),
             "--workers" => workers = value().parse().expect("--workers N"),
             "--limit" => limit = value().parse().expect("--limit N"),
+            "--candle" => candle_cpu = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -42,6 +45,7 @@ fn main() {
         &EmbedderOptions {
             batch_size: batch,
             workers,
+            candle_cpu,
             ..EmbedderOptions::default()
         },
     )
@@ -56,7 +60,7 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "tool": "candle",
+            "tool": if candle_cpu { "wikirag (candle forward pass)" } else { "wikirag" },
             "sentences": lines.len(),
             "batch": batch,
             "workers": workers,

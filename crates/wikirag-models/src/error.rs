@@ -16,6 +16,8 @@ pub enum ModelError {
     Unsupported { path: PathBuf, what: String },
     #[error("{}: tokenizer: {message}", path.display())]
     Tokenize { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Run { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
     Candle {
         path: PathBuf,

@@ -5,6 +5,7 @@
 //! This is the only crate that carries hardware features (`cuda`, `mkl`). It implements the
 //! core [`Embedder`] trait; nothing above it sees candle.
 
+mod cpu;
 mod error;
 mod tiny;
 
@@ -34,11 +35,22 @@ pub struct EmbedderOptions {
     pub workers: usize,
     /// Run on the first CUDA device (needs the `cuda` feature).
     pub cuda: bool,
+    /// On the CPU, run candle's BERT instead of the built-in forward pass (the reference the
+    /// built-in one is tested against; slower, see `benches/RESULTS.md`).
+    pub candle_cpu: bool,
+}
+
+/// Which forward pass runs the model.
+enum Engine {
+    /// candle's BERT: the GPU path and the reference.
+    Candle(BertModel),
+    /// The built-in CPU pass (`cpu.rs`).
+    Cpu(cpu::CpuBert),
 }
 
 /// A BERT-family sentence embedder on candle.
 pub struct BertEmbedder {
-    model: BertModel,
+    engine: Engine,
     tokenizer: Tokenizer,
     device: Device,
     info: ModelInfo,
@@ -199,7 +211,11 @@ impl BertEmbedder {
         };
         let vb =
             VarBuilder::from_buffered_safetensors(weights, DType::F32, &device).map_err(candle)?;
-        let model = BertModel::load(vb, &config).map_err(candle)?;
+        let engine = if options.cuda || options.candle_cpu {
+            Engine::Candle(BertModel::load(vb, &config).map_err(candle)?)
+        } else {
+            Engine::Cpu(cpu::CpuBert::load(&vb, &config).map_err(candle)?)
+        };
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -216,7 +232,7 @@ impl BertEmbedder {
         };
         tracing::info!(model = %info.name, dim = info.dim, pooling = info.pooling.name(), max_tokens, "embedding model loaded");
         Ok(BertEmbedder {
-            model,
+            engine,
             tokenizer,
             device,
             info,
@@ -298,6 +314,23 @@ impl BertEmbedder {
     }
 
     fn forward(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let model = match &self.engine {
+            Engine::Candle(model) => model,
+            Engine::Cpu(model) => {
+                let mut vectors =
+                    model
+                        .forward(ids, self.info.pooling)
+                        .map_err(|message| ModelError::Run {
+                            path: self.dir.clone(),
+                            message,
+                        })?;
+                for v in &mut vectors {
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                return Ok(vectors);
+            }
+        };
         let candle = |e| ModelError::Candle {
             path: self.dir.clone(),
             source: e,
@@ -313,10 +346,7 @@ impl BertEmbedder {
         let input = Tensor::from_vec(flat, (n, len), &self.device).map_err(candle)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device).map_err(candle)?;
         let types = input.zeros_like().map_err(candle)?;
-        let hidden = self
-            .model
-            .forward(&input, &types, Some(&mask))
-            .map_err(candle)?;
+        let hidden = model.forward(&input, &types, Some(&mask)).map_err(candle)?;
         let pooled = match self.info.pooling {
             Pooling::Cls => hidden.narrow(1, 0, 1).and_then(|t| t.squeeze(1)),
             Pooling::Mean => (|| {

@@ -145,12 +145,67 @@ fn real_model_matches_sentence_transformers() {
                 .collect()
         })
         .collect();
-    let model = BertEmbedder::load(&dir, &EmbedderOptions::default()).unwrap();
-    assert_eq!(model.info().dim, 384);
-    assert_eq!(model.info().max_tokens, 256);
-    let got = model.embed(&sentences, TextRole::Passage).unwrap();
-    for ((s, g), e) in sentences.iter().zip(&got).zip(&expected) {
-        let c = cosine(g, e);
-        assert!(c >= 0.999, "{s:?}: cosine {c}");
+    // The built-in CPU forward pass (the default) and candle's, against the same reference.
+    for candle_cpu in [false, true] {
+        let options = EmbedderOptions {
+            candle_cpu,
+            ..EmbedderOptions::default()
+        };
+        let model = BertEmbedder::load(&dir, &options).unwrap();
+        assert_eq!(model.info().dim, 384);
+        assert_eq!(model.info().max_tokens, 256);
+        let got = model.embed(&sentences, TextRole::Passage).unwrap();
+        let mut worst = f32::MAX;
+        for ((s, g), e) in sentences.iter().zip(&got).zip(&expected) {
+            let c = cosine(g, e);
+            assert!(c >= 0.999, "candle_cpu={candle_cpu} {s:?}: cosine {c}");
+            worst = worst.min(c);
+        }
+        eprintln!("candle_cpu={candle_cpu}: lowest cosine to sentence-transformers {worst:.7}");
+    }
+}
+
+/// The built-in CPU forward pass computes what candle's BERT computes: same tiny random model,
+/// both poolings, sentences of mixed lengths in one batch and one at a time.
+#[test]
+fn builtin_forward_pass_matches_candle() {
+    let texts = [
+        "paris",
+        "the capital of france is paris",
+        "rome rome rome is the capital of italy, a city in europe",
+        "x",
+        "berlin and paris and rome and madrid are capitals of europe and cities",
+    ];
+    for cls in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_bert(dir.path(), 32, WORDS, cls).unwrap();
+        let load = |candle_cpu, batch_size| {
+            BertEmbedder::load(
+                dir.path(),
+                &EmbedderOptions {
+                    candle_cpu,
+                    batch_size,
+                    ..EmbedderOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let reference = load(true, 1).embed(&texts, TextRole::Passage).unwrap();
+        for batch in [1, 3, 8] {
+            let got = load(false, batch).embed(&texts, TextRole::Passage).unwrap();
+            for ((t, g), r) in texts.iter().zip(&got).zip(&reference) {
+                let c = cosine(g, r);
+                assert!(c >= 0.99999, "cls={cls} batch={batch} {t:?}: cosine {c}");
+                let diff = g
+                    .iter()
+                    .zip(r)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    diff < 1e-4,
+                    "cls={cls} batch={batch} {t:?}: max diff {diff}"
+                );
+            }
+        }
     }
 }
