@@ -205,10 +205,12 @@ impl CpuBert {
         let mut attended = vec![0f32; rows * h];
         let mut inner = vec![0f32; rows * self.intermediate];
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut scores = vec![0f32; max_len];
+        let mut scratch = Scratch {
+            scores: vec![0f32; max_len * max_len],
+        };
         for layer in &self.layers {
             layer.qkv.apply(&x, &mut qkv, rows);
-            self.attention(&qkv, seqs, &mut context, &mut scores);
+            self.attention(&qkv, seqs, &mut context, &mut scratch);
             layer.attention_out.apply(&context, &mut attended, rows);
             add_norm(&mut attended, &x, &layer.attention_norm, self.eps, h);
             layer.intermediate.apply(&attended, &mut inner, rows);
@@ -240,9 +242,10 @@ impl CpuBert {
         out
     }
 
-    /// Scaled dot-product attention, per sentence and head, over the packed `[q | k | v]` rows.
+    /// Scaled dot-product attention, per sentence and head, over the packed `[q | k | v]` rows:
+    /// two small products per head (`Q·Kᵀ`, `P·V`) with a row softmax between them.
     #[inline(always)]
-    fn attention(&self, qkv: &[f32], seqs: &[&[u32]], context: &mut [f32], scores: &mut [f32]) {
+    fn attention(&self, qkv: &[f32], seqs: &[&[u32]], context: &mut [f32], scratch: &mut Scratch) {
         let h = self.hidden;
         let d = h / self.heads;
         let stride = 3 * h;
@@ -251,37 +254,106 @@ impl CpuBert {
         for s in seqs {
             let len = s.len();
             let block = &qkv[start * stride..(start + len) * stride];
+            let out = &mut context[start * h..(start + len) * h];
+            let scores = &mut scratch.scores[..len * len];
             for head in 0..self.heads {
                 let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
-                for i in 0..len {
-                    let q = &block[i * stride + qo..][..d];
-                    let mut max = f32::NEG_INFINITY;
-                    for j in 0..len {
-                        let k = &block[j * stride + ko..][..d];
-                        let score = dot(q, k) * scale;
-                        scores[j] = score;
-                        max = max.max(score);
-                    }
+                // scores = scale · Q Kᵀ
+                matmul(
+                    scores,
+                    (len, len, d),
+                    (len, 1),
+                    false,
+                    &block[qo..],
+                    (stride, 1),
+                    &block[ko..],
+                    (1, stride),
+                    scale,
+                );
+                for row in scores.chunks_exact_mut(len) {
+                    let max = max_of(row);
                     let mut sum = 0.0;
-                    for p in &mut scores[..len] {
+                    for p in row.iter_mut() {
                         *p = (*p - max).exp();
                         sum += *p;
                     }
                     let inv = 1.0 / sum;
-                    let out = &mut context[(start + i) * h + qo..][..d];
-                    out.fill(0.0);
-                    for j in 0..len {
-                        let v = &block[j * stride + vo..][..d];
-                        let p = scores[j] * inv;
-                        for t in 0..d {
-                            out[t] += p * v[t];
-                        }
-                    }
+                    row.iter_mut().for_each(|p| *p *= inv);
                 }
+                // context[:, head] = P V
+                matmul(
+                    &mut out[qo..],
+                    (len, d, len),
+                    (h, 1),
+                    false,
+                    scores,
+                    (len, 1),
+                    &block[vo..],
+                    (stride, 1),
+                    1.0,
+                );
             }
             start += len;
         }
     }
+}
+
+/// `dst = [dst +] beta · lhs · rhs` for an `m × n` result over `k`, each matrix given as a
+/// slice starting at its first element and (row stride, column stride).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn matmul(
+    dst: &mut [f32],
+    (m, n, k): (usize, usize, usize),
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    beta: f32,
+) {
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(
+        last(m, n, dst_rs, dst_cs) < dst.len()
+            && last(m, k, lhs_rs, lhs_cs) < lhs.len()
+            && last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+        "matmul operands out of bounds"
+    );
+    // SAFETY: the assert keeps every element gemm reads or writes inside the three slices;
+    // dst is a `&mut` borrow, so it cannot overlap the inputs.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Per-pass buffers of the attention.
+struct Scratch {
+    scores: Vec<f32>,
 }
 
 impl Linear {
@@ -289,37 +361,20 @@ impl Linear {
     #[inline(always)]
     fn apply(&self, input: &[f32], out: &mut [f32], rows: usize) {
         let (k, n) = (self.inputs, self.outputs);
-        assert!(input.len() >= rows * k && out.len() >= rows * n);
         for r in out[..rows * n].chunks_exact_mut(n) {
             r.copy_from_slice(&self.bias);
         }
-        // SAFETY: the asserts above and the weight's length (k × n, checked at load by the
-        // shapes candle reads) keep every index gemm touches inside the three slices; the
-        // strides describe row-major matrices; dst does not alias the inputs (`&mut`).
-        #[allow(unsafe_code)]
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                input.as_ptr(),
-                1,
-                k as isize,
-                self.weight.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        matmul(
+            out,
+            (rows, n, k),
+            (n, 1),
+            true,
+            input,
+            (k, 1),
+            &self.weight,
+            (n, 1),
+            1.0,
+        );
     }
 }
 
@@ -354,22 +409,22 @@ fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>>
     model.forward_body(seqs, pooling)
 }
 
-/// Dot product with 16 independent lanes, so it vectorises without reassociating.
+/// The largest value (16 independent lanes, so it vectorises).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let chunks = a.len() / 16;
+fn max_of(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = x.len() / 16;
     for c in 0..chunks {
-        let (x, y) = (&a[c * 16..][..16], &b[c * 16..][..16]);
+        let v = &x[c * 16..][..16];
         for l in 0..16 {
-            acc[l] += x[l] * y[l];
+            acc[l] = if v[l] > acc[l] { v[l] } else { acc[l] };
         }
     }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 16..a.len() {
-        sum += a[i] * b[i];
+    let mut max = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &v in &x[chunks * 16..] {
+        max = max.max(v);
     }
-    sum
+    max
 }
 
 /// In-place layer norm of one row.
@@ -499,12 +554,17 @@ mod tests {
     }
 
     #[test]
-    fn dot_and_layer_norm_handle_ragged_lengths() {
+    fn max_and_layer_norm_handle_ragged_lengths() {
         for n in [1usize, 15, 16, 17, 33, 384] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - want).abs() < 1e-4);
+            let want = a
+                .iter()
+                .chain(&b)
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            let both = [a.clone(), b.clone()].concat();
+            assert_eq!(max_of(&both), want);
             let norm = Norm {
                 weight: vec![1.0; n],
                 bias: vec![0.0; n],
