@@ -271,14 +271,24 @@ fn hybrid(c: &mut Criterion) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     if model_dir.join("model.safetensors").exists() {
         use wikirag_core::Embedder;
-        let model = wikirag_models::BertEmbedder::load(&model_dir, &Default::default()).unwrap();
-        group.bench_function("embed_query_minilm", |b| {
-            b.iter(|| {
-                for q in queries {
-                    black_box(model.embed(&[q], wikirag_core::TextRole::Query).unwrap());
-                }
-            })
-        });
+        // The built-in CPU forward pass (default) and candle's, one query per call.
+        for (name, candle_cpu) in [
+            ("embed_query_minilm", false),
+            ("embed_query_minilm_candle", true),
+        ] {
+            let options = wikirag_models::EmbedderOptions {
+                candle_cpu,
+                ..Default::default()
+            };
+            let model = wikirag_models::BertEmbedder::load(&model_dir, &options).unwrap();
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    for q in queries {
+                        black_box(model.embed(&[q], wikirag_core::TextRole::Query).unwrap());
+                    }
+                })
+            });
+        }
     } else {
         eprintln!("SKIPPED embed_query_minilm: run scripts/fetch-model.sh");
     }
