@@ -18,6 +18,8 @@ pub enum ModelError {
     Tokenize { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     Run { path: PathBuf, message: String },
+    #[error("Hugging Face Hub, {repo}: {message}")]
+    Hub { repo: String, message: String },
     #[error("{}: {source}", path.display())]
     Candle {
         path: PathBuf,

@@ -1,15 +1,21 @@
-//! Sentence embeddings with candle: any BERT-family sentence-embedding model from a local
-//! Hugging Face directory (`config.json`, `tokenizer.json`, `model.safetensors`, and the
-//! sentence-transformers files that say how to pool).
+//! Sentence embeddings: any BERT-family sentence-embedding model from a local Hugging Face
+//! directory (`config.json`, `tokenizer.json`, `model.safetensors`, and the sentence-transformers
+//! files that say how to pool), read with candle. On the CPU the forward pass is this crate's own
+//! (`cpu.rs`: packed tokens, gemm with AVX-512, fused element-wise steps; 2.2× candle's BERT
+//! here); on a GPU, and on request, it is candle-transformers' BERT.
 //!
 //! This is the only crate that carries hardware features (`cuda`, `mkl`). It implements the
 //! core [`Embedder`] trait; nothing above it sees candle.
 
 mod cpu;
 mod error;
+#[cfg(feature = "hub")]
+mod hub;
 mod tiny;
 
 pub use error::{ModelError, Result};
+#[cfg(feature = "hub")]
+pub use hub::{HubOptions, fetch_from_hub};
 pub use tiny::write_tiny_bert;
 
 use candle_core::{DType, Device, Tensor};
@@ -216,10 +222,7 @@ impl BertEmbedder {
         } else {
             Engine::Cpu(cpu::CpuBert::load(&vb, &config).map_err(candle)?)
         };
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
+        let name = model_name(dir);
         let info = ModelInfo {
             name,
             dim: config.hidden_size,
@@ -279,10 +282,9 @@ impl BertEmbedder {
         let results: Vec<Result<Indexed>> = if workers == 1 {
             batches.iter().map(|b| run(b)).collect()
         } else {
-            // Data parallelism: candle's element-wise ops run on one thread and its small
-            // matrix products scale poorly, so whole batches go to worker threads instead
-            // (measured: 2 workers × batches of 8 = 129 sentences/s, one worker with 2 gemm
-            // threads = 75; benches/RESULTS.md).
+            // Data parallelism: whole batches go to worker threads, each running its products
+            // single-threaded (small products scale poorly across threads; 2 workers are 1.85×
+            // one on 2 cores, benches/RESULTS.md).
             let next = std::sync::atomic::AtomicUsize::new(0);
             std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..workers)
@@ -384,6 +386,25 @@ impl Embedder for BertEmbedder {
 
 /// Vectors with the index of the text they belong to.
 type Indexed = Vec<(usize, Vec<f32>)>;
+
+/// The model's name: its directory's, or "owner/name" for a snapshot in the Hugging Face cache
+/// (`…/models--owner--name/snapshots/COMMIT`).
+fn model_name(dir: &Path) -> String {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let parent = dir.parent();
+    if parent.and_then(|p| p.file_name()).is_some_and(|n| n == "snapshots")
+        && let Some(repo) = parent
+            .and_then(|p| p.parent())
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("models--"))
+    {
+        return repo.replace("--", "/");
+    }
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

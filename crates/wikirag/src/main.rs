@@ -151,8 +151,8 @@ struct IndexArgs {
     #[arg(long)]
     json: bool,
     /// Also embed sentences with this sentence-embedding model (a local Hugging Face
-    /// directory, e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh) for dense and
-    /// hybrid search.
+    /// directory, e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh, or
+    /// `hf:owner/name[@revision]` to download it) for dense and hybrid search.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Embed only the first N sentences of each page (BM25 still covers all of them).
@@ -298,7 +298,8 @@ fn reporter(quiet: bool) -> Arc<dyn Progress> {
 
 fn index(args: IndexArgs) -> Result<i32> {
     let stop = stop_on_ctrl_c();
-    let embed = match &args.model {
+    let model = args.model.as_deref().map(retrieval::model_dir).transpose()?;
+    let embed = match &model {
         None => None,
         Some(dir) => {
             let embedder = wikirag_models::BertEmbedder::load(

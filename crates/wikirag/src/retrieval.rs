@@ -33,7 +33,8 @@ pub struct RetrievalArgs {
     /// Search every vector instead of the HNSW graph.
     #[arg(long)]
     pub exact: bool,
-    /// The embedding model directory (default: the one the index was built with).
+    /// The embedding model directory, or `hf:owner/name[@revision]` (default: the one the index
+    /// was built with).
     #[arg(long, env = "WIKIRAG_EMBEDDING_MODEL")]
     pub embedding_model: Option<PathBuf>,
     /// Run the query embedding model on the GPU (needs a build with --features cuda).
@@ -100,7 +101,7 @@ pub fn open(index: &Path, args: &RetrievalArgs) -> Result<Opened> {
     let dense = match (&manifest.embedding, want_vectors) {
         (Some(record), true) => {
             let model_dir = match (&args.embedding_model, &record.model_path) {
-                (Some(dir), _) => dir.clone(),
+                (Some(dir), _) => model_dir(dir)?,
                 (None, Some(p)) if Path::new(p).is_dir() => PathBuf::from(p),
                 (None, _) => bail!(
                     "the index's vectors were made by model {:?}, which is not at {:?}: pass --embedding-model DIR (or --mode bm25)",
@@ -134,4 +135,29 @@ pub fn open(index: &Path, args: &RetrievalArgs) -> Result<Opened> {
         dense,
         manifest,
     })
+}
+
+/// A model argument: a local directory, or `hf:owner/name[@revision]` to fetch from the Hugging
+/// Face Hub (`HF_ENDPOINT` for a mirror; files cached under `HF_HOME`).
+pub fn model_dir(arg: &Path) -> Result<PathBuf> {
+    let Some(spec) = arg.to_str().and_then(|s| s.strip_prefix("hf:")) else {
+        return Ok(arg.to_path_buf());
+    };
+    #[cfg(feature = "hub")]
+    {
+        let (repo, revision) = match spec.split_once('@') {
+            Some((repo, rev)) => (repo, Some(rev.to_string())),
+            None => (spec, None),
+        };
+        eprintln!("fetching {repo} from the Hugging Face Hub…");
+        let options = wikirag_models::HubOptions {
+            revision,
+            ..Default::default()
+        };
+        Ok(wikirag_models::fetch_from_hub(repo, &options)?)
+    }
+    #[cfg(not(feature = "hub"))]
+    {
+        bail!("{spec}: this wikirag was built without the `hub` feature; download the model and pass its directory")
+    }
 }
