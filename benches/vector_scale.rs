@@ -8,7 +8,9 @@
 //! RAYON_NUM_THREADS=2 cargo run --release -p wikirag-benches --bin vector-scale -- \
 //!     --dump /tmp/synth240.xml --index /tmp/scale-index
 //! ```
-//! The index is reused when it exists (delete it to rebuild). Prints a markdown report.
+//! The index is reused when it exists (delete it to rebuild). `--ef 32,64,…` picks the beam
+//! widths measured; `--model DIR` embeds with a real model (build and queries). Prints a
+//! markdown report.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
     let mut m = 16usize;
     let mut efc = 100usize;
     let mut model: Option<PathBuf> = None;
+    let mut efs = vec![32usize, 64, 128, 256];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -38,6 +41,12 @@ fn main() -> anyhow::Result<()> {
             "--m" => m = value().parse()?,
             "--ef-construction" => efc = value().parse()?,
             "--model" => model = Some(PathBuf::from(value())),
+            "--ef" => {
+                efs = value()
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -154,7 +163,7 @@ least the exact 10th score (−1e-4): replicated pages make many exact ties."
         exact_times.push(t.elapsed());
     }
     exact_times.sort();
-    for ef in [32, 64, 128, 256] {
+    for &ef in &efs {
         let mut found = 0usize;
         let mut tied = 0usize;
         let mut total = 0usize;
@@ -190,6 +199,20 @@ least the exact 10th score (−1e-4): replicated pages make many exact ties."
     let dense = Arc::new(Dense::new(embedder.clone(), vectors.clone())?);
     if model.is_some() {
         println!("(query embedding by the real model is included below)");
+        let mut times = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            embedder
+                .embed(&[q.as_str()], wikirag_core::TextRole::Query)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "| query embedding alone | {:.2} | {:.2} |",
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.95)
+        );
     }
     for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
         let searcher = Searcher::new(

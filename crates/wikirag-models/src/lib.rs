@@ -392,7 +392,9 @@ type Indexed = Vec<(usize, Vec<f32>)>;
 fn model_name(dir: &Path) -> String {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let parent = dir.parent();
-    if parent.and_then(|p| p.file_name()).is_some_and(|n| n == "snapshots")
+    if parent
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "snapshots")
         && let Some(repo) = parent
             .and_then(|p| p.parent())
             .and_then(|p| p.file_name())

@@ -298,7 +298,11 @@ fn reporter(quiet: bool) -> Arc<dyn Progress> {
 
 fn index(args: IndexArgs) -> Result<i32> {
     let stop = stop_on_ctrl_c();
-    let model = args.model.as_deref().map(retrieval::model_dir).transpose()?;
+    let model = args
+        .model
+        .as_deref()
+        .map(retrieval::model_dir)
+        .transpose()?;
     let embed = match &model {
         None => None,
         Some(dir) => {

@@ -158,6 +158,8 @@ pub fn model_dir(arg: &Path) -> Result<PathBuf> {
     }
     #[cfg(not(feature = "hub"))]
     {
-        bail!("{spec}: this wikirag was built without the `hub` feature; download the model and pass its directory")
+        bail!(
+            "{spec}: this wikirag was built without the `hub` feature; download the model and pass its directory"
+        )
     }
 }
