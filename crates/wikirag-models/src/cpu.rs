@@ -205,12 +205,10 @@ impl CpuBert {
         let mut attended = vec![0f32; rows * h];
         let mut inner = vec![0f32; rows * self.intermediate];
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut scratch = Scratch {
-            scores: vec![0f32; max_len * max_len],
-        };
+        let mut scores = vec![0f32; max_len * max_len];
         for layer in &self.layers {
             layer.qkv.apply(&x, &mut qkv, rows);
-            self.attention(&qkv, seqs, &mut context, &mut scratch);
+            self.attention(&qkv, seqs, &mut context, &mut scores);
             layer.attention_out.apply(&context, &mut attended, rows);
             add_norm(&mut attended, &x, &layer.attention_norm, self.eps, h);
             layer.intermediate.apply(&attended, &mut inner, rows);
@@ -245,7 +243,7 @@ impl CpuBert {
     /// Scaled dot-product attention, per sentence and head, over the packed `[q | k | v]` rows:
     /// two small products per head (`Q·Kᵀ`, `P·V`) with a row softmax between them.
     #[inline(always)]
-    fn attention(&self, qkv: &[f32], seqs: &[&[u32]], context: &mut [f32], scratch: &mut Scratch) {
+    fn attention(&self, qkv: &[f32], seqs: &[&[u32]], context: &mut [f32], scores: &mut [f32]) {
         let h = self.hidden;
         let d = h / self.heads;
         let stride = 3 * h;
@@ -255,7 +253,7 @@ impl CpuBert {
             let len = s.len();
             let block = &qkv[start * stride..(start + len) * stride];
             let out = &mut context[start * h..(start + len) * h];
-            let scores = &mut scratch.scores[..len * len];
+            let scores = &mut scores[..len * len];
             for head in 0..self.heads {
                 let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
                 // scores = scale · Q Kᵀ
@@ -349,11 +347,6 @@ fn matmul(
             gemm::Parallelism::None,
         );
     }
-}
-
-/// Per-pass buffers of the attention.
-struct Scratch {
-    scores: Vec<f32>,
 }
 
 impl Linear {

@@ -315,24 +315,28 @@ impl BertEmbedder {
         Ok(out)
     }
 
+    /// Pooled, L2-normalised vectors of one batch.
     fn forward(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let model = match &self.engine {
-            Engine::Candle(model) => model,
+        let mut vectors = match &self.engine {
+            Engine::Candle(model) => self.candle_pooled(model, ids)?,
             Engine::Cpu(model) => {
-                let mut vectors =
-                    model
-                        .forward(ids, self.info.pooling)
-                        .map_err(|message| ModelError::Run {
-                            path: self.dir.clone(),
-                            message,
-                        })?;
-                for v in &mut vectors {
-                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                    v.iter_mut().for_each(|x| *x /= norm);
-                }
-                return Ok(vectors);
+                model
+                    .forward(ids, self.info.pooling)
+                    .map_err(|message| ModelError::Run {
+                        path: self.dir.clone(),
+                        message,
+                    })?
             }
         };
+        for v in &mut vectors {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        Ok(vectors)
+    }
+
+    /// Pooled (not normalised) vectors from candle's BERT: padded batch and attention mask.
+    fn candle_pooled(&self, model: &BertModel, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let candle = |e| ModelError::Candle {
             path: self.dir.clone(),
             source: e,
@@ -359,14 +363,7 @@ impl BertEmbedder {
             })(),
         }
         .map_err(candle)?;
-        let norms = pooled
-            .sqr()
-            .and_then(|t| t.sum_keepdim(1))
-            .and_then(|t| t.sqrt())
-            .and_then(|t| t.clamp(1e-12, f32::MAX))
-            .map_err(candle)?;
-        let normalized = pooled.broadcast_div(&norms).map_err(candle)?;
-        normalized.to_vec2::<f32>().map_err(candle)
+        pooled.to_vec2::<f32>().map_err(candle)
     }
 }
 

@@ -110,19 +110,6 @@ impl<E: Embedder + ?Sized> Dense<E> {
         &self.index
     }
 
-    /// The query's nearest sentences as ((page id, ordinal), cosine), best first, at most
-    /// `per_page` per page (0: no cap), `n` in all.
-    pub fn candidates(
-        &self,
-        query: &str,
-        n: usize,
-        per_page: usize,
-        how: VectorSearch,
-    ) -> Result<Vec<((u64, u32), f32)>> {
-        let q = self.embed_queries(&[query])?.pop().unwrap_or_default();
-        self.candidates_for(&q, n, per_page, how)
-    }
-
     /// Query vectors, embedded in one call (one batch, spread over the model's workers).
     pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embedder
@@ -130,8 +117,9 @@ impl<E: Embedder + ?Sized> Dense<E> {
             .map_err(VectorError::Embed)
     }
 
-    /// [`Dense::candidates`] for an embedded query.
-    pub fn candidates_for(
+    /// The nearest sentences to an embedded query as ((page id, ordinal), cosine), best first,
+    /// at most `per_page` per page (0: no cap), `n` in all.
+    pub fn candidates(
         &self,
         q: &[f32],
         n: usize,
@@ -242,42 +230,44 @@ where
         if req.k == 0 {
             return Ok(Vec::new());
         }
-        match self.options.mode {
-            Mode::Bm25 => self
+        if self.options.mode == Mode::Bm25 {
+            return self
                 .bm25
                 .search(req)
-                .map_err(|e| VectorError::Bm25(Box::new(e))),
-            Mode::Dense => {
-                let dense = self.dense()?;
-                let found = match vector {
-                    Some(v) => dense.candidates_for(v, req.k, req.per_page, self.how())?,
-                    None => dense.candidates(&req.query, req.k, req.per_page, self.how())?,
-                };
-                self.fetch(&found, req.context)
-            }
-            Mode::Hybrid => {
-                let dense = self.dense()?;
-                let n = self.options.candidates.max(req.k);
-                let bm25_req = SearchRequest {
-                    query: req.query.clone(),
-                    k: n,
-                    context: 0,
-                    per_page: 0,
-                };
-                // Positions only: the text of the few fused winners is fetched afterwards.
-                let lexical = self
-                    .bm25
-                    .search_positions(&bm25_req)
-                    .map_err(|e| VectorError::Bm25(Box::new(e)))?;
-                let semantic = match vector {
-                    Some(v) => dense.candidates_for(v, n, 0, self.how())?,
-                    None => dense.candidates(&req.query, n, 0, self.how())?,
-                };
-                let fused = fuse(&lexical, &semantic, &self.options);
-                let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, req.k);
-                self.fetch(&top, req.context)
-            }
+                .map_err(|e| VectorError::Bm25(Box::new(e)));
         }
+        let dense = self.dense()?;
+        let embedded;
+        let q = match vector {
+            Some(v) => v,
+            None => {
+                embedded = dense
+                    .embed_queries(&[&req.query])?
+                    .pop()
+                    .unwrap_or_default();
+                &embedded
+            }
+        };
+        if self.options.mode == Mode::Dense {
+            let found = dense.candidates(q, req.k, req.per_page, self.how())?;
+            return self.fetch(&found, req.context);
+        }
+        let n = self.options.candidates.max(req.k);
+        let bm25_req = SearchRequest {
+            query: req.query.clone(),
+            k: n,
+            context: 0,
+            per_page: 0,
+        };
+        // Positions only: the text of the few fused winners is fetched afterwards.
+        let lexical = self
+            .bm25
+            .search_positions(&bm25_req)
+            .map_err(|e| VectorError::Bm25(Box::new(e)))?;
+        let semantic = dense.candidates(q, n, 0, self.how())?;
+        let fused = fuse(&lexical, &semantic, &self.options);
+        let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, req.k);
+        self.fetch(&top, req.context)
     }
 
     fn fetch(&self, found: &[((u64, u32), f32)], context: usize) -> Result<Vec<Hit>> {
