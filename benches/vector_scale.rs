@@ -9,8 +9,9 @@
 //!     --dump /tmp/synth240.xml --index /tmp/scale-index
 //! ```
 //! The index is reused when it exists (delete it to rebuild). `--ef 32,64,…` picks the beam
-//! widths measured; `--model DIR` embeds with a real model (build and queries). Prints a
-//! markdown report.
+//! widths measured; `--model DIR` embeds with a real model (build and queries); `--relink`
+//! re-links the graph of an existing index from its vectors with `--m` / `--ef-construction`
+//! (no re-embedding). Prints a markdown report.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,10 +28,13 @@ fn main() -> anyhow::Result<()> {
     let mut dump = None;
     let mut index = PathBuf::from("/tmp/scale-index");
     let mut queries_n = 200usize;
-    let mut m = 16usize;
-    let mut efc = 100usize;
+    let defaults = HnswParams::default();
+    let mut m = defaults.m;
+    let mut efc = defaults.ef_construction;
     let mut model: Option<PathBuf> = None;
     let mut efs = vec![32usize, 64, 128, 256];
+    let mut relink = false;
+    let mut e2e_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -41,6 +45,8 @@ fn main() -> anyhow::Result<()> {
             "--m" => m = value().parse()?,
             "--ef-construction" => efc = value().parse()?,
             "--model" => model = Some(PathBuf::from(value())),
+            "--relink" => relink = true,
+            "--e2e-only" => e2e_only = true,
             "--ef" => {
                 efs = value()
                     .split(',')
@@ -88,6 +94,24 @@ fn main() -> anyhow::Result<()> {
             started.elapsed().as_secs_f64(),
             report.manifest.durations,
             e.peak_rss_mb
+        );
+    }
+    if relink {
+        let started = Instant::now();
+        let meta = wikirag_vectors::relink(
+            &index,
+            HnswParams {
+                m,
+                ef_construction: efc,
+                ..HnswParams::default()
+            },
+            &NoProgress,
+            &StopFlag::new(),
+        )?;
+        println!(
+            "re-linked {} vectors (m={m}, ef_construction={efc}) in {:.1} s",
+            meta.count,
+            started.elapsed().as_secs_f64()
         );
     }
     let bm25 = Arc::new(SentenceIndex::open(&index)?);
@@ -138,9 +162,130 @@ fn main() -> anyhow::Result<()> {
         .embed(&refs, wikirag_core::TextRole::Query)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
+    let exact_hits = if e2e_only {
+        // The HNSW hits stand in for the fetch row; no recall table.
+        qvecs
+            .iter()
+            .map(|q| vectors.search(q, 10, VectorSearch::Hnsw { ef: 128 }))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        recall_table(&vectors, &qvecs, &efs)?
+    };
+
+    println!("\n## End to end (k=10, per_page=3, one query at a time)");
+    println!("| mode | p50 ms | p95 ms |");
+    println!("|---|---|---|");
+    let dense = Arc::new(Dense::new(embedder.clone(), vectors.clone())?);
+    if model.is_some() {
+        println!("(query embedding by the real model is included below)");
+        let mut times = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            embedder
+                .embed(&[q.as_str()], wikirag_core::TextRole::Query)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "| query embedding alone | {:.2} | {:.2} |",
+            percentile_ms(&times, 0.5),
+            percentile_ms(&times, 0.95)
+        );
+    }
+    // Loading the text of 10 hits by (page, sentence): what dense and hybrid pay after ranking.
+    let mut times = Vec::new();
+    for hits in &exact_hits {
+        let positions: Vec<(u64, u32)> = hits
+            .iter()
+            .map(|(r, _)| vectors.store().position(*r as usize))
+            .collect();
+        let t = Instant::now();
+        bm25.fetch_hits(&positions, 0)?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "| fetch 10 hits by position | {:.2} | {:.2} |",
+        percentile_ms(&times, 0.5),
+        percentile_ms(&times, 0.95)
+    );
+    // The dense path in its parts, each timed on its own for the same queries.
+    let (mut t_embed, mut t_cand, mut t_fetch) = (Vec::new(), Vec::new(), Vec::new());
+    for q in &queries {
+        let t = Instant::now();
+        let v = dense
+            .embed_queries(&[q.as_str()])?
+            .pop()
+            .unwrap_or_default();
+        t_embed.push(t.elapsed());
+        let t = Instant::now();
+        let found = dense.candidates(&v, 10, 3, VectorSearch::Hnsw { ef: 128 })?;
+        t_cand.push(t.elapsed());
+        let positions: Vec<(u64, u32)> = found.iter().map(|(p, _)| *p).collect();
+        let t = Instant::now();
+        bm25.fetch_hits(&positions, 0)?;
+        t_fetch.push(t.elapsed());
+    }
+    for (name, times) in [
+        ("dense part: embed", &mut t_embed),
+        ("dense part: HNSW candidates (cap 3/page)", &mut t_cand),
+        ("dense part: fetch", &mut t_fetch),
+    ] {
+        times.sort();
+        println!(
+            "| {name} | {:.2} | {:.2} |",
+            percentile_ms(times, 0.5),
+            percentile_ms(times, 0.95)
+        );
+    }
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let searcher = Searcher::new(
+            bm25.clone(),
+            Some(dense.clone()),
+            RetrievalOptions {
+                mode,
+                ..RetrievalOptions::default()
+            },
+        );
+        let mut times = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            searcher.search(&SearchRequest::new(q.as_str()))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let (p50, p95) = (percentile_ms(&times, 0.5), percentile_ms(&times, 0.95));
+        if mode != Mode::Bm25 {
+            // The same searches with the query vectors embedded beforehand: retrieval alone.
+            let mut times = Vec::new();
+            for (q, v) in queries.iter().zip(&qvecs) {
+                let t = Instant::now();
+                searcher.search_vector(&SearchRequest::new(q.as_str()), v)?;
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "| {}, query vector given | {:.2} | {:.2} |",
+                mode.name(),
+                percentile_ms(&times, 0.5),
+                percentile_ms(&times, 0.95)
+            );
+        }
+        println!("| {} | {p50:.2} | {p95:.2} |", mode.name());
+    }
+    Ok(())
+}
+
+/// HNSW recall@10 and latency against exact search, per beam width; returns the exact hits.
+fn recall_table(
+    vectors: &VectorIndex,
+    qvecs: &[Vec<f32>],
+    efs: &[usize],
+) -> anyhow::Result<Vec<Vec<(u32, f32)>>> {
     println!(
         "\n## HNSW against exact search ({} queries, one thread)",
-        queries.len()
+        qvecs.len()
     );
     println!(
         "recall@10 counts the exact top-10 rows found; tie-aware recall@10 counts HNSW hits scoring at \
@@ -163,7 +308,7 @@ least the exact 10th score (−1e-4): replicated pages make many exact ties."
         exact_times.push(t.elapsed());
     }
     exact_times.sort();
-    for &ef in &efs {
+    for &ef in efs {
         let mut found = 0usize;
         let mut tied = 0usize;
         let mut total = 0usize;
@@ -193,49 +338,5 @@ least the exact 10th score (−1e-4): replicated pages make many exact ties."
         percentile_ms(&exact_times, 0.95)
     );
 
-    println!("\n## End to end (k=10, per_page=3, one query at a time)");
-    println!("| mode | p50 ms | p95 ms |");
-    println!("|---|---|---|");
-    let dense = Arc::new(Dense::new(embedder.clone(), vectors.clone())?);
-    if model.is_some() {
-        println!("(query embedding by the real model is included below)");
-        let mut times = Vec::new();
-        for q in &queries {
-            let t = Instant::now();
-            embedder
-                .embed(&[q.as_str()], wikirag_core::TextRole::Query)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "| query embedding alone | {:.2} | {:.2} |",
-            percentile_ms(&times, 0.5),
-            percentile_ms(&times, 0.95)
-        );
-    }
-    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
-        let searcher = Searcher::new(
-            bm25.clone(),
-            Some(dense.clone()),
-            RetrievalOptions {
-                mode,
-                ..RetrievalOptions::default()
-            },
-        );
-        let mut times = Vec::new();
-        for q in &queries {
-            let t = Instant::now();
-            searcher.search(&SearchRequest::new(q.as_str()))?;
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "| {} | {:.2} | {:.2} |",
-            mode.name(),
-            percentile_ms(&times, 0.5),
-            percentile_ms(&times, 0.95)
-        );
-    }
-    Ok(())
+    Ok(exact_hits)
 }

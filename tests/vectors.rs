@@ -191,8 +191,64 @@ fn another_model_or_a_damaged_index_is_a_clear_error() {
 
     // A damaged graph is an error too, not a silent fallback.
     std::fs::write(&file, &bytes).unwrap();
-    std::fs::write(out.join("vectors").join("hnsw.hnsw.graph"), b"junk").unwrap();
-    assert!(VectorIndex::open(&out).is_err());
+    let graph = out.join("vectors").join("graph.bin");
+    let good = std::fs::read(&graph).unwrap();
+    std::fs::write(&graph, b"junk").unwrap();
+    let err = VectorIndex::open(&out).err().unwrap().to_string();
+    assert!(err.contains("graph.bin") && err.contains("relink"), "{err}");
+
+    // `relink` rebuilds it from the stored vectors, with other parameters.
+    let params = HnswParams {
+        m: 8,
+        ef_construction: 40,
+        ef_search: 64,
+        min_vectors: 1,
+    };
+    let meta = wikirag_vectors::relink(
+        &out,
+        params,
+        &wikirag_core::NoProgress,
+        &wikirag_core::StopFlag::new(),
+    )
+    .unwrap();
+    assert!(meta.graph);
+    assert_eq!(meta.hnsw, params);
+    assert_ne!(
+        std::fs::read(&graph).unwrap(),
+        good,
+        "linked with m=8, not 16"
+    );
+    let vectors = VectorIndex::open(&out).unwrap();
+    assert!(vectors.has_graph());
+    assert_eq!(vectors.meta().hnsw, params);
+
+    // An index of the older format (an hnsw_rs graph) is told to relink, and relink fixes it.
+    let meta_path = out.join("vectors").join("meta.json");
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    old["format"] = 1.into();
+    std::fs::write(&meta_path, serde_json::to_vec(&old).unwrap()).unwrap();
+    std::fs::write(out.join("vectors").join("hnsw.hnsw.graph"), b"old").unwrap();
+    let err = VectorIndex::open(&out).err().unwrap().to_string();
+    assert!(
+        err.contains("vector format 1") && err.contains("wikirag relink"),
+        "{err}"
+    );
+    let meta = wikirag_vectors::relink(
+        &out,
+        HnswParams {
+            min_vectors: usize::MAX,
+            ..params
+        },
+        &wikirag_core::NoProgress,
+        &wikirag_core::StopFlag::new(),
+    )
+    .unwrap();
+    // Fewer vectors than min_vectors: no graph, exact search; the old files are gone.
+    assert!(!meta.graph && meta.format == wikirag_vectors::VECTOR_FORMAT);
+    assert!(!graph.exists() && !out.join("vectors").join("hnsw.hnsw.graph").exists());
+    let vectors = VectorIndex::open(&out).unwrap();
+    assert!(!vectors.has_graph());
 }
 
 /// The real model on the bundled sample: paraphrases BM25 cannot match by words.

@@ -6,7 +6,7 @@ use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_PAGE, KIND_SENTENCE};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
@@ -350,41 +350,53 @@ impl SentenceIndex {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, String)>> {
-        let f = &self.fields;
-        let ordinals: Vec<(Occur, Box<dyn Query>)> = (first..=last)
-            .map(|i| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_u64(f.sentence, u64::from(i)),
-                    IndexRecordOption::Basic,
-                ));
-                (Occur::Should, q)
-            })
-            .collect();
+        let addrs = self.page_sentences(searcher, page_id)?;
+        self.texts_in(searcher, &addrs, first, last)
+    }
+
+    /// The texts of the sentences `first..=last` among a page's `addrs`, in order.
+    fn texts_in(
+        &self,
+        searcher: &Searcher,
+        addrs: &HashMap<u32, DocAddress>,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, String)>> {
+        let mut out = Vec::new();
+        for i in first..=last {
+            if let Some(&addr) = addrs.get(&i) {
+                let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
+                out.push((i, text_of(&doc, self.fields.text)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sentence ordinal → document of every sentence of a page: one unscored term lookup
+    /// (no BM25 statistics) and the ordinals from fast fields, no stored document read.
+    fn page_sentences(
+        &self,
+        searcher: &Searcher,
+        page_id: u64,
+    ) -> Result<HashMap<u32, DocAddress>> {
         let q = BooleanQuery::new(vec![
-            (Occur::Must, kind_query(f.kind, KIND_SENTENCE)),
+            (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
             (
                 Occur::Must,
                 Box::new(TermQuery::new(
-                    Term::from_field_u64(f.page_id, page_id),
+                    Term::from_field_u64(self.fields.page_id, page_id),
                     IndexRecordOption::Basic,
                 )),
             ),
-            (Occur::Must, Box::new(BooleanQuery::new(ordinals))),
         ]);
-        let n = (last - first + 1) as usize;
-        let top = searcher
-            .search(&q, &TopDocs::with_limit(n))
-            .at(&self.path)?;
-        let mut out = Vec::with_capacity(n);
-        for (_, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
-            out.push((
-                u64_of(&doc, f.sentence).unwrap_or(0) as u32,
-                text_of(&doc, f.text),
-            ));
-        }
-        out.sort_by_key(|(i, _)| *i);
-        Ok(out)
+        let docs = searcher.search(&q, &DocSetCollector).at(&self.path)?;
+        let mut positions = Positions::default();
+        docs.into_iter()
+            .map(|addr| {
+                let (_, sentence) = positions.at(searcher, addr, &self.path)?;
+                Ok((sentence as u32, addr))
+            })
+            .collect()
     }
 
     fn attach_context(&self, searcher: &Searcher, hit: &mut Hit, n: usize) -> Result<()> {
@@ -407,39 +419,34 @@ impl SentenceIndex {
     /// `context` neighbouring sentences on each side.
     pub fn fetch_hits(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
-        let f = &self.fields;
+        // One lookup per page serves its hits and their context.
+        let mut pages: HashMap<u64, HashMap<u32, DocAddress>> = HashMap::new();
         let mut hits = Vec::with_capacity(positions.len());
         for &(page_id, sentence) in positions {
-            let q = BooleanQuery::new(vec![
-                (Occur::Must, kind_query(f.kind, KIND_SENTENCE)),
-                (
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_u64(f.page_id, page_id),
-                        IndexRecordOption::Basic,
-                    )),
-                ),
-                (
-                    Occur::Must,
-                    Box::new(TermQuery::new(
-                        Term::from_field_u64(f.sentence, u64::from(sentence)),
-                        IndexRecordOption::Basic,
-                    )),
-                ),
-            ]);
-            let top = searcher
-                .search(&q, &TopDocs::with_limit(1))
-                .at(&self.path)?;
-            let Some((_, addr)) = top.first() else {
+            let addrs = match pages.entry(page_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.page_sentences(&searcher, page_id)?)
+                }
+            };
+            let Some(&addr) = addrs.get(&sentence) else {
                 return Err(IndexError::NoSuchSentence {
                     path: self.path.clone(),
                     page_id,
                     sentence,
                 });
             };
-            let mut hit = self.hit(&searcher, *addr, 0.0)?;
+            let mut hit = self.hit(&searcher, addr, 0.0)?;
             if context > 0 {
-                self.attach_context(&searcher, &mut hit, context)?;
+                let n = context.min(50) as u32;
+                let (first, last) = (sentence.saturating_sub(n), sentence.saturating_add(n));
+                for (i, text) in self.texts_in(&searcher, addrs, first, last)? {
+                    if i < sentence {
+                        hit.before.push(text);
+                    } else if i > sentence {
+                        hit.after.push(text);
+                    }
+                }
             }
             hits.push(hit);
         }

@@ -2,11 +2,8 @@
 //! `meta.json` naming the model that made the vectors.
 
 use crate::error::{Context, Result, VectorError};
-use crate::store::{VectorStore, VectorWriter, dot_i8, quantize, sort_hits};
-use hnsw_rs::anndists::dist::Distance;
-use hnsw_rs::api::AnnT;
-use hnsw_rs::hnsw::Hnsw;
-use hnsw_rs::hnswio::HnswIo;
+use crate::hnsw::{GRAPH_FILE, Graph};
+use crate::store::{VectorStore, VectorWriter, sort_hits};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,13 +11,15 @@ use wikirag_core::{ModelInfo, Progress, StopFlag};
 
 pub const VECTORS_DIR: &str = "vectors";
 const META_FILE: &str = "meta.json";
-const HNSW_BASENAME: &str = "hnsw";
-pub const VECTOR_FORMAT: u32 = 1;
+/// Files of the hnsw_rs graph that format 1 indexes carry (removed by [`relink`]).
+const OLD_GRAPH_FILES: [&str; 2] = ["hnsw.hnsw.graph", "hnsw.hnsw.data"];
+/// 2: wikirag's own graph (`graph.bin`); 1: an hnsw_rs graph (`hnsw.hnsw.*`), same vectors.
+pub const VECTOR_FORMAT: u32 = 2;
 
 /// HNSW parameters, recorded in `meta.json`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HnswParams {
-    /// Links per node (hnsw_rs' `max_nb_connection`).
+    /// Links per row on the upper layers; layer 0 has `2·m`.
     pub m: usize,
     pub ef_construction: usize,
     /// Default beam width of a query (overridable per query).
@@ -31,10 +30,12 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
+        // Measured at 1.02 M real MiniLM vectors (benches/RESULTS.md): recall@10 0.961 at
+        // ef 128 (m=16 / ef_construction=100: 0.909).
         HnswParams {
-            m: 16,
-            ef_construction: 100,
-            ef_search: 256,
+            m: 24,
+            ef_construction: 200,
+            ef_search: 128,
             min_vectors: 20_000,
         }
     }
@@ -58,20 +59,6 @@ pub struct VectorMeta {
     pub seconds: std::collections::BTreeMap<String, f64>,
 }
 
-/// Distance of two int8 vectors for HNSW: 1 − cosine, from the integer dot product.
-#[derive(Clone, Copy, Debug)]
-pub struct DistI8 {
-    inv_scale2: f32,
-}
-
-impl Distance<i8> for DistI8 {
-    fn eval(&self, va: &[i8], vb: &[i8]) -> f32 {
-        (1.0 - dot_i8(va, vb) as f32 * self.inv_scale2).max(0.0)
-    }
-}
-
-type Graph = Hnsw<'static, i8, DistI8>;
-
 /// Finishes a build: quantises, builds the graph (in parallel on all cores), writes meta.json.
 pub fn finish_build(
     writer: VectorWriter,
@@ -90,17 +77,10 @@ pub fn finish_build(
     let store = VectorStore::open(&dir, dim, count, scale)?;
     let graph = count >= params.min_vectors.max(1);
     if graph {
-        let started = Instant::now();
-        let hnsw = build_graph(&store, &params, progress, stop)?;
-        if stop.is_stopped() {
-            return Err(VectorError::Interrupted);
-        }
-        hnsw.file_dump(&dir, HNSW_BASENAME)
-            .map_err(|e| VectorError::Hnsw {
-                path: dir.clone(),
-                message: e.to_string(),
-            })?;
-        seconds.insert("hnsw_build".to_string(), started.elapsed().as_secs_f64());
+        seconds.insert(
+            "hnsw_build".to_string(),
+            link(&dir, &store, &params, progress, stop)?,
+        );
     }
     let meta = VectorMeta {
         format: VECTOR_FORMAT,
@@ -113,12 +93,7 @@ pub fn finish_build(
         scope,
         seconds,
     };
-    let path = dir.join(META_FILE);
-    std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&meta).expect("meta serialises"),
-    )
-    .at(&path)?;
+    write_meta(&dir, &meta)?;
     Ok(meta)
 }
 
@@ -126,39 +101,86 @@ fn writer_dir(writer: &VectorWriter) -> PathBuf {
     writer.dir().to_path_buf()
 }
 
-/// Builds an HNSW graph over every row of `store`.
-pub fn build_graph(
+/// Links the graph of `store` and writes it into `dir`; returns the seconds it took.
+fn link(
+    dir: &Path,
     store: &VectorStore,
     params: &HnswParams,
     progress: &dyn Progress,
     stop: &StopFlag,
-) -> Result<Graph> {
-    let count = store.len();
-    // hnsw_rs dumps only graphs declared with its maximum number of layers.
-    let max_layer = 16;
-    let hnsw = Graph::new(
-        params.m.min(255),
-        count,
-        max_layer,
-        params.ef_construction,
-        DistI8 {
-            inv_scale2: 1.0 / (store.scale() * store.scale()),
-        },
-    );
-    progress.items_started("linking vectors (HNSW)", count as u64);
-    const BATCH: usize = 8192;
-    let mut start = 0;
-    while start < count {
-        if stop.is_stopped() {
-            return Err(VectorError::Interrupted);
-        }
-        let end = (start + BATCH).min(count);
-        let batch: Vec<(&[i8], usize)> = (start..end).map(|r| (store.row(r), r)).collect();
-        hnsw.parallel_insert_slice(&batch);
-        progress.items_done((end - start) as u64);
-        start = end;
+) -> Result<f64> {
+    let started = Instant::now();
+    let graph = Graph::build(store, params.m, params.ef_construction, progress, stop)?;
+    if stop.is_stopped() {
+        return Err(VectorError::Interrupted);
     }
-    Ok(hnsw)
+    graph.write(&dir.join(GRAPH_FILE))?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn read_meta(dir: &Path) -> Result<VectorMeta> {
+    let meta_path = dir.join(META_FILE);
+    let bytes = std::fs::read(&meta_path).at(&meta_path)?;
+    serde_json::from_slice(&bytes).map_err(|e| VectorError::BadIndex {
+        path: meta_path,
+        message: e.to_string(),
+    })
+}
+
+fn write_meta(dir: &Path, meta: &VectorMeta) -> Result<()> {
+    let path = dir.join(META_FILE);
+    let tmp = dir.join("meta.json.tmp");
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(meta).expect("meta serialises"),
+    )
+    .at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)
+}
+
+/// Re-links the HNSW graph of the index at `index_dir` from its stored vectors, with
+/// `params` (no re-embedding): to tune m / ef_construction, or to bring an index of an older
+/// vector format up to date. Below `params.min_vectors` the graph is dropped (exact search).
+pub fn relink(
+    index_dir: &Path,
+    params: HnswParams,
+    progress: &dyn Progress,
+    stop: &StopFlag,
+) -> Result<VectorMeta> {
+    let dir = index_dir.join(VECTORS_DIR);
+    let mut meta = read_meta(&dir)?;
+    if meta.format > VECTOR_FORMAT {
+        return Err(VectorError::BadIndex {
+            path: dir.join(META_FILE),
+            message: format!(
+                "vector format {} is newer than this wikirag ({VECTOR_FORMAT})",
+                meta.format
+            ),
+        });
+    }
+    let store = VectorStore::open(&dir, meta.dim, meta.count, meta.scale)?;
+    meta.graph = meta.count >= params.min_vectors.max(1);
+    meta.seconds.remove("hnsw_build");
+    if meta.graph {
+        let seconds = link(&dir, &store, &params, progress, stop)?;
+        meta.seconds.insert("hnsw_build".to_string(), seconds);
+    } else {
+        remove_if_present(&dir.join(GRAPH_FILE))?;
+    }
+    meta.format = VECTOR_FORMAT;
+    meta.hnsw = params;
+    write_meta(&dir, &meta)?;
+    for old in OLD_GRAPH_FILES {
+        remove_if_present(&dir.join(old))?;
+    }
+    Ok(meta)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
+        _ => Ok(()),
+    }
 }
 
 /// An open vector index.
@@ -186,60 +208,26 @@ impl VectorIndex {
 
     pub fn open(index_dir: &Path) -> Result<VectorIndex> {
         let dir = index_dir.join(VECTORS_DIR);
+        let meta = read_meta(&dir)?;
         let meta_path = dir.join(META_FILE);
-        let bytes = std::fs::read(&meta_path).at(&meta_path)?;
-        let meta: VectorMeta =
-            serde_json::from_slice(&bytes).map_err(|e| VectorError::BadIndex {
-                path: meta_path.clone(),
-                message: e.to_string(),
-            })?;
-        if meta.format != VECTOR_FORMAT {
+        if meta.format > VECTOR_FORMAT || (meta.format < VECTOR_FORMAT && meta.graph) {
             return Err(VectorError::BadIndex {
                 path: meta_path,
                 message: format!(
-                    "vector format {} (this wikirag reads {VECTOR_FORMAT}): rebuild the index",
-                    meta.format
+                    "vector format {} (this wikirag reads {VECTOR_FORMAT}): {}",
+                    meta.format,
+                    if meta.format < VECTOR_FORMAT {
+                        "re-link its graph with `wikirag relink --index DIR` (the vectors are kept)"
+                    } else {
+                        "rebuild the index"
+                    }
                 ),
             });
         }
         let store = VectorStore::open(&dir, meta.dim, meta.count, meta.scale)?;
         let graph = if meta.graph {
             let started = Instant::now();
-            // hnsw_rs ties a loaded graph's lifetime to its loader; an index is opened once
-            // per process, so the (small) loader is leaked to give the graph 'static.
-            let io: &'static HnswIo = Box::leak(Box::new(HnswIo::new(&dir, HNSW_BASENAME)));
-            let dist = DistI8 {
-                inv_scale2: 1.0 / (meta.scale * meta.scale),
-            };
-            // hnsw_rs panics on some damaged files instead of returning an error.
-            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                io.load_hnsw_with_dist(dist)
-            }));
-            let graph: Graph = match loaded {
-                Ok(Ok(graph)) => graph,
-                Ok(Err(e)) => {
-                    return Err(VectorError::Hnsw {
-                        path: dir,
-                        message: e.to_string(),
-                    });
-                }
-                Err(_) => {
-                    return Err(VectorError::Hnsw {
-                        path: dir,
-                        message: "the graph files are damaged (rebuild the index)".into(),
-                    });
-                }
-            };
-            if graph.get_nb_point() != meta.count {
-                return Err(VectorError::Hnsw {
-                    path: dir,
-                    message: format!(
-                        "{} points in the graph, {} vectors",
-                        graph.get_nb_point(),
-                        meta.count
-                    ),
-                });
-            }
+            let graph = Graph::read(&dir.join(GRAPH_FILE), meta.count)?;
             tracing::debug!(
                 seconds = started.elapsed().as_secs_f64(),
                 "HNSW graph loaded"
@@ -297,17 +285,15 @@ impl VectorIndex {
         }
         match (how, &self.graph) {
             (VectorSearch::Hnsw { ef }, Some(graph)) => {
-                let q: Vec<i8> = query
-                    .iter()
-                    .map(|&x| quantize(x, self.meta.scale))
-                    .collect();
-                let ef = ef.max(n);
+                // The beam's rows come scored by the f32 query against the int8 rows.
+                let inv_scale = 1.0 / self.meta.scale;
                 let mut hits: Vec<(u32, f32)> = graph
-                    .search(&q, n, ef)
+                    .search(&self.store, query, ef.max(n))
                     .into_iter()
-                    .map(|nb| (nb.d_id as u32, self.store.score(query, nb.d_id)))
+                    .map(|(row, dot)| (row, dot * inv_scale))
                     .collect();
                 sort_hits(&mut hits);
+                hits.truncate(n);
                 Ok(hits)
             }
             _ => Ok(self.store.exact(query, n)),

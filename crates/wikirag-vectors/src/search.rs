@@ -87,7 +87,7 @@ impl Default for RetrievalOptions {
             rrf_k: 60.0,
             dense_weight: 0.5,
             candidates: 100,
-            ef_search: 256,
+            ef_search: 128,
             exact: false,
         }
     }
@@ -221,6 +221,12 @@ where
             .zip(&vectors)
             .map(|(r, v)| self.search_with(r, Some(v)))
             .collect()
+    }
+
+    /// A search whose query vector the caller already has (embedded by the index's model,
+    /// with its query prefix): the retrieval alone, without the model call.
+    pub fn search_vector(&self, req: &SearchRequest, vector: &[f32]) -> Result<Vec<Hit>> {
+        self.search_with(req, Some(vector))
     }
 
     fn search_with(&self, req: &SearchRequest, vector: Option<&[f32]>) -> Result<Vec<Hit>> {

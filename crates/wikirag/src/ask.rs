@@ -182,7 +182,7 @@ pub fn pipeline(
     llm: &LlmArgs,
 ) -> Result<Rag<WikiSearcher>> {
     let opened = retrieval::open(index, retrieval_args)?;
-    let searcher = opened.searcher(retrieval_args.options(opened.dense.is_some()))?;
+    let searcher = opened.searcher(retrieval_args.options(&opened))?;
     Ok(Rag::new(searcher, llm.build()?))
 }
 

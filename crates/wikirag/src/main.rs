@@ -39,6 +39,9 @@ enum Command {
     Search(SearchArgs),
     /// Show what an index holds and how it was built.
     Inspect(InspectArgs),
+    /// Re-link an index's HNSW graph from its stored vectors (other parameters, or an index
+    /// from an older wikirag); nothing is re-read or re-embedded.
+    Relink(RelinkArgs),
     /// Print the cleaned text of a dump's articles (what the index sees).
     Extract(ExtractArgs),
     /// Measure retrieval quality on a question set, optionally sweeping parameters.
@@ -170,14 +173,14 @@ struct IndexArgs {
     /// Embed on the GPU (needs a build with --features cuda).
     #[arg(long)]
     cuda: bool,
-    /// HNSW links per node.
-    #[arg(long, default_value_t = 16)]
+    /// HNSW links per node (layer 0 has twice as many).
+    #[arg(long, default_value_t = 24)]
     hnsw_m: usize,
     /// HNSW build beam width.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     ef_construction: usize,
     /// Default HNSW query beam width recorded with the index.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     ef_search: usize,
     /// Below this many vectors no HNSW graph is built (exact search is as fast).
     #[arg(long, default_value_t = 20_000)]
@@ -216,6 +219,28 @@ struct InspectArgs {
     /// Print the whole manifest as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct RelinkArgs {
+    /// The index directory.
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    index: PathBuf,
+    /// HNSW links per node (layer 0 has twice as many).
+    #[arg(long, default_value_t = 24)]
+    hnsw_m: usize,
+    /// HNSW build beam width.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Default HNSW query beam width recorded with the index.
+    #[arg(long, default_value_t = 128)]
+    ef_search: usize,
+    /// Below this many vectors no graph is kept (exact search).
+    #[arg(long, default_value_t = 20_000)]
+    hnsw_min_vectors: usize,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -281,6 +306,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Index(args) => index(args),
         Command::Search(args) => search(args),
         Command::Inspect(args) => inspect(args),
+        Command::Relink(args) => relink(args),
         Command::Extract(args) => extract(args),
         Command::Eval(args) => eval(args),
         Command::Ask(args) => ask::ask(args),
@@ -410,7 +436,7 @@ fn index(args: IndexArgs) -> Result<i32> {
 
 fn search(args: SearchArgs) -> Result<i32> {
     let opened = retrieval::open(&args.index, &args.retrieval)?;
-    let options = args.retrieval.options(opened.dense.is_some());
+    let options = args.retrieval.options(&opened);
     let searcher = opened.searcher(options)?;
     if opened.manifest.embedding.is_none() && !args.json {
         eprintln!("note: this index has no vectors; searching with BM25 only");
@@ -473,6 +499,48 @@ fn search(args: SearchArgs) -> Result<i32> {
         hits.len(),
         took.as_secs_f64() * 1e3
     )?;
+    Ok(0)
+}
+
+fn relink(args: RelinkArgs) -> Result<i32> {
+    let mut manifest = wikirag_index::Manifest::read(&args.index)?;
+    let Some(embedding) = manifest.embedding.as_mut() else {
+        bail!(
+            "{}: this index has no vectors (it was built without --model); nothing to link",
+            args.index.display()
+        );
+    };
+    let stop = stop_on_ctrl_c();
+    let bars = reporter(args.quiet);
+    let params = wikirag_vectors::HnswParams {
+        m: args.hnsw_m,
+        ef_construction: args.ef_construction,
+        ef_search: args.ef_search,
+        min_vectors: args.hnsw_min_vectors,
+    };
+    let started = Instant::now();
+    let meta = wikirag_vectors::relink(&args.index, params, bars.as_ref(), &stop)?;
+    drop(bars);
+    embedding.hnsw_m = meta.hnsw.m;
+    embedding.hnsw_ef_construction = meta.hnsw.ef_construction;
+    embedding.hnsw_ef_search = meta.hnsw.ef_search;
+    embedding.graph = meta.graph;
+    manifest.write(&args.index)?;
+    if meta.graph {
+        println!(
+            "re-linked {} vectors in {:.1} s (m={}, ef_construction={}, ef_search={})",
+            meta.count,
+            started.elapsed().as_secs_f64(),
+            meta.hnsw.m,
+            meta.hnsw.ef_construction,
+            meta.hnsw.ef_search
+        );
+    } else {
+        println!(
+            "{} vectors, fewer than --hnsw-min-vectors {}: no graph, exact search",
+            meta.count, meta.hnsw.min_vectors
+        );
+    }
     Ok(0)
 }
 
@@ -675,7 +743,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
         open_args.mode = None;
     }
     let opened = retrieval::open(&args.index, &open_args)?;
-    let base_options = args.retrieval.options(opened.dense.is_some());
+    let base_options = args.retrieval.options(&opened);
     let mut questions = Vec::new();
     for path in &args.qa {
         questions.extend(wikirag_eval::load_questions(path)?);

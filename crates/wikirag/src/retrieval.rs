@@ -27,9 +27,11 @@ pub struct RetrievalArgs {
     /// Candidates taken from each retriever before fusion.
     #[arg(long, default_value_t = 100)]
     pub candidates: usize,
-    /// HNSW beam width (256: recall@10 0.96 against exact search on real MiniLM vectors).
-    #[arg(long, default_value_t = 256)]
-    pub ef_search: usize,
+    /// HNSW beam width (default: the one recorded with the index, 128 unless `--ef-search` was
+    /// given to `index` or `relink`; 128 reached recall@10 0.96 against exact search at 1 M
+    /// real MiniLM vectors with m=24).
+    #[arg(long)]
+    pub ef_search: Option<usize>,
     /// Search every vector instead of the HNSW graph.
     #[arg(long)]
     pub exact: bool,
@@ -43,7 +45,13 @@ pub struct RetrievalArgs {
 }
 
 impl RetrievalArgs {
-    pub fn options(&self, has_vectors: bool) -> RetrievalOptions {
+    /// The options for `opened`: hybrid when it has vectors, its recorded beam width.
+    pub fn options(&self, opened: &Opened) -> RetrievalOptions {
+        let has_vectors = opened.dense.is_some();
+        let recorded = opened
+            .dense
+            .as_ref()
+            .map(|d| d.index().meta().hnsw.ef_search);
         RetrievalOptions {
             mode: self.mode.unwrap_or(if has_vectors {
                 Mode::Hybrid
@@ -54,7 +62,10 @@ impl RetrievalArgs {
             rrf_k: self.rrf_k,
             dense_weight: self.dense_weight,
             candidates: self.candidates,
-            ef_search: self.ef_search,
+            ef_search: self
+                .ef_search
+                .or(recorded)
+                .unwrap_or(RetrievalOptions::default().ef_search),
             exact: self.exact,
         }
     }

@@ -329,3 +329,73 @@ fn ask_extractive_and_with_a_local_gguf_model() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("nope.gguf"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn relink_rebuilds_the_graph_with_other_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    wikirag_models::write_tiny_bert(&model, 32, &["the", "capital", "city", "paris"], false)
+        .unwrap();
+    let out = dir.path().join("vidx");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        sample("enwiki-sample.xml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--hnsw-min-vectors",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let idx = out.to_str().unwrap();
+    let manifest = |key: &str| -> serde_json::Value {
+        let o = wikirag(&["inspect", "--index", idx, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["embedding"][key].clone()
+    };
+    assert_eq!(manifest("hnsw_m"), 24);
+
+    let o = wikirag(&[
+        "relink",
+        "--index",
+        idx,
+        "-q",
+        "--hnsw-m",
+        "8",
+        "--ef-construction",
+        "50",
+        "--ef-search",
+        "40",
+        "--hnsw-min-vectors",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("re-linked"), "{}", text(&o.stdout));
+    assert_eq!(manifest("hnsw_m"), 8);
+    assert_eq!(manifest("hnsw_ef_search"), 40);
+    // The beam width recorded by relink is what a search uses unless told otherwise.
+    let search = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["search", "--index", idx, "capital city", "--mode", "dense"];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        let o = wikirag(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = search(&[]);
+    assert_eq!(v["retrieval"]["ef_search"], 40, "{v}");
+    assert!(!v["hits"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(search(&["--ef-search", "64"])["retrieval"]["ef_search"], 64);
+
+    // An index without vectors has nothing to link: a clear error.
+    let plain = build_sample(dir.path());
+    let o = wikirag(&["relink", "--index", plain.to_str().unwrap(), "-q"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no vectors"),
+        "{}",
+        text(&o.stderr)
+    );
+}

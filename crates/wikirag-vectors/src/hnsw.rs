@@ -1,0 +1,786 @@
+//! The HNSW graph over the int8 rows of a [`VectorStore`] (Malkov & Yashunin, 2016).
+//!
+//! Our own, not hnsw_rs: on 1.02 M real sentence vectors hnsw_rs' recall@10 flattened at 0.947
+//! (its reverse links keep the nearest points instead of re-running the neighbour heuristic, so
+//! crowded regions lose their long links), linking took 748 s on 2 cores, its files held a
+//! second copy of the vectors (1,315 bytes per sentence) and reloading took 12–20 s. See
+//! ARCHITECTURE.md for the side-by-side numbers.
+//!
+//! - Links are row numbers (`u32`) in flat arrays: layer 0 has `2·m` slots per row, upper
+//!   layers `m` slots per layer for the few rows that reach them; `EMPTY` pads a list.
+//! - The graph never holds vectors: it reads the memory-mapped store.
+//! - Building inserts rows in parallel (rayon); each row's lists sit behind its own lock and a
+//!   thread holds one lock at a time. A full list is re-pruned with the neighbour heuristic
+//!   (hnswlib's rule), which keeps links out of a crowded neighbourhood.
+//! - Levels are drawn from a hash of the row number, so they do not depend on threads; the
+//!   row with the highest level is the entry point and is placed first.
+//! - Queries walk the graph with the f32 query against int8 rows (no query quantisation).
+//! - Persisted as one little-endian file, checked on load (sizes, every link in range).
+
+use crate::error::{Context, Result, VectorError};
+use crate::store::{VectorStore, dot_f32_i8, dot_i8};
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+use wikirag_core::{Progress, StopFlag};
+
+pub(crate) const GRAPH_FILE: &str = "graph.bin";
+const MAGIC: &[u8; 8] = b"WRHNSW01";
+const EMPTY: u32 = u32::MAX;
+const MAX_LEVEL: u8 = 16;
+const HEADER_BYTES: usize = 8 + 8 + 4 * 5;
+
+/// A candidate: a row and its similarity to the query (int8 or f32 dot product).
+#[derive(Clone, Copy, Debug)]
+struct Cand {
+    sim: f32,
+    row: u32,
+}
+
+impl PartialEq for Cand {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cand {
+    /// Greater = nearer (higher similarity; the lower row on a tie).
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sim
+            .total_cmp(&other.sim)
+            .then(other.row.cmp(&self.row))
+    }
+}
+
+/// Rows seen by one layer search: a stamp per row, so clearing is one increment.
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    fn start(&mut self, rows: usize) {
+        if self.marks.len() < rows {
+            self.marks.resize(rows, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+    #[inline(always)]
+    fn insert(&mut self, row: u32) -> bool {
+        let mark = &mut self.marks[row as usize];
+        if *mark == self.epoch {
+            false
+        } else {
+            *mark = self.epoch;
+            true
+        }
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+/// Beam search of one layer from `entry`; returns up to `ef` rows, nearest first.
+/// `links(row, buf)` fills `buf` with the row's neighbours on this layer.
+#[inline(always)]
+fn search_layer(
+    entry: &[Cand],
+    ef: usize,
+    rows: usize,
+    mut links: impl FnMut(u32, &mut Vec<u32>),
+    sim: impl Fn(u32) -> f32,
+) -> Vec<Cand> {
+    VISITED.with(|v| {
+        let visited = &mut *v.borrow_mut();
+        visited.start(rows);
+        let mut frontier: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
+        let mut best: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef + 1);
+        for &c in entry {
+            if visited.insert(c.row) {
+                frontier.push(c);
+                best.push(Reverse(c));
+                if best.len() > ef {
+                    best.pop();
+                }
+            }
+        }
+        let mut buf = Vec::with_capacity(64);
+        while let Some(c) = frontier.pop() {
+            let worst = best.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
+            if best.len() >= ef && c.sim < worst {
+                break;
+            }
+            links(c.row, &mut buf);
+            for &nb in &buf {
+                if !visited.insert(nb) {
+                    continue;
+                }
+                let s = sim(nb);
+                let worst = best.peek().map_or(f32::NEG_INFINITY, |w| w.0.sim);
+                if best.len() < ef || s > worst {
+                    let cand = Cand { sim: s, row: nb };
+                    frontier.push(cand);
+                    best.push(Reverse(cand));
+                    if best.len() > ef {
+                        best.pop();
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Cand> = best.into_iter().map(|r| r.0).collect();
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out
+    })
+}
+
+/// Greedy walk of one layer: the nearest row reachable by always stepping closer.
+#[inline(always)]
+fn greedy(
+    mut at: Cand,
+    mut links: impl FnMut(u32, &mut Vec<u32>),
+    sim: impl Fn(u32) -> f32,
+) -> Cand {
+    let mut buf = Vec::with_capacity(32);
+    loop {
+        links(at.row, &mut buf);
+        let mut moved = false;
+        for &nb in &buf {
+            let c = Cand {
+                sim: sim(nb),
+                row: nb,
+            };
+            if c > at {
+                at = c;
+                moved = true;
+            }
+        }
+        if !moved {
+            return at;
+        }
+    }
+}
+
+/// The neighbour heuristic: walking candidates nearest first, keep one only if it is nearer
+/// the base than to every row kept so far; at most `m`.
+#[inline(always)]
+fn select(store: &VectorStore, candidates: &[Cand], m: usize, out: &mut Vec<u32>) {
+    out.clear();
+    for c in candidates {
+        if out.len() >= m {
+            break;
+        }
+        let v = store.row(c.row as usize);
+        if out
+            .iter()
+            .all(|&kept| (dot_i8(v, store.row(kept as usize)) as f32) < c.sim)
+        {
+            out.push(c.row);
+        }
+    }
+}
+
+/// The level of a row: geometric with ratio 1/m, from a hash of the row number.
+fn level_of(row: u32, m: usize) -> u8 {
+    let mut z = u64::from(row).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // Uniform in (0, 1].
+    let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let level = (-u.ln() / (m.max(2) as f64).ln()).floor();
+    level.min(f64::from(MAX_LEVEL)) as u8
+}
+
+/// Where each row's upper-layer lists start in the upper array (`EMPTY` for level-0 rows);
+/// returns the array's length in slots.
+fn upper_layout(levels: &[u8], m: usize) -> (Vec<u32>, usize) {
+    let mut next = 0usize;
+    let starts = levels
+        .iter()
+        .map(|&l| {
+            if l == 0 {
+                EMPTY
+            } else {
+                let s = next;
+                next += usize::from(l) * m;
+                s as u32
+            }
+        })
+        .collect();
+    (starts, next)
+}
+
+/// A linked graph, ready to search.
+pub(crate) struct Graph {
+    m: usize,
+    m0: usize,
+    entry: u32,
+    levels: Vec<u8>,
+    layer0: Vec<u32>,
+    upper_start: Vec<u32>,
+    upper: Vec<u32>,
+}
+
+impl Graph {
+    pub(crate) fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    #[inline(always)]
+    fn slots(&self, row: u32, level: u8) -> &[u32] {
+        if level == 0 {
+            &self.layer0[row as usize * self.m0..][..self.m0]
+        } else {
+            let start = self.upper_start[row as usize] as usize + (usize::from(level) - 1) * self.m;
+            &self.upper[start..][..self.m]
+        }
+    }
+
+    #[inline(always)]
+    fn links(&self, row: u32, level: u8, buf: &mut Vec<u32>) {
+        buf.clear();
+        buf.extend(
+            self.slots(row, level)
+                .iter()
+                .copied()
+                .take_while(|&r| r != EMPTY),
+        );
+    }
+
+    /// The `ef` rows the beam ends with, nearest first, scored by the f32 dot product with
+    /// `query` (not divided by the store's scale).
+    pub(crate) fn search(&self, store: &VectorStore, query: &[f32], ef: usize) -> Vec<(u32, f32)> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
+            fn avx512(g: &Graph, s: &VectorStore, q: &[f32], ef: usize) -> Vec<(u32, f32)> {
+                g.search_body(s, q, ef)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(g: &Graph, s: &VectorStore, q: &[f32], ef: usize) -> Vec<(u32, f32)> {
+                g.search_body(s, q, ef)
+            }
+            match simd_level() {
+                // SAFETY: the features it was compiled for were detected at run time.
+                #[allow(unsafe_code)]
+                Simd::Avx512 => return unsafe { avx512(self, store, query, ef) },
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                Simd::Avx2 => return unsafe { avx2(self, store, query, ef) },
+                Simd::None => {}
+            }
+        }
+        self.search_body(store, query, ef)
+    }
+
+    #[inline(always)]
+    fn search_body(&self, store: &VectorStore, query: &[f32], ef: usize) -> Vec<(u32, f32)> {
+        if self.levels.is_empty() {
+            return Vec::new();
+        }
+        let sim = |r: u32| dot_f32_i8(query, store.row(r as usize));
+        let top = self.levels[self.entry as usize];
+        let mut at = Cand {
+            sim: sim(self.entry),
+            row: self.entry,
+        };
+        for level in (1..=top).rev() {
+            at = greedy(at, |r, buf| self.links(r, level, buf), sim);
+        }
+        search_layer(
+            &[at],
+            ef.max(1),
+            self.len(),
+            |r, buf| self.links(r, 0, buf),
+            sim,
+        )
+        .into_iter()
+        .map(|c| (c.row, c.sim))
+        .collect()
+    }
+
+    /// Links every row of `store`: `m` links per row on upper layers, `2·m` on layer 0.
+    pub(crate) fn build(
+        store: &VectorStore,
+        m: usize,
+        ef_construction: usize,
+        progress: &dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<Graph> {
+        let n = store.len();
+        let m = m.clamp(2, 255);
+        let m0 = 2 * m;
+        let levels: Vec<u8> = (0..n as u32).map(|r| level_of(r, m)).collect();
+        let (upper_start, upper_len) = upper_layout(&levels, m);
+        // The first row of the highest level enters every search.
+        let entry = levels
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &l)| (l, Reverse(i)))
+            .map_or(0, |(i, _)| i as u32);
+        let builder = Builder {
+            store,
+            m,
+            m0,
+            ef_construction: ef_construction.max(m),
+            entry,
+            levels: &levels,
+            upper_start: &upper_start,
+            layer0: (0..n * m0).map(|_| AtomicU32::new(EMPTY)).collect(),
+            upper: (0..upper_len).map(|_| AtomicU32::new(EMPTY)).collect(),
+            locks: (0..n).map(|_| Mutex::new(())).collect(),
+        };
+        progress.items_started("linking vectors (HNSW)", n as u64);
+        const BATCH: usize = 16_384;
+        let mut start = 0;
+        while start < n {
+            if stop.is_stopped() {
+                return Err(VectorError::Interrupted);
+            }
+            let end = (start + BATCH).min(n);
+            use rayon::prelude::*;
+            (start as u32..end as u32)
+                .into_par_iter()
+                .filter(|&r| r != entry)
+                .for_each(|r| builder.insert(r));
+            progress.items_done((end - start) as u64);
+            start = end;
+        }
+        let Builder { layer0, upper, .. } = builder;
+        Ok(Graph {
+            m,
+            m0,
+            entry,
+            layer0: layer0.into_iter().map(AtomicU32::into_inner).collect(),
+            upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
+            levels,
+            upper_start,
+        })
+    }
+
+    /// Writes the graph to `path` (through a temporary file renamed into place).
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("bin.tmp");
+        let file = std::fs::File::create(&tmp).at(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut header = Vec::with_capacity(HEADER_BYTES);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        for x in [
+            self.m as u32,
+            self.m0 as u32,
+            self.entry,
+            self.upper.len() as u32,
+            0,
+        ] {
+            header.extend_from_slice(&x.to_le_bytes());
+        }
+        w.write_all(&header).at(&tmp)?;
+        w.write_all(&self.levels).at(&tmp)?;
+        for list in [&self.layer0, &self.upper] {
+            for x in list.iter() {
+                w.write_all(&x.to_le_bytes()).at(&tmp)?;
+            }
+        }
+        w.flush().at(&tmp)?;
+        drop(w);
+        std::fs::rename(&tmp, path).at(path)?;
+        Ok(())
+    }
+
+    /// Reads a graph written by [`Graph::write`] for a store of `rows` rows, checking it.
+    pub(crate) fn read(path: &Path, rows: usize) -> Result<Graph> {
+        let bytes = std::fs::read(path).at(path)?;
+        let bad = |message: String| VectorError::Hnsw {
+            path: path.to_path_buf(),
+            message,
+        };
+        if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
+            return Err(bad(
+                "not a wikirag HNSW graph (rebuild it: wikirag relink)".into()
+            ));
+        }
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        let n = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) as usize;
+        let (m, m0, entry, upper_len) = (
+            u32_at(16) as usize,
+            u32_at(20) as usize,
+            u32_at(24),
+            u32_at(28) as usize,
+        );
+        if n != rows {
+            return Err(bad(format!("{n} rows in the graph, {rows} vectors")));
+        }
+        let expected = HEADER_BYTES + n + 4 * (n * m0 + upper_len);
+        if bytes.len() != expected || m == 0 || m0 < m || (n > 0 && entry as usize >= n) {
+            return Err(bad(format!(
+                "{} bytes where {expected} were expected (damaged or truncated: wikirag relink)",
+                bytes.len()
+            )));
+        }
+        let levels = bytes[HEADER_BYTES..HEADER_BYTES + n].to_vec();
+        let words = |from: usize, count: usize| -> Vec<u32> {
+            bytes[from..from + 4 * count]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+                .collect()
+        };
+        let layer0 = words(HEADER_BYTES + n, n * m0);
+        let upper = words(HEADER_BYTES + n + 4 * n * m0, upper_len);
+        if levels.iter().any(|&l| l > MAX_LEVEL) {
+            return Err(bad("a level out of range (damaged)".into()));
+        }
+        let (upper_start, needed) = upper_layout(&levels, m);
+        if needed != upper_len {
+            return Err(bad("upper layers do not match the levels (damaged)".into()));
+        }
+        if layer0
+            .iter()
+            .chain(&upper)
+            .any(|&r| r != EMPTY && r as usize >= n)
+        {
+            return Err(bad("a link out of range (damaged)".into()));
+        }
+        Ok(Graph {
+            m,
+            m0,
+            entry,
+            levels,
+            layer0,
+            upper_start,
+            upper,
+        })
+    }
+}
+
+/// The graph while it is being linked.
+struct Builder<'a> {
+    store: &'a VectorStore,
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    entry: u32,
+    levels: &'a [u8],
+    upper_start: &'a [u32],
+    layer0: Vec<AtomicU32>,
+    upper: Vec<AtomicU32>,
+    locks: Vec<Mutex<()>>,
+}
+
+impl Builder<'_> {
+    #[inline(always)]
+    fn slots(&self, row: u32, level: u8) -> &[AtomicU32] {
+        if level == 0 {
+            &self.layer0[row as usize * self.m0..][..self.m0]
+        } else {
+            let start = self.upper_start[row as usize] as usize + (usize::from(level) - 1) * self.m;
+            &self.upper[start..][..self.m]
+        }
+    }
+
+    /// A consistent copy of a row's list (taken under its lock).
+    #[inline(always)]
+    fn links(&self, row: u32, level: u8, buf: &mut Vec<u32>) {
+        buf.clear();
+        let _guard = self.locks[row as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        buf.extend(
+            self.slots(row, level)
+                .iter()
+                .map(|a| a.load(AtomicOrdering::Relaxed))
+                .take_while(|&r| r != EMPTY),
+        );
+    }
+
+    fn insert(&self, row: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
+            fn avx512(b: &Builder<'_>, row: u32) {
+                b.insert_body(row)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(b: &Builder<'_>, row: u32) {
+                b.insert_body(row)
+            }
+            match simd_level() {
+                // SAFETY: the features it was compiled for were detected at run time.
+                #[allow(unsafe_code)]
+                Simd::Avx512 => return unsafe { avx512(self, row) },
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                Simd::Avx2 => return unsafe { avx2(self, row) },
+                Simd::None => {}
+            }
+        }
+        self.insert_body(row)
+    }
+
+    #[inline(always)]
+    fn insert_body(&self, row: u32) {
+        let store = self.store;
+        let q = store.row(row as usize);
+        let sim = |r: u32| dot_i8(q, store.row(r as usize)) as f32;
+        let level = self.levels[row as usize];
+        let top = self.levels[self.entry as usize];
+        let mut at = Cand {
+            sim: sim(self.entry),
+            row: self.entry,
+        };
+        for l in (level + 1..=top).rev() {
+            at = greedy(at, |r, buf| self.links(r, l, buf), sim);
+        }
+        let mut entry = vec![at];
+        let mut chosen = Vec::with_capacity(self.m0);
+        for l in (0..=level.min(top)).rev() {
+            let found = search_layer(
+                &entry,
+                self.ef_construction,
+                self.levels.len(),
+                |r, buf| self.links(r, l, buf),
+                sim,
+            );
+            select(store, &found, self.m, &mut chosen);
+            {
+                let _guard = self.locks[row as usize]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let slots = self.slots(row, l);
+                for (slot, &r) in slots.iter().zip(&chosen) {
+                    slot.store(r, AtomicOrdering::Relaxed);
+                }
+            }
+            let cap = if l == 0 { self.m0 } else { self.m };
+            for &nb in &chosen {
+                self.link_back(nb, row, l, cap);
+            }
+            entry = found;
+        }
+    }
+
+    /// Adds `row` to `nb`'s list on `level`; a full list is re-pruned by the heuristic.
+    #[inline(always)]
+    fn link_back(&self, nb: u32, row: u32, level: u8, cap: usize) {
+        let store = self.store;
+        let _guard = self.locks[nb as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let slots = self.slots(nb, level);
+        let len = slots
+            .iter()
+            .position(|a| a.load(AtomicOrdering::Relaxed) == EMPTY)
+            .unwrap_or(cap);
+        if len < cap {
+            slots[len].store(row, AtomicOrdering::Relaxed);
+            return;
+        }
+        let base = store.row(nb as usize);
+        let mut cands: Vec<Cand> = slots
+            .iter()
+            .map(|a| a.load(AtomicOrdering::Relaxed))
+            .chain(std::iter::once(row))
+            .map(|r| Cand {
+                sim: dot_i8(base, store.row(r as usize)) as f32,
+                row: r,
+            })
+            .collect();
+        cands.sort_unstable_by(|a, b| b.cmp(a));
+        let mut kept = Vec::with_capacity(cap);
+        select(store, &cands, cap, &mut kept);
+        for (i, slot) in slots.iter().enumerate() {
+            slot.store(
+                kept.get(i).copied().unwrap_or(EMPTY),
+                AtomicOrdering::Relaxed,
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    Avx512,
+    Avx2,
+    None,
+}
+
+fn simd_level() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+            {
+                return Simd::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Simd::Avx2;
+            }
+        }
+        Simd::None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::VectorWriter;
+    use wikirag_core::NoProgress;
+
+    /// Deterministic pseudo-random numbers in [-1, 1).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+        fn unit(&mut self, dim: usize) -> Vec<f32> {
+            normalise((0..dim).map(|_| self.next()).collect())
+        }
+    }
+
+    fn normalise(mut v: Vec<f32>) -> Vec<f32> {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+
+    /// Unit vectors of low intrinsic dimension, like sentence embeddings (random vectors are no
+    /// test of a graph): `n` random points of a `latent`-dimensional space, projected to `dim`
+    /// dimensions by a fixed random matrix, with a little noise.
+    fn clustered(rng: &mut Rng, n: usize, latent: usize, dim: usize) -> Vec<Vec<f32>> {
+        let mut basis = Rng(99);
+        let projection: Vec<Vec<f32>> = (0..dim)
+            .map(|_| (0..latent).map(|_| basis.next()).collect())
+            .collect();
+        (0..n)
+            .map(|_| {
+                let z: Vec<f32> = (0..latent).map(|_| rng.next()).collect();
+                normalise(
+                    projection
+                        .iter()
+                        .map(|row| {
+                            row.iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.02 * rng.next()
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn store_of(dir: &Path, vectors: &[Vec<f32>]) -> VectorStore {
+        let dim = vectors[0].len();
+        let mut w = VectorWriter::create(dir, dim).unwrap();
+        for (i, v) in vectors.iter().enumerate() {
+            w.add(i as u64, 0, v).unwrap();
+        }
+        let (count, scale) = w.finish().unwrap();
+        VectorStore::open(dir, dim, count, scale).unwrap()
+    }
+
+    #[test]
+    fn graph_finds_the_exact_neighbours_and_survives_a_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = Rng(7);
+        let data = clustered(&mut rng, 6000, 6, 48);
+        let store = store_of(tmp.path(), &data);
+        let graph = Graph::build(&store, 8, 64, &NoProgress, &StopFlag::new()).unwrap();
+        assert_eq!(graph.len(), 6000);
+        // Every row is reachable: each has at least one link on layer 0.
+        let mut buf = Vec::new();
+        for r in 0..6000u32 {
+            graph.links(r, 0, &mut buf);
+            assert!(!buf.is_empty() && buf.len() <= 16, "row {r}: {buf:?}");
+            assert!(!buf.contains(&r), "row {r} links to itself");
+        }
+        let queries = clustered(&mut rng, 100, 6, 48);
+        let (mut found, mut total) = (0, 0);
+        for q in &queries {
+            let exact: Vec<u32> = store.exact(q, 10).into_iter().map(|h| h.0).collect();
+            let got = graph.search(&store, q, 64);
+            assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "nearest first");
+            found += got.iter().take(10).filter(|h| exact.contains(&h.0)).count();
+            total += exact.len();
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+
+        let path = tmp.path().join(GRAPH_FILE);
+        graph.write(&path).unwrap();
+        let again = Graph::read(&path, 6000).unwrap();
+        for q in queries.iter().take(10) {
+            assert_eq!(graph.search(&store, q, 32), again.search(&store, q, 32));
+        }
+        // Wrong row count, truncation and a link out of range are errors naming the file.
+        let err = Graph::read(&path, 5999).err().unwrap().to_string();
+        assert!(
+            err.contains("graph.bin") && err.contains("6000 rows"),
+            "{err}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let err = Graph::read(&path, 6000).err().unwrap().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let mut bad = bytes.clone();
+        let at = HEADER_BYTES + 6000;
+        bad[at..at + 4].copy_from_slice(&7000u32.to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        let err = Graph::read(&path, 6000).err().unwrap().to_string();
+        assert!(err.contains("out of range"), "{err}");
+        std::fs::write(&path, b"junk").unwrap();
+        let err = Graph::read(&path, 6000).err().unwrap().to_string();
+        assert!(err.contains("relink"), "{err}");
+    }
+
+    #[test]
+    fn a_stopped_build_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = clustered(&mut Rng(1), 100, 4, 16);
+        let store = store_of(tmp.path(), &data);
+        let stop = StopFlag::new();
+        stop.stop();
+        assert!(matches!(
+            Graph::build(&store, 8, 32, &NoProgress, &stop),
+            Err(VectorError::Interrupted)
+        ));
+    }
+
+    #[test]
+    fn levels_are_geometric() {
+        let n = 200_000u32;
+        let levels: Vec<u8> = (0..n).map(|r| level_of(r, 16)).collect();
+        let above0 = levels.iter().filter(|&&l| l >= 1).count() as f64 / f64::from(n);
+        let above1 = levels.iter().filter(|&&l| l >= 2).count() as f64 / f64::from(n);
+        assert!((above0 - 1.0 / 16.0).abs() < 0.005, "{above0}");
+        assert!((above1 - 1.0 / 256.0).abs() < 0.001, "{above1}");
+        assert_eq!(level_of(12345, 16), level_of(12345, 16));
+    }
+
+    #[test]
+    fn upper_layout_packs_levels() {
+        let (starts, len) = upper_layout(&[0, 2, 0, 1], 4);
+        assert_eq!(starts, vec![EMPTY, 0, EMPTY, 8]);
+        assert_eq!(len, 12);
+    }
+}
