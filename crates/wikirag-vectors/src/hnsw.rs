@@ -683,9 +683,6 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         }
-        fn unit(&mut self, dim: usize) -> Vec<f32> {
-            normalise((0..dim).map(|_| self.next()).collect())
-        }
     }
 
     fn normalise(mut v: Vec<f32>) -> Vec<f32> {

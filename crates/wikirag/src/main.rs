@@ -268,6 +268,9 @@ fn main() {
             let interrupted = matches!(
                 e.downcast_ref::<wikirag_indexer::IndexerError>(),
                 Some(wikirag_indexer::IndexerError::Interrupted)
+            ) || matches!(
+                e.downcast_ref::<wikirag_vectors::VectorError>(),
+                Some(wikirag_vectors::VectorError::Interrupted)
             );
             std::process::exit(if interrupted { 130 } else { 2 });
         }
@@ -525,6 +528,10 @@ fn relink(args: RelinkArgs) -> Result<i32> {
     embedding.hnsw_ef_construction = meta.hnsw.ef_construction;
     embedding.hnsw_ef_search = meta.hnsw.ef_search;
     embedding.graph = meta.graph;
+    manifest.durations.insert(
+        "relink_vectors".to_string(),
+        started.elapsed().as_secs_f64(),
+    );
     manifest.write(&args.index)?;
     if meta.graph {
         println!(
