@@ -10,8 +10,10 @@
 //!   layers `m` slots per layer for the few rows that reach them; `EMPTY` pads a list.
 //! - The graph never holds vectors: it reads the memory-mapped store.
 //! - Building inserts rows in parallel (rayon); each row's lists sit behind its own lock and a
-//!   thread holds one lock at a time. A full list is re-pruned with the neighbour heuristic
-//!   (hnswlib's rule), which keeps links out of a crowded neighbourhood.
+//!   thread holds one lock at a time; links are merged into a list, never overwrite it. A full
+//!   list is re-pruned with the neighbour heuristic (hnswlib's rule), which keeps links out of
+//!   a crowded neighbourhood; a list keeps one exact copy of a vector at most, so a vector
+//!   repeated many times cannot fill its copies' lists with each other and cut them off.
 //! - Levels are drawn from a hash of the row number, so they do not depend on threads; the
 //!   row with the highest level is the entry point and is placed first.
 //! - Queries walk the graph with the f32 query against int8 rows (no query quantisation).
@@ -200,8 +202,10 @@ fn greedy(
     }
 }
 
-/// The neighbour heuristic: walking candidates nearest first, keep one only if it is nearer
-/// the base than to every row kept so far; at most `m`.
+/// The neighbour heuristic: walking candidates nearest first, keep one unless it is strictly
+/// nearer a row kept so far than the base (hnswlib's rule), or an exact copy of a kept row;
+/// at most `m`. The copy rule matters: without it, a vector repeated more than `m` times
+/// fills its copies' lists with each other and they lose every link out.
 #[inline(always)]
 fn select(store: &VectorStore, candidates: &[Cand], m: usize, out: &mut Vec<u32>) {
     out.clear();
@@ -210,10 +214,12 @@ fn select(store: &VectorStore, candidates: &[Cand], m: usize, out: &mut Vec<u32>
             break;
         }
         let v = store.row(c.row as usize);
-        if out
-            .iter()
-            .all(|&kept| (dot_i8(v, store.row(kept as usize)) as f32) < c.sim)
-        {
+        let keep = out.iter().all(|&kept| {
+            let w = store.row(kept as usize);
+            let s = dot_i8(v, w) as f32;
+            s < c.sim || (s == c.sim && v != w)
+        });
+        if keep {
             out.push(c.row);
         }
     }
@@ -575,7 +581,7 @@ impl Builder<'_> {
         let mut entry = vec![at];
         let mut chosen = Vec::with_capacity(self.m0);
         for l in (0..=level.min(top)).rev() {
-            let found = search_layer(
+            let mut found = search_layer(
                 &entry,
                 self.ef_construction,
                 self.levels.len(),
@@ -583,56 +589,58 @@ impl Builder<'_> {
                 sim,
                 |r| prefetch_row(store, r),
             );
+            // Another thread may already have linked this row (it can be reached on a layer
+            // below one it is linked on): never link it to itself.
+            found.retain(|c| c.row != row);
             select(store, &found, self.m, &mut chosen);
-            {
-                let _guard = self.locks[row as usize]
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                let slots = self.slots(row, l);
-                for (slot, &r) in slots.iter().zip(&chosen) {
-                    slot.store(r, AtomicOrdering::Relaxed);
-                }
-            }
             let cap = if l == 0 { self.m0 } else { self.m };
+            // Merged with what other threads may already have put there, not overwritten.
+            self.add_links(row, &chosen, l, cap);
             for &nb in &chosen {
-                self.link_back(nb, row, l, cap);
+                self.add_links(nb, &[row], l, cap);
             }
             entry = found;
         }
     }
 
-    /// Adds `row` to `nb`'s list on `level`; a full list is re-pruned by the heuristic.
+    /// Adds `rows` to `base`'s list on `level` (skipping itself and rows already there); a
+    /// list that would overflow `cap` is re-pruned by the heuristic.
     #[inline(always)]
-    fn link_back(&self, nb: u32, row: u32, level: u8, cap: usize) {
+    fn add_links(&self, base: u32, rows: &[u32], level: u8, cap: usize) {
         let store = self.store;
-        let _guard = self.locks[nb as usize]
+        let _guard = self.locks[base as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let slots = self.slots(nb, level);
-        let len = slots
-            .iter()
-            .position(|a| a.load(AtomicOrdering::Relaxed) == EMPTY)
-            .unwrap_or(cap);
-        if len < cap {
-            slots[len].store(row, AtomicOrdering::Relaxed);
-            return;
-        }
-        let base = store.row(nb as usize);
-        let mut cands: Vec<Cand> = slots
+        let slots = self.slots(base, level);
+        let mut list: Vec<u32> = slots
             .iter()
             .map(|a| a.load(AtomicOrdering::Relaxed))
-            .chain(std::iter::once(row))
-            .map(|r| Cand {
-                sim: dot_i8(base, store.row(r as usize)) as f32,
-                row: r,
-            })
+            .take_while(|&r| r != EMPTY)
             .collect();
-        cands.sort_unstable_by(|a, b| b.cmp(a));
-        let mut kept = Vec::with_capacity(cap);
-        select(store, &cands, cap, &mut kept);
+        let before = list.len();
+        for &r in rows {
+            if r != base && !list.contains(&r) {
+                list.push(r);
+            }
+        }
+        if list.len() == before {
+            return;
+        }
+        if list.len() > cap {
+            let v = store.row(base as usize);
+            let mut cands: Vec<Cand> = list
+                .iter()
+                .map(|&r| Cand {
+                    sim: dot_i8(v, store.row(r as usize)) as f32,
+                    row: r,
+                })
+                .collect();
+            cands.sort_unstable_by(|a, b| b.cmp(a));
+            select(store, &cands, cap, &mut list);
+        }
         for (i, slot) in slots.iter().enumerate() {
             slot.store(
-                kept.get(i).copied().unwrap_or(EMPTY),
+                list.get(i).copied().unwrap_or(EMPTY),
                 AtomicOrdering::Relaxed,
             );
         }
@@ -776,6 +784,57 @@ mod tests {
         std::fs::write(&path, b"junk").unwrap();
         let err = Graph::read(&path, 6000).err().unwrap().to_string();
         assert!(err.contains("relink"), "{err}");
+    }
+
+    #[test]
+    fn exact_duplicates_keep_the_graph_connected() {
+        // The same sentence vector many times over (boilerplate, repeated facts) must not
+        // close its copies into a clique with no links out, cutting off the rows around it.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut rng = Rng(3);
+        let mut data = clustered(&mut rng, 3000, 6, 48);
+        let dup = data[17].clone();
+        for i in 0..300 {
+            data.insert(i * 10 + 5, dup.clone());
+        }
+        let n = data.len();
+        let store = store_of(tmp.path(), &data);
+        let graph = Graph::build(&store, 8, 64, &NoProgress, &StopFlag::new()).unwrap();
+        // Every row is reachable from the entry point on layer 0.
+        let mut seen = vec![false; n];
+        let mut stack = vec![graph.entry];
+        seen[graph.entry as usize] = true;
+        let mut buf = Vec::new();
+        while let Some(r) = stack.pop() {
+            graph.links(r, 0, &mut buf);
+            for &nb in &buf {
+                if !std::mem::replace(&mut seen[nb as usize], true) {
+                    stack.push(nb);
+                }
+            }
+        }
+        // Every distinct vector is reachable; of the copies, at least one (a search finds the
+        // copies it reaches, all with the same score).
+        for (r, v) in data.iter().enumerate() {
+            if *v != dup {
+                assert!(seen[r], "distinct row {r} unreachable");
+            }
+        }
+        let copies = (0..n).filter(|&r| data[r] == dup && seen[r]).count();
+        assert!(copies >= 10, "only {copies} copies reachable");
+        // Queries still find their neighbours (tie-aware: equal scores are equally right).
+        let queries = clustered(&mut rng, 100, 6, 48);
+        let (mut found, mut total) = (0, 0);
+        for q in queries.iter().chain([&dup]) {
+            let exact = store.exact(q, 10);
+            let floor = exact.last().unwrap().1 - 1e-3;
+            let got = graph.search(&store, q, 64);
+            let scale = store.scale();
+            found += got.iter().take(10).filter(|h| h.1 / scale >= floor).count();
+            total += exact.len();
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.95, "tie-aware recall@10 {recall}");
     }
 
     #[test]
