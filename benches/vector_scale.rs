@@ -166,7 +166,15 @@ fn main() -> anyhow::Result<()> {
         // The HNSW hits stand in for the fetch row; no recall table.
         qvecs
             .iter()
-            .map(|q| vectors.search(q, 10, VectorSearch::Hnsw { ef: 128 }))
+            .map(|q| {
+                vectors.search(
+                    q,
+                    10,
+                    VectorSearch::Hnsw {
+                        ef: RetrievalOptions::default().ef_search,
+                    },
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?
     } else {
         recall_table(&vectors, &qvecs, &efs)?
@@ -186,12 +194,7 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             times.push(t.elapsed());
         }
-        times.sort();
-        println!(
-            "| query embedding alone | {:.2} | {:.2} |",
-            percentile_ms(&times, 0.5),
-            percentile_ms(&times, 0.95)
-        );
+        latency_row("query embedding alone", &mut times);
     }
     // Loading the text of 10 hits by (page, sentence): what dense and hybrid pay after ranking.
     let mut times = Vec::new();
@@ -204,12 +207,7 @@ fn main() -> anyhow::Result<()> {
         bm25.fetch_hits(&positions, 0)?;
         times.push(t.elapsed());
     }
-    times.sort();
-    println!(
-        "| fetch 10 hits by position | {:.2} | {:.2} |",
-        percentile_ms(&times, 0.5),
-        percentile_ms(&times, 0.95)
-    );
+    latency_row("fetch 10 hits by position", &mut times);
     // The dense path in its parts, each timed on its own for the same queries.
     let (mut t_embed, mut t_cand, mut t_fetch) = (Vec::new(), Vec::new(), Vec::new());
     for q in &queries {
@@ -220,7 +218,14 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_default();
         t_embed.push(t.elapsed());
         let t = Instant::now();
-        let found = dense.candidates(&v, 10, 3, VectorSearch::Hnsw { ef: 128 })?;
+        let found = dense.candidates(
+            &v,
+            10,
+            3,
+            VectorSearch::Hnsw {
+                ef: RetrievalOptions::default().ef_search,
+            },
+        )?;
         t_cand.push(t.elapsed());
         let positions: Vec<(u64, u32)> = found.iter().map(|(p, _)| *p).collect();
         let t = Instant::now();
@@ -232,12 +237,7 @@ fn main() -> anyhow::Result<()> {
         ("dense part: HNSW candidates (cap 3/page)", &mut t_cand),
         ("dense part: fetch", &mut t_fetch),
     ] {
-        times.sort();
-        println!(
-            "| {name} | {:.2} | {:.2} |",
-            percentile_ms(times, 0.5),
-            percentile_ms(times, 0.95)
-        );
+        latency_row(name, times);
     }
     for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
         let searcher = Searcher::new(
@@ -254,27 +254,29 @@ fn main() -> anyhow::Result<()> {
             searcher.search(&SearchRequest::new(q.as_str()))?;
             times.push(t.elapsed());
         }
-        times.sort();
-        let (p50, p95) = (percentile_ms(&times, 0.5), percentile_ms(&times, 0.95));
         if mode != Mode::Bm25 {
             // The same searches with the query vectors embedded beforehand: retrieval alone.
-            let mut times = Vec::new();
+            let mut given = Vec::new();
             for (q, v) in queries.iter().zip(&qvecs) {
                 let t = Instant::now();
                 searcher.search_vector(&SearchRequest::new(q.as_str()), v)?;
-                times.push(t.elapsed());
+                given.push(t.elapsed());
             }
-            times.sort();
-            println!(
-                "| {}, query vector given | {:.2} | {:.2} |",
-                mode.name(),
-                percentile_ms(&times, 0.5),
-                percentile_ms(&times, 0.95)
-            );
+            latency_row(&format!("{}, query vector given", mode.name()), &mut given);
         }
-        println!("| {} | {p50:.2} | {p95:.2} |", mode.name());
+        latency_row(mode.name(), &mut times);
     }
     Ok(())
+}
+
+/// Prints `| name | p50 ms | p95 ms |`.
+fn latency_row(name: &str, times: &mut [Duration]) {
+    times.sort();
+    println!(
+        "| {name} | {:.2} | {:.2} |",
+        percentile_ms(times, 0.5),
+        percentile_ms(times, 0.95)
+    );
 }
 
 /// HNSW recall@10 and latency against exact search, per beam width; returns the exact hits.

@@ -241,8 +241,10 @@ impl SentenceIndex {
             .map(|(score, _, _, addr)| self.hit(&searcher, addr, score))
             .collect::<Result<Vec<_>>>()?;
         if req.context > 0 {
+            let mut pages = HashMap::new();
             for hit in &mut hits {
-                self.attach_context(&searcher, hit, req.context)?;
+                let addrs = self.page_cached(&searcher, &mut pages, hit.page_id)?;
+                self.attach_context(&searcher, hit, req.context, addrs)?;
             }
         }
         Ok(hits)
@@ -340,18 +342,8 @@ impl SentenceIndex {
     /// The sentences `first..=last` of a page, in order.
     pub fn sentences(&self, page_id: u64, first: u32, last: u32) -> Result<Vec<(u32, String)>> {
         let searcher = self.reader.searcher();
-        self.sentences_with(&searcher, page_id, first, last)
-    }
-
-    fn sentences_with(
-        &self,
-        searcher: &Searcher,
-        page_id: u64,
-        first: u32,
-        last: u32,
-    ) -> Result<Vec<(u32, String)>> {
-        let addrs = self.page_sentences(searcher, page_id)?;
-        self.texts_in(searcher, &addrs, first, last)
+        let addrs = self.page_sentences(&searcher, page_id)?;
+        self.texts_in(&searcher, &addrs, first, last)
     }
 
     /// The texts of the sentences `first..=last` among a page's `addrs`, in order.
@@ -399,11 +391,33 @@ impl SentenceIndex {
             .collect()
     }
 
-    fn attach_context(&self, searcher: &Searcher, hit: &mut Hit, n: usize) -> Result<()> {
+    /// [`Self::page_sentences`] of `page_id`, looked up once per `pages` (one request's pages).
+    fn page_cached<'p>(
+        &self,
+        searcher: &Searcher,
+        pages: &'p mut HashMap<u64, HashMap<u32, DocAddress>>,
+        page_id: u64,
+    ) -> Result<&'p HashMap<u32, DocAddress>> {
+        Ok(match pages.entry(page_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.page_sentences(searcher, page_id)?)
+            }
+        })
+    }
+
+    /// Up to `n` sentences on each side of `hit`, from its page's `addrs`.
+    fn attach_context(
+        &self,
+        searcher: &Searcher,
+        hit: &mut Hit,
+        n: usize,
+        addrs: &HashMap<u32, DocAddress>,
+    ) -> Result<()> {
         let n = n.min(50) as u32;
         let first = hit.sentence.saturating_sub(n);
         let last = hit.sentence.saturating_add(n);
-        for (i, text) in self.sentences_with(searcher, hit.page_id, first, last)? {
+        for (i, text) in self.texts_in(searcher, addrs, first, last)? {
             if i < hit.sentence {
                 hit.before.push(text);
             } else if i > hit.sentence {
@@ -423,12 +437,7 @@ impl SentenceIndex {
         let mut pages: HashMap<u64, HashMap<u32, DocAddress>> = HashMap::new();
         let mut hits = Vec::with_capacity(positions.len());
         for &(page_id, sentence) in positions {
-            let addrs = match pages.entry(page_id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(self.page_sentences(&searcher, page_id)?)
-                }
-            };
+            let addrs = self.page_cached(&searcher, &mut pages, page_id)?;
             let Some(&addr) = addrs.get(&sentence) else {
                 return Err(IndexError::NoSuchSentence {
                     path: self.path.clone(),
@@ -438,15 +447,7 @@ impl SentenceIndex {
             };
             let mut hit = self.hit(&searcher, addr, 0.0)?;
             if context > 0 {
-                let n = context.min(50) as u32;
-                let (first, last) = (sentence.saturating_sub(n), sentence.saturating_add(n));
-                for (i, text) in self.texts_in(&searcher, addrs, first, last)? {
-                    if i < sentence {
-                        hit.before.push(text);
-                    } else if i > sentence {
-                        hit.after.push(text);
-                    }
-                }
+                self.attach_context(&searcher, &mut hit, context, addrs)?;
             }
             hits.push(hit);
         }

@@ -256,14 +256,38 @@ fn upper_layout(levels: &[u8], m: usize) -> (Vec<u32>, usize) {
     (starts, next)
 }
 
-/// A linked graph, ready to search.
-pub(crate) struct Graph {
+/// Where each row's lists sit: `m0` slots per row in the layer-0 array; `m` per upper layer in
+/// the upper array, from the row's start there.
+struct Layout {
     m: usize,
     m0: usize,
+    upper_start: Vec<u32>,
+}
+
+impl Layout {
+    /// The slots of `row`'s list on `level`, in whichever array holds that layer.
+    #[inline(always)]
+    fn list<'a, T>(&self, layer0: &'a [T], upper: &'a [T], row: u32, level: u8) -> &'a [T] {
+        if level == 0 {
+            &layer0[row as usize * self.m0..][..self.m0]
+        } else {
+            let start = self.upper_start[row as usize] as usize + (usize::from(level) - 1) * self.m;
+            &upper[start..][..self.m]
+        }
+    }
+
+    /// How many links a list on `level` holds.
+    fn cap(&self, level: u8) -> usize {
+        if level == 0 { self.m0 } else { self.m }
+    }
+}
+
+/// A linked graph, ready to search.
+pub(crate) struct Graph {
+    layout: Layout,
     entry: u32,
     levels: Vec<u8>,
     layer0: Vec<u32>,
-    upper_start: Vec<u32>,
     upper: Vec<u32>,
 }
 
@@ -273,20 +297,11 @@ impl Graph {
     }
 
     #[inline(always)]
-    fn slots(&self, row: u32, level: u8) -> &[u32] {
-        if level == 0 {
-            &self.layer0[row as usize * self.m0..][..self.m0]
-        } else {
-            let start = self.upper_start[row as usize] as usize + (usize::from(level) - 1) * self.m;
-            &self.upper[start..][..self.m]
-        }
-    }
-
-    #[inline(always)]
     fn links(&self, row: u32, level: u8, buf: &mut Vec<u32>) {
         buf.clear();
         buf.extend(
-            self.slots(row, level)
+            self.layout
+                .list(&self.layer0, &self.upper, row, level)
                 .iter()
                 .copied()
                 .take_while(|&r| r != EMPTY),
@@ -359,6 +374,7 @@ impl Graph {
         let m0 = 2 * m;
         let levels: Vec<u8> = (0..n as u32).map(|r| level_of(r, m)).collect();
         let (upper_start, upper_len) = upper_layout(&levels, m);
+        let layout = Layout { m, m0, upper_start };
         // The first row of the highest level enters every search.
         let entry = levels
             .iter()
@@ -367,12 +383,10 @@ impl Graph {
             .map_or(0, |(i, _)| i as u32);
         let builder = Builder {
             store,
-            m,
-            m0,
+            layout: &layout,
             ef_construction: ef_construction.max(m),
             entry,
             levels: &levels,
-            upper_start: &upper_start,
             layer0: (0..n * m0).map(|_| AtomicU32::new(EMPTY)).collect(),
             upper: (0..upper_len).map(|_| AtomicU32::new(EMPTY)).collect(),
             locks: (0..n).map(|_| Mutex::new(())).collect(),
@@ -395,13 +409,11 @@ impl Graph {
         }
         let Builder { layer0, upper, .. } = builder;
         Ok(Graph {
-            m,
-            m0,
+            layout,
             entry,
             layer0: layer0.into_iter().map(AtomicU32::into_inner).collect(),
             upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
             levels,
-            upper_start,
         })
     }
 
@@ -414,8 +426,8 @@ impl Graph {
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&(self.len() as u64).to_le_bytes());
         for x in [
-            self.m as u32,
-            self.m0 as u32,
+            self.layout.m as u32,
+            self.layout.m0 as u32,
             self.entry,
             self.upper.len() as u32,
             0,
@@ -489,12 +501,10 @@ impl Graph {
             return Err(bad("a link out of range (damaged)".into()));
         }
         Ok(Graph {
-            m,
-            m0,
+            layout: Layout { m, m0, upper_start },
             entry,
             levels,
             layer0,
-            upper_start,
             upper,
         })
     }
@@ -503,12 +513,10 @@ impl Graph {
 /// The graph while it is being linked.
 struct Builder<'a> {
     store: &'a VectorStore,
-    m: usize,
-    m0: usize,
+    layout: &'a Layout,
     ef_construction: usize,
     entry: u32,
     levels: &'a [u8],
-    upper_start: &'a [u32],
     layer0: Vec<AtomicU32>,
     upper: Vec<AtomicU32>,
     locks: Vec<Mutex<()>>,
@@ -517,12 +525,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     #[inline(always)]
     fn slots(&self, row: u32, level: u8) -> &[AtomicU32] {
-        if level == 0 {
-            &self.layer0[row as usize * self.m0..][..self.m0]
-        } else {
-            let start = self.upper_start[row as usize] as usize + (usize::from(level) - 1) * self.m;
-            &self.upper[start..][..self.m]
-        }
+        self.layout.list(&self.layer0, &self.upper, row, level)
     }
 
     /// A consistent copy of a row's list (taken under its lock).
@@ -579,7 +582,7 @@ impl Builder<'_> {
             at = greedy(at, |r, buf| self.links(r, l, buf), sim);
         }
         let mut entry = vec![at];
-        let mut chosen = Vec::with_capacity(self.m0);
+        let mut chosen = Vec::with_capacity(self.layout.m);
         for l in (0..=level.min(top)).rev() {
             let mut found = search_layer(
                 &entry,
@@ -592,22 +595,22 @@ impl Builder<'_> {
             // Another thread may already have linked this row (it can be reached on a layer
             // below one it is linked on): never link it to itself.
             found.retain(|c| c.row != row);
-            select(store, &found, self.m, &mut chosen);
-            let cap = if l == 0 { self.m0 } else { self.m };
+            select(store, &found, self.layout.m, &mut chosen);
             // Merged with what other threads may already have put there, not overwritten.
-            self.add_links(row, &chosen, l, cap);
+            self.add_links(row, &chosen, l);
             for &nb in &chosen {
-                self.add_links(nb, &[row], l, cap);
+                self.add_links(nb, &[row], l);
             }
             entry = found;
         }
     }
 
     /// Adds `rows` to `base`'s list on `level` (skipping itself and rows already there); a
-    /// list that would overflow `cap` is re-pruned by the heuristic.
+    /// list that would overflow is re-pruned by the heuristic.
     #[inline(always)]
-    fn add_links(&self, base: u32, rows: &[u32], level: u8, cap: usize) {
+    fn add_links(&self, base: u32, rows: &[u32], level: u8) {
         let store = self.store;
+        let cap = self.layout.cap(level);
         let _guard = self.locks[base as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner());

@@ -28,6 +28,13 @@ pub struct HnswParams {
     pub min_vectors: usize,
 }
 
+impl HnswParams {
+    /// Whether `count` vectors get a graph (below `min_vectors` exact search is as fast).
+    pub fn wants_graph(&self, count: usize) -> bool {
+        count >= self.min_vectors.max(1)
+    }
+}
+
 impl Default for HnswParams {
     fn default() -> Self {
         // Measured at 1.02 M real MiniLM vectors (benches/RESULTS.md): recall@10 0.961 at
@@ -75,7 +82,7 @@ pub fn finish_build(
     let mut seconds = std::collections::BTreeMap::new();
     seconds.insert("quantize".to_string(), started.elapsed().as_secs_f64());
     let store = VectorStore::open(&dir, dim, count, scale)?;
-    let graph = count >= params.min_vectors.max(1);
+    let graph = params.wants_graph(count);
     if graph {
         seconds.insert(
             "hnsw_build".to_string(),
@@ -159,7 +166,7 @@ pub fn relink(
         });
     }
     let store = VectorStore::open(&dir, meta.dim, meta.count, meta.scale)?;
-    meta.graph = meta.count >= params.min_vectors.max(1);
+    meta.graph = params.wants_graph(meta.count);
     meta.seconds.remove("hnsw_build");
     if meta.graph {
         let seconds = link(&dir, &store, &params, progress, stop)?;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use wikirag_core::{Language, NoProgress, Progress, SearchRequest, StopFlag};
 use wikirag_index::WriterOptions;
 use wikirag_indexer::{BuildConfig, Input, ReadConfig};
+use wikirag_vectors::HnswParams;
 
 /// Turn a Wikipedia dump into a local search index and search it.
 #[derive(Parser, Debug)]
@@ -173,18 +174,36 @@ struct IndexArgs {
     /// Embed on the GPU (needs a build with --features cuda).
     #[arg(long)]
     cuda: bool,
+    #[command(flatten)]
+    hnsw: HnswArgs,
+}
+
+/// The HNSW graph's parameters (`index --model` and `relink`).
+#[derive(clap::Args, Debug)]
+struct HnswArgs {
     /// HNSW links per node (layer 0 has twice as many).
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = HnswParams::default().m)]
     hnsw_m: usize,
     /// HNSW build beam width.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = HnswParams::default().ef_construction)]
     ef_construction: usize,
     /// Default HNSW query beam width recorded with the index.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = HnswParams::default().ef_search)]
     ef_search: usize,
     /// Below this many vectors no HNSW graph is built (exact search is as fast).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = HnswParams::default().min_vectors)]
     hnsw_min_vectors: usize,
+}
+
+impl HnswArgs {
+    fn params(&self) -> HnswParams {
+        HnswParams {
+            m: self.hnsw_m,
+            ef_construction: self.ef_construction,
+            ef_search: self.ef_search,
+            min_vectors: self.hnsw_min_vectors,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -226,18 +245,8 @@ struct RelinkArgs {
     /// The index directory.
     #[arg(short, long, env = "WIKIRAG_INDEX")]
     index: PathBuf,
-    /// HNSW links per node (layer 0 has twice as many).
-    #[arg(long, default_value_t = 24)]
-    hnsw_m: usize,
-    /// HNSW build beam width.
-    #[arg(long, default_value_t = 200)]
-    ef_construction: usize,
-    /// Default HNSW query beam width recorded with the index.
-    #[arg(long, default_value_t = 128)]
-    ef_search: usize,
-    /// Below this many vectors no graph is kept (exact search).
-    #[arg(long, default_value_t = 20_000)]
-    hnsw_min_vectors: usize,
+    #[command(flatten)]
+    hnsw: HnswArgs,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -348,12 +357,7 @@ fn index(args: IndexArgs) -> Result<i32> {
             let mut embed = wikirag_indexer::EmbedConfig::new(Arc::new(embedder));
             embed.max_sentences_per_page = args.embed_first;
             embed.title_context = !args.no_title_context;
-            embed.hnsw = wikirag_vectors::HnswParams {
-                m: args.hnsw_m,
-                ef_construction: args.ef_construction,
-                ef_search: args.ef_search,
-                min_vectors: args.hnsw_min_vectors,
-            };
+            embed.hnsw = args.hnsw.params();
             embed.model_path = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
             Some(embed)
         }
@@ -515,14 +519,8 @@ fn relink(args: RelinkArgs) -> Result<i32> {
     };
     let stop = stop_on_ctrl_c();
     let bars = reporter(args.quiet);
-    let params = wikirag_vectors::HnswParams {
-        m: args.hnsw_m,
-        ef_construction: args.ef_construction,
-        ef_search: args.ef_search,
-        min_vectors: args.hnsw_min_vectors,
-    };
     let started = Instant::now();
-    let meta = wikirag_vectors::relink(&args.index, params, bars.as_ref(), &stop)?;
+    let meta = wikirag_vectors::relink(&args.index, args.hnsw.params(), bars.as_ref(), &stop)?;
     drop(bars);
     embedding.hnsw_m = meta.hnsw.m;
     embedding.hnsw_ef_construction = meta.hnsw.ef_construction;
