@@ -64,6 +64,21 @@ fn main() -> anyhow::Result<()> {
         )?),
         None => Arc::new(HashEmbedder::new(384)),
     };
+    // The same model with f32 queries, to measure what the int8 query pass changes.
+    let f32_queries = match &model {
+        Some(dir) => {
+            let m = wikirag_models::BertEmbedder::load(
+                dir,
+                &wikirag_models::EmbedderOptions {
+                    query_precision: wikirag_models::QueryPrecision::F32,
+                    ..Default::default()
+                },
+            )?;
+            let int8 = wikirag_models::BertEmbedder::load(dir, &Default::default())?;
+            (int8.query_precision() == wikirag_models::QueryPrecision::Int8).then_some(m)
+        }
+        None => None,
+    };
     if !index.join("manifest.json").exists() {
         let dump = dump.ok_or_else(|| anyhow::anyhow!("--dump FILE needed to build"))?;
         let mut embed = EmbedConfig::new(embedder.clone());
@@ -180,6 +195,44 @@ fn main() -> anyhow::Result<()> {
         recall_table(&vectors, &qvecs, &efs)?
     };
 
+    if let Some(f32_model) = &f32_queries {
+        let q32 = f32_model.embed_texts(&refs, wikirag_core::TextRole::Query)?;
+        let cosines: Vec<f32> = qvecs
+            .iter()
+            .zip(&q32)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum())
+            .collect();
+        let (mut agree, mut hnsw) = (0usize, 0usize);
+        for (a, b) in qvecs.iter().zip(&q32) {
+            let truth: std::collections::HashSet<u32> = vectors
+                .search(b, 10, VectorSearch::Exact)?
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            let exact = vectors.search(a, 10, VectorSearch::Exact)?;
+            agree += exact.iter().filter(|h| truth.contains(&h.0)).count();
+            let ef = RetrievalOptions::default().ef_search;
+            let approx = vectors.search(a, 10, VectorSearch::Hnsw { ef })?;
+            hnsw += approx.iter().filter(|h| truth.contains(&h.0)).count();
+        }
+        let n = qvecs.len().max(1) as f64;
+        println!(
+            "\n## int8 query pass against f32 queries ({} queries)",
+            qvecs.len()
+        );
+        println!(
+            "- cosine to the f32 query vector: min {:.5}, mean {:.5}",
+            cosines.iter().copied().fold(1.0, f32::min),
+            cosines.iter().sum::<f32>() as f64 / n
+        );
+        println!(
+            "- exact top 10 shared with the f32 query's: {:.3}; HNSW (ef {}) top 10 of the int8 query against the f32 query's exact top 10: {:.3}",
+            agree as f64 / (10.0 * n),
+            RetrievalOptions::default().ef_search,
+            hnsw as f64 / (10.0 * n)
+        );
+    }
+
     println!("\n## End to end (k=10, per_page=3, one query at a time)");
     println!("| mode | p50 ms | p95 ms |");
     println!("|---|---|---|");
@@ -195,6 +248,15 @@ fn main() -> anyhow::Result<()> {
             times.push(t.elapsed());
         }
         latency_row("query embedding alone", &mut times);
+        if let Some(f32_model) = &f32_queries {
+            let mut times = Vec::new();
+            for q in &queries {
+                let t = Instant::now();
+                f32_model.embed_texts(&[q.as_str()], wikirag_core::TextRole::Query)?;
+                times.push(t.elapsed());
+            }
+            latency_row("query embedding alone, f32 queries", &mut times);
+        }
     }
     // Loading the text of 10 hits by (page, sentence): what dense and hybrid pay after ranking.
     let mut times = Vec::new();

@@ -22,6 +22,8 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, HiddenAct};
 use wikirag_core::Pooling;
 
+use crate::int8::{QLinear, Quantized};
+
 /// A fully-connected layer; the weight is stored input-major (`inputs × outputs`).
 struct Linear {
     weight: Vec<f32>,
@@ -43,6 +45,27 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: Norm,
+    /// The four products again in int8, for the query pass (`int8.rs`).
+    int8: Option<Int8Layer>,
+}
+
+struct Int8Layer {
+    qkv: QLinear,
+    attention_out: QLinear,
+    intermediate: QLinear,
+    output: QLinear,
+}
+
+impl Int8Layer {
+    fn new(layer: &Layer) -> Int8Layer {
+        let q = |l: &Linear| QLinear::new(&l.weight, &l.bias, l.inputs, l.outputs);
+        Int8Layer {
+            qkv: q(&layer.qkv),
+            attention_out: q(&layer.attention_out),
+            intermediate: q(&layer.intermediate),
+            output: q(&layer.output),
+        }
+    }
 }
 
 /// BERT weights laid out for [`CpuBert::forward`].
@@ -64,8 +87,10 @@ pub(crate) struct CpuBert {
 
 impl CpuBert {
     /// Reads the weights from a CPU `VarBuilder` (the same names candle's `BertModel` reads,
-    /// with or without the `bert.` prefix, `weight`/`bias` or `gamma`/`beta` norms).
-    pub(crate) fn load(vb: &VarBuilder, config: &Config) -> Result<CpuBert> {
+    /// with or without the `bert.` prefix, `weight`/`bias` or `gamma`/`beta` norms); `int8`
+    /// also quantises the products for [`CpuBert::forward`]'s int8 pass (ignored where the CPU
+    /// cannot run it: see [`CpuBert::has_int8`]).
+    pub(crate) fn load(vb: &VarBuilder, config: &Config, int8: bool) -> Result<CpuBert> {
         let vb = match &config.model_type {
             Some(prefix) if !vb.contains_tensor("embeddings.word_embeddings.weight") => {
                 vb.pp(prefix)
@@ -128,6 +153,7 @@ impl CpuBert {
                 intermediate: linear(h, inter, &format!("{p}.intermediate.dense"))?,
                 output: linear(inter, h, &format!("{p}.output.dense"))?,
                 output_norm: norm(&format!("{p}.output.LayerNorm"))?,
+                int8: None,
             });
         }
         let token_types = matrix(
@@ -135,6 +161,11 @@ impl CpuBert {
             h,
             "embeddings.token_type_embeddings.weight",
         )?;
+        if int8 && crate::int8::supported() {
+            for layer in &mut layers {
+                layer.int8 = Some(Int8Layer::new(layer));
+            }
+        }
         Ok(CpuBert {
             hidden: h,
             heads: config.num_attention_heads,
@@ -155,11 +186,18 @@ impl CpuBert {
         })
     }
 
-    /// Pooled (not yet normalised) sentence vectors for token-id sequences of any lengths.
+    /// Whether the int8 pass is available (asked for at load, and the CPU has AVX-512 VNNI).
+    pub(crate) fn has_int8(&self) -> bool {
+        self.layers.iter().all(|l| l.int8.is_some()) && !self.layers.is_empty()
+    }
+
+    /// Pooled (not yet normalised) sentence vectors for token-id sequences of any lengths;
+    /// `int8` runs the four products of each layer in int8 when [`CpuBert::has_int8`].
     pub(crate) fn forward(
         &self,
         seqs: &[&[u32]],
         pooling: Pooling,
+        int8: bool,
     ) -> std::result::Result<Vec<Vec<f32>>, String> {
         for s in seqs {
             if s.is_empty() {
@@ -179,11 +217,11 @@ impl CpuBert {
                 ));
             }
         }
-        Ok(dispatch(self, seqs, pooling))
+        Ok(dispatch(self, seqs, pooling, int8 && self.has_int8()))
     }
 
     #[inline(always)]
-    fn forward_body(&self, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
+    fn forward_body(&self, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
         let h = self.hidden;
         let rows: usize = seqs.iter().map(|s| s.len()).sum();
         let mut x = vec![0f32; rows * h];
@@ -206,14 +244,44 @@ impl CpuBert {
         let mut inner = vec![0f32; rows * self.intermediate];
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let mut scores = vec![0f32; max_len * max_len];
+        let mut quantized = Quantized::default();
         for layer in &self.layers {
-            layer.qkv.apply(&x, &mut qkv, rows);
+            match layer.int8.as_ref().filter(|_| int8) {
+                Some(q) => q
+                    .qkv
+                    .apply(&x, &mut qkv, rows, &mut quantized, &layer.qkv.weight),
+                None => layer.qkv.apply(&x, &mut qkv, rows),
+            }
             self.attention(&qkv, seqs, &mut context, &mut scores);
-            layer.attention_out.apply(&context, &mut attended, rows);
+            match layer.int8.as_ref().filter(|_| int8) {
+                Some(q) => q.attention_out.apply(
+                    &context,
+                    &mut attended,
+                    rows,
+                    &mut quantized,
+                    &layer.attention_out.weight,
+                ),
+                None => layer.attention_out.apply(&context, &mut attended, rows),
+            }
             add_norm(&mut attended, &x, &layer.attention_norm, self.eps, h);
-            layer.intermediate.apply(&attended, &mut inner, rows);
+            match layer.int8.as_ref().filter(|_| int8) {
+                Some(q) => q.intermediate.apply(
+                    &attended,
+                    &mut inner,
+                    rows,
+                    &mut quantized,
+                    &layer.intermediate.weight,
+                ),
+                None => layer.intermediate.apply(&attended, &mut inner, rows),
+            }
             activate(&mut inner, self.act);
-            layer.output.apply(&inner, &mut x, rows);
+            match layer.int8.as_ref().filter(|_| int8) {
+                Some(q) => {
+                    q.output
+                        .apply(&inner, &mut x, rows, &mut quantized, &layer.output.weight)
+                }
+                None => layer.output.apply(&inner, &mut x, rows),
+            }
             add_norm(&mut x, &attended, &layer.output_norm, self.eps, h);
         }
         let mut out = Vec::with_capacity(seqs.len());
@@ -372,16 +440,16 @@ impl Linear {
 }
 
 /// Runs the forward pass compiled for the best instruction set the CPU has.
-fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
+fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-        fn avx512(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
-            model.forward_body(seqs, pooling)
+        fn avx512(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
+            model.forward_body(seqs, pooling, int8)
         }
         #[target_feature(enable = "avx2,fma")]
-        fn avx2(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>> {
-            model.forward_body(seqs, pooling)
+        fn avx2(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
+            model.forward_body(seqs, pooling, int8)
         }
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
@@ -390,16 +458,16 @@ fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling) -> Vec<Vec<f32>>
         {
             // SAFETY: the features it was compiled for were detected just above.
             #[allow(unsafe_code)]
-            return unsafe { avx512(model, seqs, pooling) };
+            return unsafe { avx512(model, seqs, pooling, int8) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
             #[allow(unsafe_code)]
-            return unsafe { avx2(model, seqs, pooling) };
+            return unsafe { avx2(model, seqs, pooling, int8) };
         }
     }
-    model.forward_body(seqs, pooling)
+    model.forward_body(seqs, pooling, int8)
 }
 
 /// The largest value (16 independent lanes, so it vectorises).

@@ -209,3 +209,64 @@ fn builtin_forward_pass_matches_candle() {
         }
     }
 }
+
+/// Queries run the int8 products (where the CPU has AVX-512 VNNI): their vectors stay close
+/// to the f32 pass's — on the real model and on a tiny random one — and passages never change.
+#[test]
+fn int8_queries_stay_close_to_f32() {
+    let questions = [
+        "which capital is the highest in Europe",
+        "who designed the Eiffel Tower",
+        "What is the boiling point of water at sea level?",
+        "when did the Berlin Wall fall",
+        "how many moons does Jupiter have",
+        "paris",
+        "Which river flows through the city of Budapest and into the Black Sea after crossing ten countries?",
+    ];
+    let real = root().join("models/all-MiniLM-L6-v2");
+    let tiny = tempfile::tempdir().unwrap();
+    write_tiny_bert(tiny.path(), 32, WORDS, false).unwrap();
+    let mut dirs = vec![(tiny.path().to_path_buf(), 0.999f32)];
+    if real.join("model.safetensors").exists() {
+        dirs.push((real, 0.999));
+    } else {
+        eprintln!(
+            "real model skipped: {} absent (run scripts/fetch-model.sh)",
+            real.display()
+        );
+    }
+    for (dir, floor) in dirs {
+        let load = |query_precision| {
+            BertEmbedder::load(
+                &dir,
+                &EmbedderOptions {
+                    query_precision,
+                    ..EmbedderOptions::default()
+                },
+            )
+            .unwrap()
+        };
+        let int8 = load(wikirag_models::QueryPrecision::Int8);
+        let f32 = load(wikirag_models::QueryPrecision::F32);
+        assert_eq!(f32.query_precision(), wikirag_models::QueryPrecision::F32);
+        if int8.query_precision() != wikirag_models::QueryPrecision::Int8 {
+            eprintln!("SKIPPED: this CPU has no AVX-512 VNNI; queries run in f32");
+            return;
+        }
+        let q8 = int8.embed(&questions, TextRole::Query).unwrap();
+        let q32 = f32.embed(&questions, TextRole::Query).unwrap();
+        let mut worst = 1f32;
+        for ((q, a), b) in questions.iter().zip(&q8).zip(&q32) {
+            let c = cosine(a, b);
+            assert!(c >= floor, "{}: {q:?} cosine {c}", dir.display());
+            assert!(c < 1.0 || a != b || dir.ends_with("x"), "int8 must run");
+            worst = worst.min(c);
+        }
+        eprintln!("{}: lowest int8/f32 query cosine {worst:.5}", dir.display());
+        // Passages are always f32.
+        assert_eq!(
+            int8.embed(&questions, TextRole::Passage).unwrap(),
+            f32.embed(&questions, TextRole::Passage).unwrap()
+        );
+    }
+}

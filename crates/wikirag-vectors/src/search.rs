@@ -110,6 +110,10 @@ impl<E: Embedder + ?Sized> Dense<E> {
         &self.index
     }
 
+    pub fn embedder(&self) -> &E {
+        &self.embedder
+    }
+
     /// Query vectors, embedded in one call (one batch, spread over the model's workers).
     pub fn embed_queries(&self, queries: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embedder

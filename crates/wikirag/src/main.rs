@@ -464,6 +464,7 @@ fn search(args: SearchArgs) -> Result<i32> {
             "query": query,
             "mode": options.mode.name(),
             "retrieval": options,
+            "query_precision": opened.query_precision(),
             "k": args.k,
             "context": args.context,
             "per_page": args.per_page,
@@ -757,7 +758,14 @@ fn eval(args: EvalArgs) -> Result<i32> {
         k: args.k.max(1),
         per_page: args.per_page,
         context: 0,
-        extra: [("mode".to_string(), base_options.mode.name().to_string())].into(),
+        extra: [("mode".to_string(), base_options.mode.name().to_string())]
+            .into_iter()
+            .chain(
+                opened
+                    .query_precision()
+                    .map(|p| ("query_precision".to_string(), p.to_string())),
+            )
+            .collect(),
     };
     let sweeps = args
         .sweep

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wikirag_index::{Manifest, SearchOptions, SentenceIndex};
-use wikirag_models::{BertEmbedder, EmbedderOptions};
+use wikirag_models::{BertEmbedder, EmbedderOptions, QueryPrecision};
 use wikirag_vectors::{Dense, Fusion, Mode, RetrievalOptions, Searcher, VectorIndex};
 
 pub type WikiSearcher = Searcher<SentenceIndex, BertEmbedder>;
@@ -42,6 +42,11 @@ pub struct RetrievalArgs {
     /// Run the query embedding model on the GPU (needs a build with --features cuda).
     #[arg(long)]
     pub cuda: bool,
+    /// Arithmetic of the query embedding on the CPU: int8 (the layers' products in int8 where
+    /// the CPU has AVX-512 VNNI: 1.4 instead of 3.1 ms a query, cosine >= 0.998 with f32) or
+    /// f32. Passages are always embedded in f32.
+    #[arg(long, default_value = "int8")]
+    pub query_precision: QueryPrecision,
 }
 
 impl RetrievalArgs {
@@ -79,6 +84,13 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// The arithmetic query vectors are made with ("int8" or "f32"); `None` without vectors.
+    pub fn query_precision(&self) -> Option<&'static str> {
+        self.dense
+            .as_ref()
+            .map(|d| d.embedder().query_precision().name())
+    }
+
     pub fn searcher(&self, options: RetrievalOptions) -> Result<WikiSearcher> {
         if options.mode != Mode::Bm25 && self.dense.is_none() {
             bail!(
@@ -126,6 +138,7 @@ pub fn open(index: &Path, args: &RetrievalArgs) -> Result<Opened> {
                     query_prefix: Some(record.model.query_prefix.clone()),
                     passage_prefix: Some(record.model.passage_prefix.clone()),
                     cuda: args.cuda,
+                    query_precision: args.query_precision,
                     ..EmbedderOptions::default()
                 },
             )

@@ -1,0 +1,411 @@
+//! int8 products for short inputs: the query pass.
+//!
+//! A query is one sentence of ~10 tokens, so each weight of a product is used ~10 times: the
+//! f32 pass is bound by reading 42 MB of MiniLM weights (evicted from the caches by the
+//! searches between queries) and by `gemm`'s packing, which is built for tall inputs. Here the
+//! weights are quantised once at load, per output column (symmetric int8, 10.6 MB for MiniLM),
+//! and packed in the order the kernel reads them; each input row is quantised when the product
+//! runs (asymmetric u8 over the row's own range), and the products run with AVX-512 VNNI
+//! (`vpdpbusd`: 64 multiply-adds per instruction, exact in i32). Everything between the
+//! products — attention, softmax, GELU, layer norm, residuals, pooling — stays f32.
+//!
+//! Measured on MiniLM (tests, `benches/RESULTS.md`): the query vectors keep cosine ≥ 0.99
+//! with the f32 pass's and the retrieval results stay those of f32 queries; passages are always
+//! embedded in f32.
+
+/// Outputs per panel: two 16-lane i32 accumulators per row.
+const PANEL: usize = 32;
+/// Rows multiplied together against one streamed panel (2·12 accumulators + 2 weight registers
+/// + one broadcast fit the 32 vector registers).
+const ROWS: usize = 12;
+
+/// A fully-connected layer with int8 weights packed for [`QLinear::apply`].
+pub(crate) struct QLinear {
+    /// Panels of 32 outputs; in a panel, groups of 4 inputs, each group 128 bytes: outputs
+    /// 0..16 (4 bytes each, one per input), then outputs 16..32. Zero past the real sizes.
+    packed: Vec<i8>,
+    /// Per output: the weight scale (max |w| / 127).
+    scale: Vec<f32>,
+    /// Per output: the sum of its quantised weights (to remove the input zero point).
+    colsum: Vec<i32>,
+    bias: Vec<f32>,
+    inputs: usize,
+    /// Inputs rounded up to a multiple of 4.
+    k4: usize,
+    outputs: usize,
+    /// Outputs rounded up to a multiple of [`PANEL`].
+    n32: usize,
+}
+
+/// Whether this CPU runs [`QLinear`] (x86-64 with AVX-512 F/BW/VNNI).
+pub(crate) fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl QLinear {
+    /// Quantises an input-major (`inputs × outputs`) f32 weight.
+    pub(crate) fn new(weight: &[f32], bias: &[f32], inputs: usize, outputs: usize) -> QLinear {
+        assert_eq!(weight.len(), inputs * outputs);
+        assert_eq!(bias.len(), outputs);
+        let k4 = inputs.div_ceil(4) * 4;
+        let n32 = outputs.div_ceil(PANEL) * PANEL;
+        let mut scale = vec![1f32; n32];
+        for (j, s) in scale.iter_mut().enumerate().take(outputs) {
+            let max = (0..inputs)
+                .map(|k| weight[k * outputs + j].abs())
+                .fold(0f32, f32::max);
+            if max > 0.0 {
+                *s = max / 127.0;
+            }
+        }
+        let mut packed = vec![0i8; k4 * n32];
+        let mut colsum = vec![0i32; n32];
+        for k in 0..inputs {
+            for j in 0..outputs {
+                let q = (weight[k * outputs + j] / scale[j])
+                    .round()
+                    .clamp(-127.0, 127.0) as i8;
+                colsum[j] += q as i32;
+                packed[Self::position(k4, j, k)] = q;
+            }
+        }
+        QLinear {
+            packed,
+            scale,
+            colsum,
+            bias: bias.to_vec(),
+            inputs,
+            k4,
+            outputs,
+            n32,
+        }
+    }
+
+    /// Where weight (input `k`, output `j`) sits in `packed`.
+    fn position(k4: usize, j: usize, k: usize) -> usize {
+        let (panel, within) = (j / PANEL, j % PANEL);
+        (panel * k4 / 4 + k / 4) * 128 + (within / 16) * 64 + (within % 16) * 4 + k % 4
+    }
+
+    /// `out = input · weight + bias` for `rows` rows (`out` rows `outputs` wide); `scratch`
+    /// holds the quantised inputs between calls.
+    pub(crate) fn apply(
+        &self,
+        input: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        scratch: &mut Quantized,
+        weight: &[f32],
+    ) {
+        assert!(input.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
+        assert_eq!(weight.len(), self.inputs * self.outputs);
+        let input = &input[..rows * self.inputs];
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(supported(), "int8 products need AVX-512 VNNI");
+            // SAFETY: `supported()` checked the features `product` is compiled for.
+            #[allow(unsafe_code)]
+            unsafe {
+                self.product(input, out, rows, scratch, weight)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (input, out, scratch);
+            unreachable!("int8 products are only built where supported() is true");
+        }
+    }
+
+    /// [`QLinear::apply`] compiled for AVX-512: quantise, multiply in blocks of rows, add the
+    /// outlier columns in f32.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+    #[allow(unsafe_code)]
+    unsafe fn product(
+        &self,
+        input: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        scratch: &mut Quantized,
+        weight: &[f32],
+    ) {
+        scratch.quantize(input, self.inputs, self.k4);
+        let mut start = 0;
+        while start < rows {
+            let n = (rows - start).min(ROWS);
+            // SAFETY: the caller's features; the kernels read `n` quantised rows from `start`
+            // (k4 bytes each, `quantize` made them) and whole panels of `packed` (k4 · n32
+            // bytes), and write only through `out` slices they index with bounds checks.
+            unsafe {
+                match n {
+                    1 => self.block::<1>(scratch, start, out),
+                    2 => self.block::<2>(scratch, start, out),
+                    3 => self.block::<3>(scratch, start, out),
+                    4 => self.block::<4>(scratch, start, out),
+                    5 => self.block::<5>(scratch, start, out),
+                    6 => self.block::<6>(scratch, start, out),
+                    7 => self.block::<7>(scratch, start, out),
+                    8 => self.block::<8>(scratch, start, out),
+                    9 => self.block::<9>(scratch, start, out),
+                    10 => self.block::<10>(scratch, start, out),
+                    11 => self.block::<11>(scratch, start, out),
+                    _ => self.block::<12>(scratch, start, out),
+                }
+            }
+            start += n;
+        }
+        // The outlier inputs, left out of the int8 product, in f32.
+        let n = self.outputs;
+        for &c in &scratch.outliers {
+            let w = &weight[c * n..(c + 1) * n];
+            for (x, o) in input.chunks_exact(self.inputs).zip(out.chunks_exact_mut(n)) {
+                let a = x[c];
+                for (o, w) in o.iter_mut().zip(w) {
+                    *o += a * w;
+                }
+            }
+        }
+    }
+
+    /// `R` rows from `first` against every panel.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[allow(unsafe_code)]
+    unsafe fn block<const R: usize>(&self, q: &Quantized, first: usize, out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let k4 = self.k4;
+        let rows = &q.data[first * k4..(first + R) * k4];
+        let mut tail = [0f32; PANEL];
+        for panel in 0..self.n32 / PANEL {
+            let weights = &self.packed[panel * k4 * PANEL..(panel + 1) * k4 * PANEL];
+            let mut acc = [[_mm512_setzero_si512(); 2]; R];
+            for g in 0..k4 / 4 {
+                // SAFETY (whole block): `weights` holds k4/4 groups of 128 bytes and every row
+                // in `rows` k4 bytes, so both reads stay inside their slices.
+                let (w0, w1) = unsafe {
+                    let p = weights.as_ptr().add(g * 128);
+                    (
+                        _mm512_loadu_si512(p.cast()),
+                        _mm512_loadu_si512(p.add(64).cast()),
+                    )
+                };
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = unsafe {
+                        _mm512_set1_epi32(
+                            rows.as_ptr()
+                                .add(r * k4 + g * 4)
+                                .cast::<i32>()
+                                .read_unaligned(),
+                        )
+                    };
+                    acc[0] = _mm512_dpbusd_epi32(acc[0], a, w0);
+                    acc[1] = _mm512_dpbusd_epi32(acc[1], a, w1);
+                }
+            }
+            let j0 = panel * PANEL;
+            let width = (self.outputs - j0).min(PANEL);
+            for (r, acc) in acc.iter().enumerate() {
+                let (zero, step) = q.params[first + r];
+                let row = &mut out[(first + r) * self.outputs..][..self.outputs];
+                for (half, &sum) in acc.iter().enumerate() {
+                    let j = j0 + half * 16;
+                    // SAFETY: colsum and scale hold n32 values and j + 16 <= n32 (bias is read
+                    // below, through a slice).
+                    let v = unsafe {
+                        let colsum = _mm512_loadu_si512(self.colsum.as_ptr().add(j).cast());
+                        let fixed = _mm512_sub_epi32(
+                            sum,
+                            _mm512_mullo_epi32(colsum, _mm512_set1_epi32(zero)),
+                        );
+                        let scale = _mm512_mul_ps(
+                            _mm512_loadu_ps(self.scale.as_ptr().add(j)),
+                            _mm512_set1_ps(step),
+                        );
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(fixed), scale)
+                    };
+                    // SAFETY: `tail` holds 32 floats.
+                    unsafe { _mm512_storeu_ps(tail.as_mut_ptr().add(half * 16), v) };
+                }
+                for (o, (t, b)) in row[j0..j0 + width]
+                    .iter_mut()
+                    .zip(tail.iter().zip(&self.bias[j0..j0 + width]))
+                {
+                    *o = t + b;
+                }
+            }
+        }
+    }
+
+    /// Inputs per row.
+    #[cfg(test)]
+    pub(crate) fn inputs(&self) -> usize {
+        self.inputs
+    }
+}
+
+/// An input column whose largest magnitude exceeds this many times the inputs' RMS is an
+/// outlier: it stays out of the int8 product and is multiplied in f32 instead.
+const OUTLIER_RMS: f32 = 6.0;
+/// At most this many outlier columns per product (the largest).
+const MAX_OUTLIERS: usize = 16;
+
+/// Input rows quantised to u8, each with its zero point and step (`x ≈ (q − zero) · step`),
+/// and the outlier columns left to f32 (quantised as the zero point, so they add nothing).
+#[derive(Default)]
+pub(crate) struct Quantized {
+    data: Vec<u8>,
+    params: Vec<(i32, f32)>,
+    outliers: Vec<usize>,
+    /// Per input column: first its largest magnitude, then 0 for outliers and 1 for the rest.
+    keep: Vec<f32>,
+}
+
+impl Quantized {
+    /// Branch-free loops over lanes so they vectorise (inlined into the AVX-512 caller).
+    #[inline(always)]
+    fn quantize(&mut self, input: &[f32], k: usize, k4: usize) {
+        let rows = input.len() / k;
+        self.data.clear();
+        self.data.resize(rows * k4, 0);
+        self.params.clear();
+        self.keep.clear();
+        self.keep.resize(k, 0.0);
+        let mut sq = [0f32; 16];
+        for row in input.chunks_exact(k) {
+            for (m, &x) in self.keep.iter_mut().zip(row) {
+                let a = x.abs();
+                *m = if a > *m { a } else { *m };
+            }
+            let chunks = row.chunks_exact(16);
+            let rest = chunks.remainder();
+            for c in chunks {
+                for l in 0..16 {
+                    sq[l] += c[l] * c[l];
+                }
+            }
+            for (l, &x) in rest.iter().enumerate() {
+                sq[l] += x * x;
+            }
+        }
+        let rms = (sq.iter().sum::<f32>() / input.len().max(1) as f32).sqrt();
+        self.outliers.clear();
+        let keep = &self.keep;
+        self.outliers
+            .extend((0..k).filter(|&c| keep[c] > OUTLIER_RMS * rms));
+        self.outliers.sort_by(|&a, &b| keep[b].total_cmp(&keep[a]));
+        self.outliers.truncate(MAX_OUTLIERS);
+        self.keep.fill(1.0);
+        for &c in &self.outliers {
+            self.keep[c] = 0.0;
+        }
+        for (row, q) in input.chunks_exact(k).zip(self.data.chunks_exact_mut(k4)) {
+            // The range always holds 0, so zero inputs, the outliers (zeroed) and the padding
+            // all quantise to the zero point exactly.
+            let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
+            let chunks = row.chunks_exact(16).zip(self.keep.chunks_exact(16));
+            for (x, m) in chunks {
+                for l in 0..16 {
+                    let v = x[l] * m[l];
+                    lo[l] = if v < lo[l] { v } else { lo[l] };
+                    hi[l] = if v > hi[l] { v } else { hi[l] };
+                }
+            }
+            let tail = k - k % 16;
+            for (x, m) in row[tail..].iter().zip(&self.keep[tail..]) {
+                lo[0] = lo[0].min(x * m);
+                hi[0] = hi[0].max(x * m);
+            }
+            let lo = lo.iter().copied().fold(0f32, f32::min);
+            let hi = hi.iter().copied().fold(0f32, f32::max);
+            let step = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+            let inv = 1.0 / step;
+            let zero = (-lo * inv).round().clamp(0.0, 255.0);
+            for ((q, &x), m) in q.iter_mut().zip(row).zip(&self.keep) {
+                *q = (x * m * inv + zero + 0.5).clamp(0.0, 255.0) as u8;
+            }
+            q[k..].fill(zero as u8);
+            self.params.push((zero as i32, step));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// Odd sizes (padding of inputs and outputs), every row-block size, skewed inputs: the
+    /// int8 product stays within quantisation error of the f32 one.
+    #[test]
+    fn matches_f32_product_within_quantisation_error() {
+        if !supported() {
+            eprintln!("skipping: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        let mut seed = 7;
+        for (k, n, rows) in [(384, 1152, 11), (37, 45, 1), (64, 32, 13), (1536, 384, 25)] {
+            let w: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed) * 0.1).collect();
+            let b: Vec<f32> = (0..n).map(|_| lcg(&mut seed)).collect();
+            // GELU-like rows: mostly small, skewed positive, and a few outlier columns (as in
+            // BERT's hidden states), which go through the f32 side path.
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| {
+                    let v = lcg(&mut seed);
+                    if i % k % 97 == 3 {
+                        20.0 * v
+                    } else {
+                        v.max(-0.2)
+                    }
+                })
+                .collect();
+            let q = QLinear::new(&w, &b, k, n);
+            assert_eq!(q.inputs(), k);
+            let mut out = vec![f32::NAN; rows * n];
+            q.apply(&x, &mut out, rows, &mut Quantized::default(), &w);
+            let mut err = 0f64;
+            let mut norm = 0f64;
+            for r in 0..rows {
+                for j in 0..n {
+                    let want: f32 = b[j] + (0..k).map(|i| x[r * k + i] * w[i * n + j]).sum::<f32>();
+                    err += ((out[r * n + j] - want) as f64).powi(2);
+                    norm += (want as f64).powi(2);
+                }
+            }
+            let rel = (err / norm).sqrt();
+            assert!(rel < 0.01, "k {k} n {n} rows {rows}: relative error {rel}");
+        }
+    }
+
+    #[test]
+    fn zero_rows_and_zero_weights_are_exact() {
+        if !supported() {
+            eprintln!("skipping: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        let q = QLinear::new(&[0.0; 6], &[1.0, 2.0], 3, 2);
+        let mut out = [0f32; 4];
+        q.apply(
+            &[0.5, -1.0, 2.0, 0.0, 0.0, 0.0],
+            &mut out,
+            2,
+            &mut Quantized::default(),
+            &[0.0; 6],
+        );
+        assert_eq!(out, [1.0, 2.0, 1.0, 2.0]);
+    }
+}
