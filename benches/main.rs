@@ -271,13 +271,17 @@ fn hybrid(c: &mut Criterion) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2");
     if model_dir.join("model.safetensors").exists() {
         use wikirag_core::Embedder;
-        // The built-in CPU forward pass (default) and candle's, one query per call.
-        for (name, candle_cpu) in [
-            ("embed_query_minilm", false),
-            ("embed_query_minilm_candle", true),
+        // The built-in CPU forward pass (default: int8 products for queries where the CPU has
+        // AVX-512 VNNI), the same in f32, and candle's, one query per call.
+        use wikirag_models::QueryPrecision;
+        for (name, candle_cpu, query_precision) in [
+            ("embed_query_minilm", false, QueryPrecision::Int8),
+            ("embed_query_minilm_f32", false, QueryPrecision::F32),
+            ("embed_query_minilm_candle", true, QueryPrecision::F32),
         ] {
             let options = wikirag_models::EmbedderOptions {
                 candle_cpu,
+                query_precision,
                 ..Default::default()
             };
             let model = wikirag_models::BertEmbedder::load(&model_dir, &options).unwrap();

@@ -376,7 +376,16 @@ mod tests {
             let q = QLinear::new(&w, &b, k, n);
             assert_eq!(q.inputs(), k);
             let mut out = vec![f32::NAN; rows * n];
-            q.apply(&x, &mut out, rows, &mut Quantized::default(), &w);
+            let mut scratch = Quantized::default();
+            q.apply(&x, &mut out, rows, &mut scratch, &w);
+            // Every outlier column (one in 97) takes the f32 path, and nothing else does (with
+            // 37 inputs the one outlier is too large a share of the RMS to stand out).
+            if k >= 64 {
+                let mut outliers = scratch.outliers.clone();
+                outliers.sort();
+                let want: Vec<usize> = (0..k).filter(|c| c % 97 == 3).collect();
+                assert_eq!(outliers, want, "k {k}");
+            }
             let mut err = 0f64;
             let mut norm = 0f64;
             for r in 0..rows {

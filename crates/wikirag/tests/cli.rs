@@ -388,6 +388,19 @@ fn relink_rebuilds_the_graph_with_other_parameters() {
     assert_eq!(v["retrieval"]["ef_search"], 40, "{v}");
     assert!(!v["hits"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(search(&["--ef-search", "64"])["retrieval"]["ef_search"], 64);
+    // The query pass's arithmetic is reported: int8 by default where the CPU runs it.
+    let want = if wikirag_has_vnni() { "int8" } else { "f32" };
+    assert_eq!(v["query_precision"], want, "{v}");
+    let f32 = search(&["--query-precision", "f32"]);
+    assert_eq!(f32["query_precision"], "f32", "{f32}");
+    assert!(!f32["hits"].as_array().unwrap().is_empty(), "{f32}");
+    let o = wikirag(&["search", "--index", idx, "x", "--query-precision", "fp4"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("int8 or f32"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // An index without vectors has nothing to link: a clear error.
     let plain = build_sample(dir.path());
@@ -398,4 +411,17 @@ fn relink_rebuilds_the_graph_with_other_parameters() {
         "{}",
         text(&o.stderr)
     );
+}
+
+fn wikirag_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
