@@ -6,12 +6,14 @@
 //! weights are quantised once at load, per output column (symmetric int8, 10.6 MB for MiniLM),
 //! and packed in the order the kernel reads them; each input row is quantised when the product
 //! runs (asymmetric u8 over the row's own range), and the products run with AVX-512 VNNI
-//! (`vpdpbusd`: 64 multiply-adds per instruction, exact in i32). Everything between the
-//! products — attention, softmax, GELU, layer norm, residuals, pooling — stays f32.
+//! (`vpdpbusd`: 64 multiply-adds per instruction, exact in i32). The few input columns with
+//! outliers (BERT's hidden states have some) stay out of the int8 product and are added in
+//! f32. Everything between the products — attention, softmax, GELU, layer norm, residuals,
+//! pooling — stays f32.
 //!
-//! Measured on MiniLM (tests, `benches/RESULTS.md`): the query vectors keep cosine ≥ 0.99
-//! with the f32 pass's and the retrieval results stay those of f32 queries; passages are always
-//! embedded in f32.
+//! Measured on MiniLM (tests, `benches/RESULTS.md`): 2.75 → 1.04 ms a query; cosine to the f32
+//! pass's query vector ≥ 0.9993 over 300 queries, 98 % of the exact top 10 shared, hybrid
+//! eval results unchanged. Passages are always embedded in f32.
 
 /// Outputs per panel: two 16-lane i32 accumulators per row.
 const PANEL: usize = 32;

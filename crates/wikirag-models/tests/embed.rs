@@ -259,9 +259,14 @@ fn int8_queries_stay_close_to_f32() {
         for ((q, a), b) in questions.iter().zip(&q8).zip(&q32) {
             let c = cosine(a, b);
             assert!(c >= floor, "{}: {q:?} cosine {c}", dir.display());
-            assert!(c < 1.0 || a != b || dir.ends_with("x"), "int8 must run");
             worst = worst.min(c);
         }
+        // The int8 pass did run: its vectors are close to the f32 ones, not the same.
+        assert!(
+            q8.iter().zip(&q32).any(|(a, b)| a != b),
+            "{}: int8 queries equal f32 ones",
+            dir.display()
+        );
         eprintln!("{}: lowest int8/f32 query cosine {worst:.5}", dir.display());
         // Passages are always f32.
         assert_eq!(
