@@ -57,27 +57,25 @@ fn main() -> anyhow::Result<()> {
         }
     }
     // The real model for an index built with it (`wikirag index --model`), else the stand-in.
-    let embedder: Arc<dyn wikirag_core::Embedder> = match &model {
-        Some(dir) => Arc::new(wikirag_models::BertEmbedder::load(
-            dir,
-            &Default::default(),
-        )?),
-        None => Arc::new(HashEmbedder::new(384)),
-    };
-    // The same model with f32 queries, to measure what the int8 query pass changes.
-    let f32_queries = match &model {
+    // With the real model, the same model with f32 queries too, to measure what the int8 query
+    // pass changes (where it runs).
+    let (embedder, f32_queries): (Arc<dyn wikirag_core::Embedder>, _) = match &model {
         Some(dir) => {
-            let m = wikirag_models::BertEmbedder::load(
-                dir,
-                &wikirag_models::EmbedderOptions {
-                    query_precision: wikirag_models::QueryPrecision::F32,
-                    ..Default::default()
-                },
-            )?;
-            let int8 = wikirag_models::BertEmbedder::load(dir, &Default::default())?;
-            (int8.query_precision() == wikirag_models::QueryPrecision::Int8).then_some(m)
+            let bert = wikirag_models::BertEmbedder::load(dir, &Default::default())?;
+            let f32_queries = (bert.query_precision() == wikirag_models::QueryPrecision::Int8)
+                .then(|| {
+                    wikirag_models::BertEmbedder::load(
+                        dir,
+                        &wikirag_models::EmbedderOptions {
+                            query_precision: wikirag_models::QueryPrecision::F32,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .transpose()?;
+            (Arc::new(bert), f32_queries)
         }
-        None => None,
+        None => (Arc::new(HashEmbedder::new(384)), None),
     };
     if !index.join("manifest.json").exists() {
         let dump = dump.ok_or_else(|| anyhow::anyhow!("--dump FILE needed to build"))?;

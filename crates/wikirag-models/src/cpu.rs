@@ -30,6 +30,8 @@ struct Linear {
     bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
+    /// The same product in int8, for the query pass (`int8.rs`).
+    int8: Option<QLinear>,
 }
 
 struct Norm {
@@ -45,27 +47,6 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: Norm,
-    /// The four products again in int8, for the query pass (`int8.rs`).
-    int8: Option<Int8Layer>,
-}
-
-struct Int8Layer {
-    qkv: QLinear,
-    attention_out: QLinear,
-    intermediate: QLinear,
-    output: QLinear,
-}
-
-impl Int8Layer {
-    fn new(layer: &Layer) -> Int8Layer {
-        let q = |l: &Linear| QLinear::new(&l.weight, &l.bias, l.inputs, l.outputs);
-        Int8Layer {
-            qkv: q(&layer.qkv),
-            attention_out: q(&layer.attention_out),
-            intermediate: q(&layer.intermediate),
-            output: q(&layer.output),
-        }
-    }
 }
 
 /// BERT weights laid out for [`CpuBert::forward`].
@@ -117,6 +98,7 @@ impl CpuBert {
                 bias: vector(outputs, &format!("{prefix}.bias"))?,
                 inputs,
                 outputs,
+                int8: None,
             })
         };
         let norm = |prefix: &str| -> Result<Norm> {
@@ -147,13 +129,13 @@ impl CpuBert {
                     bias,
                     inputs: h,
                     outputs: 3 * h,
+                    int8: None,
                 },
                 attention_out: linear(h, h, &format!("{p}.attention.output.dense"))?,
                 attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                 intermediate: linear(h, inter, &format!("{p}.intermediate.dense"))?,
                 output: linear(inter, h, &format!("{p}.output.dense"))?,
                 output_norm: norm(&format!("{p}.output.LayerNorm"))?,
-                int8: None,
             });
         }
         let token_types = matrix(
@@ -163,7 +145,14 @@ impl CpuBert {
         )?;
         if int8 && crate::int8::supported() {
             for layer in &mut layers {
-                layer.int8 = Some(Int8Layer::new(layer));
+                for linear in [
+                    &mut layer.qkv,
+                    &mut layer.attention_out,
+                    &mut layer.intermediate,
+                    &mut layer.output,
+                ] {
+                    linear.int8 = Some(QLinear::new(&linear.weight, linear.inputs, linear.outputs));
+                }
             }
         }
         Ok(CpuBert {
@@ -188,7 +177,7 @@ impl CpuBert {
 
     /// Whether the int8 pass is available (asked for at load, and the CPU has AVX-512 VNNI).
     pub(crate) fn has_int8(&self) -> bool {
-        self.layers.iter().all(|l| l.int8.is_some()) && !self.layers.is_empty()
+        self.layers.iter().all(|l| l.qkv.int8.is_some()) && !self.layers.is_empty()
     }
 
     /// Pooled (not yet normalised) sentence vectors for token-id sequences of any lengths;
@@ -245,43 +234,21 @@ impl CpuBert {
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
         let mut scores = vec![0f32; max_len * max_len];
         let mut quantized = Quantized::default();
+        let mut int8 = int8.then_some(&mut quantized);
         for layer in &self.layers {
-            match layer.int8.as_ref().filter(|_| int8) {
-                Some(q) => q
-                    .qkv
-                    .apply(&x, &mut qkv, rows, &mut quantized, &layer.qkv.weight),
-                None => layer.qkv.apply(&x, &mut qkv, rows),
-            }
+            layer.qkv.apply(&x, &mut qkv, rows, int8.as_deref_mut());
             self.attention(&qkv, seqs, &mut context, &mut scores);
-            match layer.int8.as_ref().filter(|_| int8) {
-                Some(q) => q.attention_out.apply(
-                    &context,
-                    &mut attended,
-                    rows,
-                    &mut quantized,
-                    &layer.attention_out.weight,
-                ),
-                None => layer.attention_out.apply(&context, &mut attended, rows),
-            }
+            layer
+                .attention_out
+                .apply(&context, &mut attended, rows, int8.as_deref_mut());
             add_norm(&mut attended, &x, &layer.attention_norm, self.eps, h);
-            match layer.int8.as_ref().filter(|_| int8) {
-                Some(q) => q.intermediate.apply(
-                    &attended,
-                    &mut inner,
-                    rows,
-                    &mut quantized,
-                    &layer.intermediate.weight,
-                ),
-                None => layer.intermediate.apply(&attended, &mut inner, rows),
-            }
+            layer
+                .intermediate
+                .apply(&attended, &mut inner, rows, int8.as_deref_mut());
             activate(&mut inner, self.act);
-            match layer.int8.as_ref().filter(|_| int8) {
-                Some(q) => {
-                    q.output
-                        .apply(&inner, &mut x, rows, &mut quantized, &layer.output.weight)
-                }
-                None => layer.output.apply(&inner, &mut x, rows),
-            }
+            layer
+                .output
+                .apply(&inner, &mut x, rows, int8.as_deref_mut());
             add_norm(&mut x, &attended, &layer.output_norm, self.eps, h);
         }
         let mut out = Vec::with_capacity(seqs.len());
@@ -418,9 +385,14 @@ fn matmul(
 }
 
 impl Linear {
-    /// `out = input · weight + bias` for `rows` rows.
+    /// `out = input · weight + bias` for `rows` rows; with `int8` scratch (and int8 weights)
+    /// through the int8 product.
     #[inline(always)]
-    fn apply(&self, input: &[f32], out: &mut [f32], rows: usize) {
+    fn apply(&self, input: &[f32], out: &mut [f32], rows: usize, int8: Option<&mut Quantized>) {
+        if let (Some(q), Some(scratch)) = (&self.int8, int8) {
+            q.apply(input, out, rows, scratch, &self.weight, &self.bias);
+            return;
+        }
         let (k, n) = (self.inputs, self.outputs);
         for r in out[..rows * n].chunks_exact_mut(n) {
             r.copy_from_slice(&self.bias);

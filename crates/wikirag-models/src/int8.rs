@@ -30,7 +30,6 @@ pub(crate) struct QLinear {
     scale: Vec<f32>,
     /// Per output: the sum of its quantised weights (to remove the input zero point).
     colsum: Vec<i32>,
-    bias: Vec<f32>,
     inputs: usize,
     /// Inputs rounded up to a multiple of 4.
     k4: usize,
@@ -40,7 +39,7 @@ pub(crate) struct QLinear {
 }
 
 /// Whether this CPU runs [`QLinear`] (x86-64 with AVX-512 F/BW/VNNI).
-pub(crate) fn supported() -> bool {
+pub fn supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -55,9 +54,8 @@ pub(crate) fn supported() -> bool {
 
 impl QLinear {
     /// Quantises an input-major (`inputs × outputs`) f32 weight.
-    pub(crate) fn new(weight: &[f32], bias: &[f32], inputs: usize, outputs: usize) -> QLinear {
+    pub(crate) fn new(weight: &[f32], inputs: usize, outputs: usize) -> QLinear {
         assert_eq!(weight.len(), inputs * outputs);
-        assert_eq!(bias.len(), outputs);
         let k4 = inputs.div_ceil(4) * 4;
         let n32 = outputs.div_ceil(PANEL) * PANEL;
         let mut scale = vec![1f32; n32];
@@ -84,7 +82,6 @@ impl QLinear {
             packed,
             scale,
             colsum,
-            bias: bias.to_vec(),
             inputs,
             k4,
             outputs,
@@ -98,8 +95,9 @@ impl QLinear {
         (panel * k4 / 4 + k / 4) * 128 + (within / 16) * 64 + (within % 16) * 4 + k % 4
     }
 
-    /// `out = input · weight + bias` for `rows` rows (`out` rows `outputs` wide); `scratch`
-    /// holds the quantised inputs between calls.
+    /// `out = input · weight + bias` for `rows` rows (`out` rows `outputs` wide), `weight` the
+    /// f32 weight this was made from (for the outlier columns); `scratch` holds the quantised
+    /// inputs between calls.
     pub(crate) fn apply(
         &self,
         input: &[f32],
@@ -107,9 +105,11 @@ impl QLinear {
         rows: usize,
         scratch: &mut Quantized,
         weight: &[f32],
+        bias: &[f32],
     ) {
         assert!(input.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
         assert_eq!(weight.len(), self.inputs * self.outputs);
+        assert_eq!(bias.len(), self.outputs);
         let input = &input[..rows * self.inputs];
         #[cfg(target_arch = "x86_64")]
         {
@@ -117,12 +117,12 @@ impl QLinear {
             // SAFETY: `supported()` checked the features `product` is compiled for.
             #[allow(unsafe_code)]
             unsafe {
-                self.product(input, out, rows, scratch, weight)
+                self.product(input, out, rows, scratch, weight, bias)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (input, out, scratch);
+            let _ = (input, out, scratch, weight, bias);
             unreachable!("int8 products are only built where supported() is true");
         }
     }
@@ -139,6 +139,7 @@ impl QLinear {
         rows: usize,
         scratch: &mut Quantized,
         weight: &[f32],
+        bias: &[f32],
     ) {
         scratch.quantize(input, self.inputs, self.k4);
         let mut start = 0;
@@ -149,18 +150,18 @@ impl QLinear {
             // bytes), and write only through `out` slices they index with bounds checks.
             unsafe {
                 match n {
-                    1 => self.block::<1>(scratch, start, out),
-                    2 => self.block::<2>(scratch, start, out),
-                    3 => self.block::<3>(scratch, start, out),
-                    4 => self.block::<4>(scratch, start, out),
-                    5 => self.block::<5>(scratch, start, out),
-                    6 => self.block::<6>(scratch, start, out),
-                    7 => self.block::<7>(scratch, start, out),
-                    8 => self.block::<8>(scratch, start, out),
-                    9 => self.block::<9>(scratch, start, out),
-                    10 => self.block::<10>(scratch, start, out),
-                    11 => self.block::<11>(scratch, start, out),
-                    _ => self.block::<12>(scratch, start, out),
+                    1 => self.block::<1>(scratch, start, out, bias),
+                    2 => self.block::<2>(scratch, start, out, bias),
+                    3 => self.block::<3>(scratch, start, out, bias),
+                    4 => self.block::<4>(scratch, start, out, bias),
+                    5 => self.block::<5>(scratch, start, out, bias),
+                    6 => self.block::<6>(scratch, start, out, bias),
+                    7 => self.block::<7>(scratch, start, out, bias),
+                    8 => self.block::<8>(scratch, start, out, bias),
+                    9 => self.block::<9>(scratch, start, out, bias),
+                    10 => self.block::<10>(scratch, start, out, bias),
+                    11 => self.block::<11>(scratch, start, out, bias),
+                    _ => self.block::<12>(scratch, start, out, bias),
                 }
             }
             start += n;
@@ -182,7 +183,13 @@ impl QLinear {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     #[allow(unsafe_code)]
-    unsafe fn block<const R: usize>(&self, q: &Quantized, first: usize, out: &mut [f32]) {
+    unsafe fn block<const R: usize>(
+        &self,
+        q: &Quantized,
+        first: usize,
+        out: &mut [f32],
+        bias: &[f32],
+    ) {
         use std::arch::x86_64::*;
         let k4 = self.k4;
         let rows = &q.data[first * k4..(first + R) * k4];
@@ -239,7 +246,7 @@ impl QLinear {
                 }
                 for (o, (t, b)) in row[j0..j0 + width]
                     .iter_mut()
-                    .zip(tail.iter().zip(&self.bias[j0..j0 + width]))
+                    .zip(tail.iter().zip(&bias[j0..j0 + width]))
                 {
                     *o = t + b;
                 }
@@ -375,11 +382,11 @@ mod tests {
                     }
                 })
                 .collect();
-            let q = QLinear::new(&w, &b, k, n);
+            let q = QLinear::new(&w, k, n);
             assert_eq!(q.inputs(), k);
             let mut out = vec![f32::NAN; rows * n];
             let mut scratch = Quantized::default();
-            q.apply(&x, &mut out, rows, &mut scratch, &w);
+            q.apply(&x, &mut out, rows, &mut scratch, &w, &b);
             // Every outlier column (one in 97) takes the f32 path, and nothing else does (with
             // 37 inputs the one outlier is too large a share of the RMS to stand out).
             if k >= 64 {
@@ -408,7 +415,7 @@ mod tests {
             eprintln!("skipping: this CPU has no AVX-512 VNNI");
             return;
         }
-        let q = QLinear::new(&[0.0; 6], &[1.0, 2.0], 3, 2);
+        let q = QLinear::new(&[0.0; 6], 3, 2);
         let mut out = [0f32; 4];
         q.apply(
             &[0.5, -1.0, 2.0, 0.0, 0.0, 0.0],
@@ -416,6 +423,7 @@ mod tests {
             2,
             &mut Quantized::default(),
             &[0.0; 6],
+            &[1.0, 2.0],
         );
         assert_eq!(out, [1.0, 2.0, 1.0, 2.0]);
     }

@@ -17,6 +17,8 @@ mod tiny;
 pub use error::{ModelError, Result};
 #[cfg(feature = "hub")]
 pub use hub::{HubOptions, fetch_from_hub};
+/// Whether this CPU can run the int8 query pass ([`QueryPrecision::Int8`]).
+pub use int8::supported as int8_supported;
 pub use tiny::write_tiny_bert;
 
 use candle_core::{DType, Device, Tensor};

@@ -389,7 +389,11 @@ fn relink_rebuilds_the_graph_with_other_parameters() {
     assert!(!v["hits"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(search(&["--ef-search", "64"])["retrieval"]["ef_search"], 64);
     // The query pass's arithmetic is reported: int8 by default where the CPU runs it.
-    let want = if wikirag_has_vnni() { "int8" } else { "f32" };
+    let want = if wikirag_models::int8_supported() {
+        "int8"
+    } else {
+        "f32"
+    };
     assert_eq!(v["query_precision"], want, "{v}");
     let f32 = search(&["--query-precision", "f32"]);
     assert_eq!(f32["query_precision"], "f32", "{f32}");
@@ -411,17 +415,4 @@ fn relink_rebuilds_the_graph_with_other_parameters() {
         "{}",
         text(&o.stderr)
     );
-}
-
-fn wikirag_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
