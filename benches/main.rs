@@ -296,6 +296,32 @@ fn hybrid(c: &mut Criterion) {
     } else {
         eprintln!("SKIPPED embed_query_minilm: run scripts/fetch-model.sh");
     }
+    // The multilingual model (12 layers, SentencePiece): its query cost, int8 and f32.
+    let e5_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/multilingual-e5-small-q4");
+    if e5_dir.join("model.safetensors").exists() {
+        use wikirag_core::Embedder;
+        use wikirag_models::QueryPrecision;
+        for (name, query_precision) in [
+            ("embed_query_e5", QueryPrecision::Int8),
+            ("embed_query_e5_f32", QueryPrecision::F32),
+        ] {
+            let options = wikirag_models::EmbedderOptions {
+                query_precision,
+                ..Default::default()
+            };
+            let model = wikirag_models::BertEmbedder::load(&e5_dir, &options).unwrap();
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    for q in queries {
+                        black_box(model.embed(&[q], wikirag_core::TextRole::Query).unwrap());
+                    }
+                })
+            });
+        }
+    } else {
+        eprintln!("SKIPPED embed_query_e5: run scripts/fetch-e5.sh");
+    }
     group.finish();
 }
 

@@ -44,6 +44,31 @@ pub fn cap_per_page<T>(
     out
 }
 
+/// Hits whose text repeats an earlier hit of the same page (a quote or a caption repeated in
+/// an article) are one hit: the later copies are dropped, then the first `k` are kept.
+/// Retrievers ask for a few more than `k` before calling this, so the slots refill.
+pub fn dedupe_hits(hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let mut seen: std::collections::HashSet<(u64, String)> = std::collections::HashSet::new();
+    hits.into_iter()
+        .filter(|h| seen.insert((h.page_id, dedupe_key(&h.text))))
+        .take(k)
+        .collect()
+}
+
+/// The text two sentences must share to be one hit: case, spacing and punctuation aside.
+fn dedupe_key(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How many more than `k` a retriever asks for so [`dedupe_hits`] can refill the slots.
+pub fn dedupe_slack(k: usize) -> usize {
+    k + k.min(10)
+}
+
 /// `((page_id, sentence), score)`, best first.
 pub type ScoredPositions = Vec<((u64, u32), f32)>;
 
@@ -54,7 +79,8 @@ pub trait Retriever: Send + Sync {
     /// The error type of this retriever.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Returns at most `request.k` hits, best first.
+    /// Returns at most `request.k` hits, best first; a sentence repeating the text of a better
+    /// hit of the same page is not returned ([`dedupe_hits`]).
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>, Self::Error>;
 
     /// Several searches at once (a retriever that embeds queries batches them).
@@ -70,5 +96,47 @@ pub trait Retriever: Send + Sync {
             .into_iter()
             .map(|h| ((h.page_id, h.sentence), h.score))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(page_id: u64, sentence: u32, text: &str) -> Hit {
+        Hit {
+            title: format!("P{page_id}"),
+            section: String::new(),
+            text: text.into(),
+            url: String::new(),
+            page_id,
+            sentence,
+            score: 1.0,
+            kind: SentenceKind::Prose,
+            revision_id: None,
+            before: Vec::new(),
+            after: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn repeated_text_of_a_page_is_one_hit() {
+        let hits = vec![
+            hit(1, 4, "“To be or not to be.”"),
+            hit(1, 9, "to be, or not to be"),
+            hit(2, 0, "To be or not to be."),
+            hit(1, 12, "To be or not to be!"),
+            hit(1, 2, "Another sentence."),
+            hit(3, 1, "Third."),
+        ];
+        let kept: Vec<(u64, u32)> = dedupe_hits(hits.clone(), 10)
+            .iter()
+            .map(|h| (h.page_id, h.sentence))
+            .collect();
+        // Page 2's copy is another article's sentence: kept.
+        assert_eq!(kept, vec![(1, 4), (2, 0), (1, 2), (3, 1)]);
+        assert_eq!(dedupe_hits(hits, 3).len(), 3);
+        assert_eq!(dedupe_slack(10), 20);
+        assert_eq!(dedupe_slack(3), 6);
     }
 }

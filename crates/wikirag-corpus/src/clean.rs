@@ -93,9 +93,10 @@ impl Cleaner {
 
     /// Cleans one page.
     pub fn clean(&self, page: &Page) -> Result<Article> {
+        let text = protect_plain_text_tags(&page.text);
         let output = self
             .config
-            .parse_with_timeout(&page.text, self.options.parse_timeout)
+            .parse_with_timeout(&text, self.options.parse_timeout)
             .map_err(|e| match e {
                 parse_wiki_text_2::ParseError::TimedOut { execution_time, .. } => {
                     CorpusError::ParseTimeout {
@@ -108,7 +109,7 @@ impl Cleaner {
         let mut r = Renderer {
             title: &page.title,
             lang: &self.lang,
-            text: &page.text,
+            text: &text,
             blocks: Vec::new(),
             sections: Vec::new(),
             skipping: false,
@@ -187,7 +188,7 @@ impl Renderer<'_> {
         if self.skipping {
             return;
         }
-        let text = tidy(text, self.lang);
+        let text = unprotect(&tidy(text, self.lang));
         if text.chars().any(char::is_alphanumeric) {
             self.blocks.push(Block {
                 section: self.section_path(),
@@ -606,8 +607,19 @@ fn humanize_key(key: &str) -> String {
         }
         spaced.push(c);
     }
+    // Numbered keys (`fonction1`, `leader_name2`): the number orders repeated fields, it is
+    // not part of the attribute's name.
+    let unnumbered = |w: &str| -> String {
+        let stem = w.trim_end_matches(|c: char| c.is_ascii_digit());
+        let digits = w.len() - stem.len();
+        match stem.chars().last() {
+            Some(c) if (1..=2).contains(&digits) && c.is_lowercase() => stem.to_string(),
+            _ => w.to_string(),
+        }
+    };
     let words: Vec<String> = spaced
         .split_whitespace()
+        .map(unnumbered)
         .enumerate()
         .map(|(i, w)| {
             let acronym = w.chars().filter(|c| c.is_alphabetic()).count() > 1
@@ -780,6 +792,82 @@ fn strip_tags(text: &str) -> String {
     out
 }
 
+/// Offset of the private-use plane that stands for markup characters inside `<nowiki>`.
+const PROTECTED: u32 = 0xF_0000;
+/// The characters wikitext gives a meaning to; inside `<nowiki>` they are plain text.
+const MARKUP: &[char] = &[
+    '[', ']', '{', '}', '|', '\'', '<', '>', '=', '*', '#', ':', ';', '~', '_', '-', '&', '!',
+];
+
+/// parse-wiki-text parses `<nowiki>…</nowiki>` and `<math>…</math>` without flushing the text
+/// before the tag, so "Alpha beta <nowiki>gamma</nowiki> delta." came out as "gamma delta.".
+/// Before parsing, a `<nowiki>` element becomes its content with every markup character moved
+/// to a private-use code point (plain text to the parser; [`unprotect`] restores it), and a
+/// `<math>` element (whose formula the cleaner drops anyway) is removed. Unclosed tags are left
+/// as they are (the parser keeps them as text).
+fn protect_plain_text_tags(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("<nowiki") && !lower.contains("<math") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find('<') {
+        let start = pos + found;
+        let rest = &lower[start + 1..];
+        let name = ["nowiki", "math"].into_iter().find(|n| {
+            rest.starts_with(n)
+                && rest[n.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c == '>' || c.is_ascii_whitespace())
+        });
+        let element = name.and_then(|name| {
+            let open_end = start + 1 + lower[start + 1..].find('>')?;
+            if lower[..open_end].ends_with('/') {
+                return None; // <nowiki/>: the parser handles it
+            }
+            let close = format!("</{name}");
+            let content_end = open_end + 1 + lower[open_end + 1..].find(&close)?;
+            let close_end = content_end + lower[content_end..].find('>')? + 1;
+            Some((name, open_end + 1, content_end, close_end))
+        });
+        match element {
+            Some((name, content_start, content_end, close_end)) => {
+                out.push_str(&text[pos..start]);
+                if name == "nowiki" {
+                    for c in text[content_start..content_end].chars() {
+                        match MARKUP.contains(&c) {
+                            true => out.push(char::from_u32(PROTECTED + c as u32).unwrap_or(c)),
+                            false => out.push(c),
+                        }
+                    }
+                }
+                pos = close_end;
+            }
+            None => {
+                out.push_str(&text[pos..=start]);
+                pos = start + 1;
+            }
+        }
+    }
+    out.push_str(&text[pos..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Restores the markup characters [`protect_plain_text_tags`] moved out of the parser's way.
+fn unprotect(text: &str) -> String {
+    if !text.chars().any(|c| c as u32 >= PROTECTED) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match (c as u32).checked_sub(PROTECTED) {
+            Some(ascii) if ascii < 128 => char::from_u32(ascii).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -792,7 +880,10 @@ mod tests {
             ("ISOCode", "ISO code"),
             ("2010Pop", "2010 pop"),
             ("area_total_sq_mi", "area total sq mi"),
-            ("début fonction1", "début fonction1"),
+            ("début fonction1", "début fonction"),
+            ("fonction1", "fonction"),
+            ("leader_name2", "leader name"),
+            ("spouse 3", "spouse 3"),
         ] {
             assert_eq!(humanize_key(key), want);
         }
@@ -887,5 +978,83 @@ mod tests {
         assert!(a.sentences.iter().any(|s| s.text == "Intro text."));
         let links = format!("{}x{}", "[[a|".repeat(5000), "]]".repeat(5000));
         let _ = clean(Language::English, "T", &links);
+    }
+}
+
+/// Every inline construct keeps the text around it: "Alpha beta X delta." must keep "Alpha
+/// beta" and "delta." whatever X is (one case per construct; the expected rendering is the
+/// snapshot). `<nowiki>` and `<math>` lost the text before them.
+#[cfg(test)]
+mod surrounding_text {
+    use super::*;
+
+    fn render(text: &str) -> String {
+        let cleaner = Cleaner::new(
+            &SiteInfo::default(),
+            Language::English,
+            CleanOptions::default(),
+        );
+        let a = cleaner
+            .clean(&Page {
+                id: 1,
+                title: "T".into(),
+                text: text.into(),
+                ..Page::default()
+            })
+            .unwrap();
+        a.sentences
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+
+    #[test]
+    fn constructs_keep_the_text_around_them() {
+        let cases: &[(&str, &str)] = &[
+            ("<nowiki>gamma</nowiki>", "Alpha beta gamma delta."),
+            (
+                "<nowiki>[[gamma]] {{x}}</nowiki>",
+                "Alpha beta [[gamma]] {{x}} delta.",
+            ),
+            ("<NOWIKI >gamma</NOWIKI>", "Alpha beta gamma delta."),
+            ("<nowiki/>gamma", "Alpha beta gamma delta."),
+            ("<math>x^2</math>", "Alpha beta delta."),
+            ("<math display=\"block\">x</math>", "Alpha beta delta."),
+            ("<chem>H2O</chem>", "Alpha beta delta."),
+            ("<ref>cite</ref>", "Alpha beta delta."),
+            ("<ref name=\"a\" />", "Alpha beta delta."),
+            ("<!-- note -->", "Alpha beta delta."),
+            ("gamma<br/>", "Alpha beta gamma delta."),
+            ("<span style=\"x\">gamma</span>", "Alpha beta gamma delta."),
+            ("<small>gamma</small>", "Alpha beta gamma delta."),
+            ("<sup>2</sup>", "Alpha beta 2 delta."),
+            ("<code>gamma</code>", "Alpha beta gamma delta."),
+            ("<abbr title=\"g\">gamma</abbr>", "Alpha beta gamma delta."),
+            ("{{unknown template|gamma}}", "Alpha beta delta."),
+            ("{{nowrap|gamma}}", "Alpha beta gamma delta."),
+            ("'''gamma'''", "Alpha beta gamma delta."),
+            ("''gamma''", "Alpha beta gamma delta."),
+            ("[[gamma]]s", "Alpha beta gammas delta."),
+            ("[[Gamma|gamma]]", "Alpha beta gamma delta."),
+            ("[http://example.org gamma]", "Alpha beta gamma delta."),
+            ("[[File:G.png|thumb|gamma]]", "Alpha beta delta."),
+            ("[[Category:Gamma]]", "Alpha beta delta."),
+            ("__NOTOC__", "Alpha beta delta."),
+            ("&amp; gamma", "Alpha beta & gamma delta."),
+            ("<includeonly>gamma</includeonly>", "Alpha beta delta."),
+            ("<noinclude>gamma</noinclude>", "Alpha beta gamma delta."),
+            ("<syntaxhighlight>x</syntaxhighlight>", "Alpha beta delta."),
+            ("<score>x</score>", "Alpha beta delta."),
+            ("<nowiki>unclosed gamma", "Alpha beta unclosed gamma delta."),
+        ];
+        let mut wrong = Vec::new();
+        for (construct, want) in cases {
+            let got = render(&format!("Alpha beta {construct} delta."));
+            if got != *want {
+                wrong.push(format!("{construct:?}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

@@ -6,6 +6,7 @@
 //! only whole: it is built in a temporary directory and renamed into place with its manifest.
 
 mod error;
+pub mod facts;
 pub mod manifest;
 mod reader;
 pub mod schema;

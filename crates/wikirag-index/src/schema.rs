@@ -152,7 +152,8 @@ pub fn build_schema() -> (Schema, Fields) {
     let section = b.add_text_field("section", STORED);
     let page_id = b.add_u64_field("page_id", INDEXED | STORED | FAST);
     let sentence = b.add_u64_field("sentence", INDEXED | STORED | FAST);
-    let sentence_kind = b.add_u64_field("sentence_kind", STORED);
+    // Fast as well: ranking reads it for the fact weight (indexes made before read as prose).
+    let sentence_kind = b.add_u64_field("sentence_kind", STORED | FAST);
     let revision_id = b.add_u64_field("revision_id", STORED);
     let url = b.add_text_field("url", STORED);
     let timestamp = b.add_text_field("timestamp", STORED);

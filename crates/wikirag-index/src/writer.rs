@@ -121,17 +121,15 @@ impl IndexBuilder {
             doc.add_text(f.kind, KIND_SENTENCE);
             doc.add_text(f.lang, lang);
             doc.add_text(f.text, &s.text);
-            // A fact starts with its article's title, which the title field already scores:
-            // index only the field and value so title terms are not counted twice.
-            let indexed = match s.kind {
-                SentenceKind::Fact => s
-                    .text
-                    .strip_prefix(article.title.as_str())
-                    .and_then(|rest| rest.strip_prefix(" — "))
-                    .unwrap_or(&s.text),
-                _ => &s.text,
-            };
-            doc.add_text(text_field, indexed);
+            // A fact is indexed whole, entity included, with the words people ask for its
+            // attribute with (`facts`).
+            match s.kind {
+                SentenceKind::Fact => doc.add_text(
+                    text_field,
+                    crate::facts::indexed_fact(&article.language, &article.title, &s.text),
+                ),
+                _ => doc.add_text(text_field, &s.text),
+            }
             doc.add_text(f.title, &article.title);
             doc.add_text(title_field, &article.title);
             doc.add_text(f.section, &s.section);

@@ -24,6 +24,33 @@ use wikirag_core::Pooling;
 
 use crate::int8::{QLinear, Quantized};
 
+/// The encoder families this pass runs: the same layers, different embeddings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// BERT (and models saved as BERT, such as multilingual-e5 and MiniLM).
+    Bert,
+    /// RoBERTa, XLM-RoBERTa, CamemBERT: weights under `roberta.`, positions offset past the
+    /// padding index, one token type.
+    Roberta,
+}
+
+impl Family {
+    /// The family of a `config.json` `model_type`, `None` for one this pass cannot run.
+    pub(crate) fn of_supported(model_type: &str) -> Option<Family> {
+        match model_type {
+            "bert" | "distilbert_as_bert" => Some(Family::Bert),
+            "roberta" | "xlm-roberta" | "camembert" => Some(Family::Roberta),
+            _ => None,
+        }
+    }
+
+    fn of(model_type: Option<&str>) -> Family {
+        model_type
+            .and_then(Family::of_supported)
+            .unwrap_or(Family::Bert)
+    }
+}
+
 /// A fully-connected layer; the weight is stored input-major (`inputs × outputs`).
 struct Linear {
     weight: Vec<f32>,
@@ -57,7 +84,11 @@ pub(crate) struct CpuBert {
     eps: f32,
     act: HiddenAct,
     vocab: usize,
+    /// Longest input (the position table's rows past `position_offset`).
     max_positions: usize,
+    /// Row of the first token's position: 0 for BERT, `pad_token_id + 1` for (XLM-)RoBERTa,
+    /// whose position ids start after the padding index.
+    position_offset: usize,
     word: Vec<f32>,
     position: Vec<f32>,
     /// Token type 0 (sentence embedding never uses another).
@@ -72,12 +103,23 @@ impl CpuBert {
     /// also quantises the products for [`CpuBert::forward`]'s int8 pass (ignored where the CPU
     /// cannot run it: see [`CpuBert::has_int8`]).
     pub(crate) fn load(vb: &VarBuilder, config: &Config, int8: bool) -> Result<CpuBert> {
-        let vb = match &config.model_type {
-            Some(prefix) if !vb.contains_tensor("embeddings.word_embeddings.weight") => {
-                vb.pp(prefix)
-            }
-            _ => vb.clone(),
+        let family = Family::of(config.model_type.as_deref());
+        let vb = match (&config.model_type, family) {
+            _ if vb.contains_tensor("embeddings.word_embeddings.weight") => vb.clone(),
+            (_, Family::Roberta) => vb.pp("roberta"),
+            (Some(prefix), Family::Bert) => vb.pp(prefix),
+            (None, Family::Bert) => vb.clone(),
         };
+        let position_offset = match family {
+            Family::Bert => 0,
+            Family::Roberta => config.pad_token_id + 1,
+        };
+        if position_offset >= config.max_position_embeddings {
+            candle_core::bail!(
+                "position offset {position_offset} leaves none of the model's {} positions",
+                config.max_position_embeddings
+            );
+        }
         let h = config.hidden_size;
         let inter = config.intermediate_size;
         if config.num_attention_heads == 0 || !h.is_multiple_of(config.num_attention_heads) {
@@ -151,7 +193,7 @@ impl CpuBert {
                     &mut layer.intermediate,
                     &mut layer.output,
                 ] {
-                    linear.int8 = Some(QLinear::new(&linear.weight, linear.inputs, linear.outputs));
+                    linear.int8 = QLinear::new(&linear.weight, linear.inputs, linear.outputs);
                 }
             }
         }
@@ -162,7 +204,8 @@ impl CpuBert {
             eps: config.layer_norm_eps as f32,
             act: config.hidden_act,
             vocab: config.vocab_size,
-            max_positions: config.max_position_embeddings,
+            max_positions: config.max_position_embeddings - position_offset,
+            position_offset,
             word: matrix(config.vocab_size, h, "embeddings.word_embeddings.weight")?,
             position: matrix(
                 config.max_position_embeddings,
@@ -175,7 +218,8 @@ impl CpuBert {
         })
     }
 
-    /// Whether the int8 pass is available (asked for at load, and the CPU has AVX-512 VNNI).
+    /// Whether the int8 pass is available (asked for at load, and the CPU has AVX-512 VNNI or
+    /// AVX2).
     pub(crate) fn has_int8(&self) -> bool {
         self.layers.iter().all(|l| l.qkv.int8.is_some()) && !self.layers.is_empty()
     }
@@ -218,7 +262,7 @@ impl CpuBert {
         for s in seqs {
             for (pos, &id) in s.iter().enumerate() {
                 let word = &self.word[id as usize * h..][..h];
-                let position = &self.position[pos * h..][..h];
+                let position = &self.position[(pos + self.position_offset) * h..][..h];
                 let out = &mut x[row * h..][..h];
                 for i in 0..h {
                     out[i] = word[i] + position[i] + self.token_type[i];

@@ -6,7 +6,8 @@
 //! weights are quantised once at load, per output column (symmetric int8, 10.6 MB for MiniLM),
 //! and packed in the order the kernel reads them; each input row is quantised when the product
 //! runs (asymmetric u8 over the row's own range), and the products run with AVX-512 VNNI
-//! (`vpdpbusd`: 64 multiply-adds per instruction, exact in i32). The few input columns with
+//! (`vpdpbusd`: 64 multiply-adds per instruction, exact in i32) or, on AVX2-only CPUs, with
+//! `vpmaddubsw` + `vpmaddwd` over 7-bit inputs (the same layout, 8 outputs per instruction). The few input columns with
 //! outliers (BERT's hidden states have some) stay out of the int8 product and are added in
 //! f32. Everything between the products — attention, softmax, GELU, layer norm, residuals,
 //! pooling — stays f32.
@@ -17,6 +18,9 @@
 
 /// Outputs per panel: two 16-lane i32 accumulators per row.
 const PANEL: usize = 32;
+/// Rows multiplied together in the AVX2 kernel (2·4 accumulators + 2 weight registers + the
+/// broadcast and the ones fit the 16 vector registers).
+const ROWS_AVX2: usize = 4;
 /// Rows multiplied together against one streamed panel (2·12 accumulators + 2 weight registers
 /// + one broadcast fit the 32 vector registers).
 const ROWS: usize = 12;
@@ -36,25 +40,83 @@ pub(crate) struct QLinear {
     outputs: usize,
     /// Outputs rounded up to a multiple of [`PANEL`].
     n32: usize,
+    kernel: Kernel,
 }
 
-/// Whether this CPU runs [`QLinear`] (x86-64 with AVX-512 F/BW/VNNI).
+/// The instructions an int8 product runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// AVX-512 VNNI `vpdpbusd`: u8 × i8, four products summed into i32, 64 per instruction.
+    Vnni512,
+    /// AVX2 `vpmaddubsw` + `vpmaddwd`: the same sums in three instructions for 8 outputs.
+    /// `vpmaddubsw` saturates its i16 pair sums, so inputs are quantised to 0..=127 (7 bits)
+    /// for this kernel: 2 · 127 · 127 < 32767, exact.
+    Avx2,
+}
+
+impl Kernel {
+    /// The largest quantised input: 255 for VNNI, 127 for AVX2 (see [`Kernel::Avx2`]).
+    fn levels(self) -> f32 {
+        match self {
+            Kernel::Vnni512 => 255.0,
+            Kernel::Avx2 => 127.0,
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub(crate) fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Kernel::Vnni512 => has!("avx512f") && has!("avx512bw") && has!("avx512vnni"),
+                Kernel::Avx2 => has!("avx2") && has!("fma"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// The best kernel this CPU runs; `WIKIRAG_INT8_KERNEL=avx2` picks the AVX2 one on an
+    /// AVX-512 machine (to measure and test what AVX2-only CPUs run).
+    pub(crate) fn detect() -> Option<Kernel> {
+        let forced = std::env::var("WIKIRAG_INT8_KERNEL").ok();
+        [Kernel::Vnni512, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| forced.as_deref() != Some("avx2") || *k == Kernel::Avx2)
+            .find(|k| k.available())
+    }
+}
+
+/// The int8 kernel queries run with here: `"avx512-vnni"`, `"avx2"`, or `None` (f32 queries).
+pub fn kernel_name() -> Option<&'static str> {
+    Kernel::detect().map(|k| match k {
+        Kernel::Vnni512 => "avx512-vnni",
+        Kernel::Avx2 => "avx2",
+    })
+}
+
+/// Whether this CPU runs [`QLinear`] (x86-64 with AVX-512 VNNI, or AVX2 and FMA).
 pub fn supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Kernel::detect().is_some()
 }
 
 impl QLinear {
-    /// Quantises an input-major (`inputs × outputs`) f32 weight.
-    pub(crate) fn new(weight: &[f32], inputs: usize, outputs: usize) -> QLinear {
+    /// Quantises an input-major (`inputs × outputs`) f32 weight for this CPU's best kernel;
+    /// `None` where [`supported`] is false.
+    pub(crate) fn new(weight: &[f32], inputs: usize, outputs: usize) -> Option<QLinear> {
+        Kernel::detect().map(|kernel| QLinear::with_kernel(weight, inputs, outputs, kernel))
+    }
+
+    /// The same for a given kernel (which must be [`Kernel::available`] when applied).
+    pub(crate) fn with_kernel(
+        weight: &[f32],
+        inputs: usize,
+        outputs: usize,
+        kernel: Kernel,
+    ) -> QLinear {
         assert_eq!(weight.len(), inputs * outputs);
         let k4 = inputs.div_ceil(4) * 4;
         let n32 = outputs.div_ceil(PANEL) * PANEL;
@@ -86,7 +148,13 @@ impl QLinear {
             k4,
             outputs,
             n32,
+            kernel,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// Where weight (input `k`, output `j`) sits in `packed`.
@@ -113,11 +181,18 @@ impl QLinear {
         let input = &input[..rows * self.inputs];
         #[cfg(target_arch = "x86_64")]
         {
-            assert!(supported(), "int8 products need AVX-512 VNNI");
-            // SAFETY: `supported()` checked the features `product` is compiled for.
+            assert!(
+                self.kernel.available(),
+                "{:?} int8 kernel unavailable",
+                self.kernel
+            );
+            // SAFETY: `available()` checked the features each product is compiled for.
             #[allow(unsafe_code)]
             unsafe {
-                self.product(input, out, rows, scratch, weight, bias)
+                match self.kernel {
+                    Kernel::Vnni512 => self.product(input, out, rows, scratch, weight, bias),
+                    Kernel::Avx2 => self.product_avx2(input, out, rows, scratch, weight, bias),
+                }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -141,7 +216,7 @@ impl QLinear {
         weight: &[f32],
         bias: &[f32],
     ) {
-        scratch.quantize(input, self.inputs, self.k4);
+        scratch.quantize(input, self.inputs, self.k4, Kernel::Vnni512.levels());
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(ROWS);
@@ -166,7 +241,13 @@ impl QLinear {
             }
             start += n;
         }
-        // The outlier inputs, left out of the int8 product, in f32.
+        self.outliers(input, out, scratch, weight);
+    }
+
+    /// The outlier inputs, left out of the int8 product, in f32 (inlined into each kernel's
+    /// product, so compiled for its features).
+    #[inline(always)]
+    fn outliers(&self, input: &[f32], out: &mut [f32], scratch: &Quantized, weight: &[f32]) {
         let n = self.outputs;
         for &c in &scratch.outliers {
             let w = &weight[c * n..(c + 1) * n];
@@ -174,6 +255,107 @@ impl QLinear {
                 let a = x[c];
                 for (o, w) in o.iter_mut().zip(w) {
                     *o += a * w;
+                }
+            }
+        }
+    }
+
+    /// [`QLinear::apply`] compiled for AVX2: inputs quantised to 7 bits, blocks of up to
+    /// [`ROWS_AVX2`] rows against half panels (16 outputs), outliers in f32.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(unsafe_code)]
+    unsafe fn product_avx2(
+        &self,
+        input: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        scratch: &mut Quantized,
+        weight: &[f32],
+        bias: &[f32],
+    ) {
+        scratch.quantize(input, self.inputs, self.k4, Kernel::Avx2.levels());
+        let mut start = 0;
+        while start < rows {
+            let n = (rows - start).min(ROWS_AVX2);
+            // SAFETY: as in `product`: `n` quantised rows from `start`, whole panels.
+            unsafe {
+                match n {
+                    1 => self.block_avx2::<1>(scratch, start, out, bias),
+                    2 => self.block_avx2::<2>(scratch, start, out, bias),
+                    3 => self.block_avx2::<3>(scratch, start, out, bias),
+                    _ => self.block_avx2::<4>(scratch, start, out, bias),
+                }
+            }
+            start += n;
+        }
+        self.outliers(input, out, scratch, weight);
+    }
+
+    /// `R` rows from `first` against every half panel, with `vpmaddubsw` (u8 × i8 → pairs
+    /// summed in i16, exact for 7-bit inputs) and `vpmaddwd` by ones (→ sums of 4 in i32).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(unsafe_code)]
+    unsafe fn block_avx2<const R: usize>(
+        &self,
+        q: &Quantized,
+        first: usize,
+        out: &mut [f32],
+        bias: &[f32],
+    ) {
+        use std::arch::x86_64::*;
+        let k4 = self.k4;
+        let rows = &q.data[first * k4..(first + R) * k4];
+        let ones = _mm256_set1_epi16(1);
+        let mut sums = [0i32; 16];
+        for panel in 0..self.n32 / PANEL {
+            let weights = &self.packed[panel * k4 * PANEL..(panel + 1) * k4 * PANEL];
+            for half in 0..2 {
+                let mut acc = [[_mm256_setzero_si256(); 2]; R];
+                for g in 0..k4 / 4 {
+                    // SAFETY: `weights` holds k4/4 groups of 128 bytes (this half's 16
+                    // outputs are bytes 64·half..64·half + 64) and every row k4 bytes.
+                    let (w0, w1) = unsafe {
+                        let p = weights.as_ptr().add(g * 128 + half * 64);
+                        (
+                            _mm256_loadu_si256(p.cast()),
+                            _mm256_loadu_si256(p.add(32).cast()),
+                        )
+                    };
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let a = unsafe {
+                            _mm256_set1_epi32(
+                                rows.as_ptr()
+                                    .add(r * k4 + g * 4)
+                                    .cast::<i32>()
+                                    .read_unaligned(),
+                            )
+                        };
+                        let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, w0), ones);
+                        let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a, w1), ones);
+                        acc[0] = _mm256_add_epi32(acc[0], p0);
+                        acc[1] = _mm256_add_epi32(acc[1], p1);
+                    }
+                }
+                let j0 = panel * PANEL + half * 16;
+                if j0 >= self.outputs {
+                    continue;
+                }
+                let width = (self.outputs - j0).min(16);
+                for (r, acc) in acc.iter().enumerate() {
+                    // SAFETY: `sums` holds 16 i32.
+                    unsafe {
+                        _mm256_storeu_si256(sums.as_mut_ptr().cast(), acc[0]);
+                        _mm256_storeu_si256(sums.as_mut_ptr().add(8).cast(), acc[1]);
+                    }
+                    let (zero, step) = q.params[first + r];
+                    let row = &mut out[(first + r) * self.outputs..][..self.outputs];
+                    for (i, o) in row[j0..j0 + width].iter_mut().enumerate() {
+                        let j = j0 + i;
+                        let fixed = sums[i] - self.colsum[j] * zero;
+                        *o = fixed as f32 * self.scale[j] * step + bias[j];
+                    }
                 }
             }
         }
@@ -281,7 +463,7 @@ pub(crate) struct Quantized {
 impl Quantized {
     /// Branch-free loops over lanes so they vectorise (inlined into the AVX-512 caller).
     #[inline(always)]
-    fn quantize(&mut self, input: &[f32], k: usize, k4: usize) {
+    fn quantize(&mut self, input: &[f32], k: usize, k4: usize, levels: f32) {
         let rows = input.len() / k;
         self.data.clear();
         self.data.resize(rows * k4, 0);
@@ -335,11 +517,11 @@ impl Quantized {
             }
             let lo = lo.iter().copied().fold(0f32, f32::min);
             let hi = hi.iter().copied().fold(0f32, f32::max);
-            let step = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+            let step = if hi > lo { (hi - lo) / levels } else { 1.0 };
             let inv = 1.0 / step;
-            let zero = (-lo * inv).round().clamp(0.0, 255.0);
+            let zero = (-lo * inv).round().clamp(0.0, levels);
             for ((q, &x), m) in q.iter_mut().zip(row).zip(&self.keep) {
-                *q = (x * m * inv + zero + 0.5).clamp(0.0, 255.0) as u8;
+                *q = (x * m * inv + zero + 0.5).clamp(0.0, levels) as u8;
             }
             q[k..].fill(zero as u8);
             self.params.push((zero as i32, step));
@@ -360,12 +542,27 @@ mod tests {
 
     /// Odd sizes (padding of inputs and outputs), every row-block size, skewed inputs: the
     /// int8 product stays within quantisation error of the f32 one.
+    /// The kernels this CPU runs (both on an AVX-512 VNNI machine: the AVX2 one is what
+    /// AVX2-only CPUs run, tested here too).
+    fn kernels() -> Vec<Kernel> {
+        let k: Vec<Kernel> = [Kernel::Vnni512, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| k.available())
+            .collect();
+        if k.is_empty() {
+            eprintln!("SKIPPED: this CPU has neither AVX-512 VNNI nor AVX2");
+        }
+        k
+    }
+
     #[test]
     fn matches_f32_product_within_quantisation_error() {
-        if !supported() {
-            eprintln!("skipping: this CPU has no AVX-512 VNNI");
-            return;
+        for kernel in kernels() {
+            matches_f32_with(kernel);
         }
+    }
+
+    fn matches_f32_with(kernel: Kernel) {
         let mut seed = 7;
         for (k, n, rows) in [(384, 1152, 11), (37, 45, 1), (64, 32, 13), (1536, 384, 25)] {
             let w: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed) * 0.1).collect();
@@ -382,8 +579,9 @@ mod tests {
                     }
                 })
                 .collect();
-            let q = QLinear::new(&w, k, n);
+            let q = QLinear::with_kernel(&w, k, n, kernel);
             assert_eq!(q.inputs(), k);
+            assert_eq!(q.kernel(), kernel);
             let mut out = vec![f32::NAN; rows * n];
             let mut scratch = Quantized::default();
             q.apply(&x, &mut out, rows, &mut scratch, &w, &b);
@@ -405,26 +603,62 @@ mod tests {
                 }
             }
             let rel = (err / norm).sqrt();
-            assert!(rel < 0.01, "k {k} n {n} rows {rows}: relative error {rel}");
+            // 7-bit inputs on AVX2: about twice the error of 8 bits.
+            let bound = match kernel {
+                Kernel::Vnni512 => 0.01,
+                Kernel::Avx2 => 0.02,
+            };
+            assert!(
+                rel < bound,
+                "{kernel:?} k {k} n {n} rows {rows}: relative error {rel}"
+            );
         }
     }
 
     #[test]
     fn zero_rows_and_zero_weights_are_exact() {
-        if !supported() {
-            eprintln!("skipping: this CPU has no AVX-512 VNNI");
-            return;
+        for kernel in kernels() {
+            let q = QLinear::with_kernel(&[0.0; 6], 3, 2, kernel);
+            let mut out = [0f32; 4];
+            q.apply(
+                &[0.5, -1.0, 2.0, 0.0, 0.0, 0.0],
+                &mut out,
+                2,
+                &mut Quantized::default(),
+                &[0.0; 6],
+                &[1.0, 2.0],
+            );
+            assert_eq!(out, [1.0, 2.0, 1.0, 2.0], "{kernel:?}");
         }
-        let q = QLinear::new(&[0.0; 6], 3, 2);
-        let mut out = [0f32; 4];
-        q.apply(
-            &[0.5, -1.0, 2.0, 0.0, 0.0, 0.0],
-            &mut out,
-            2,
-            &mut Quantized::default(),
-            &[0.0; 6],
-            &[1.0, 2.0],
-        );
-        assert_eq!(out, [1.0, 2.0, 1.0, 2.0]);
+    }
+
+    /// Integer weights and inputs on the quantisation grid come out exact on both kernels,
+    /// including the largest 7-bit inputs against ±127 weights (where an 8-bit input would
+    /// saturate `vpmaddubsw`'s i16 pair sums).
+    #[test]
+    fn largest_products_do_not_saturate() {
+        for kernel in kernels() {
+            let (k, n) = (64, 40);
+            // Weights ±127 (scale 1), inputs 0 and the row maximum (step 1 after quantising).
+            let w: Vec<f32> = (0..k * n)
+                .map(|i| if i % 3 == 0 { -127.0 } else { 127.0 })
+                .collect();
+            let top = kernel.levels();
+            let x: Vec<f32> = (0..k).map(|i| if i % 5 == 0 { 0.0 } else { top }).collect();
+            let q = QLinear::with_kernel(&w, k, n, kernel);
+            let mut out = vec![0f32; n];
+            q.apply(
+                &x,
+                &mut out,
+                1,
+                &mut Quantized::default(),
+                &w,
+                &vec![0.0; n],
+            );
+            for j in 0..n {
+                let want: f32 = (0..k).map(|i| x[i] * w[i * n + j]).sum();
+                assert_eq!(out[j], want, "{kernel:?} output {j}");
+            }
+        }
     }
 }

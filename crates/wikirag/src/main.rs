@@ -61,9 +61,9 @@ struct EvalArgs {
     /// Question file: JSON lines {"question", "answers", "titles", "kind", "lang"}.
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
-    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fusion, rrf_k,
-    /// dense_weight, candidates, ef_search, exact; with --ask also max_context_tokens,
-    /// extractive_sentences). Repeatable.
+    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fact_weight,
+    /// fusion, rrf_k, dense_weight, candidates, ef_search, exact; with --ask
+    /// also max_context_tokens, extractive_sentences). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
     #[command(flatten)]
@@ -696,13 +696,29 @@ fn extract(args: ExtractArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// Ranking options, with the title boost given on the command line or in a sweep.
-fn search_options(title_boost: Option<&str>) -> Result<wikirag_index::SearchOptions> {
+/// BM25 ranking options with the swept values (`title_boost`, `fact_weight`) of one run.
+fn search_options(
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<wikirag_index::SearchOptions> {
     let mut options = wikirag_index::SearchOptions::default();
-    if let Some(b) = title_boost {
-        options.title_boost = b
-            .parse()
-            .with_context(|| format!("title_boost {b:?} is not a number"))?;
+    for (name, value) in extra {
+        match name.as_str() {
+            "title_boost" => {
+                options.title_boost = value
+                    .parse()
+                    .ok()
+                    .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                    .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?
+            }
+            "fact_weight" => {
+                options.fact_weight = value
+                    .parse()
+                    .ok()
+                    .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                    .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?
+            }
+            _ => {}
+        }
     }
     Ok(options)
 }
@@ -732,6 +748,7 @@ fn run_options(
 const RETRIEVAL_PARAMS: &[&str] = &[
     "mode",
     "title_boost",
+    "fact_weight",
     "fusion",
     "rrf_k",
     "dense_weight",
@@ -776,11 +793,15 @@ fn eval(args: EvalArgs) -> Result<i32> {
     let mut searchers = Vec::with_capacity(runs.len());
     for run in &runs {
         let options = run_options(base_options, &run.extra)?;
-        let searcher = match run.extra.get("title_boost") {
-            Some(b) => opened
-                .with_bm25_options(&args.index, search_options(Some(b))?)?
-                .searcher(options)?,
-            None => opened.searcher(options)?,
+        let bm25_swept = ["title_boost", "fact_weight"]
+            .iter()
+            .any(|p| run.extra.contains_key(*p));
+        let searcher = if bm25_swept {
+            opened
+                .with_bm25_options(&args.index, search_options(&run.extra)?)?
+                .searcher(options)?
+        } else {
+            opened.searcher(options)?
         };
         searchers.push(searcher);
     }
