@@ -702,23 +702,16 @@ fn search_options(
 ) -> Result<wikirag_index::SearchOptions> {
     let mut options = wikirag_index::SearchOptions::default();
     for (name, value) in extra {
-        match name.as_str() {
-            "title_boost" => {
-                options.title_boost = value
-                    .parse()
-                    .ok()
-                    .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                    .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?
-            }
-            "fact_weight" => {
-                options.fact_weight = value
-                    .parse()
-                    .ok()
-                    .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-                    .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?
-            }
-            _ => {}
-        }
+        let slot = match name.as_str() {
+            "title_boost" => &mut options.title_boost,
+            "fact_weight" => &mut options.fact_weight,
+            _ => continue,
+        };
+        *slot = value
+            .parse()
+            .ok()
+            .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+            .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?;
     }
     Ok(options)
 }

@@ -147,6 +147,30 @@ fn errors_are_clear_and_exit_codes_tell() {
         text(&o.stderr)
     );
 
+    // Fusion weights that are not numbers in range are refused, not clamped into something.
+    for (flag, value) in [
+        ("--dense-weight", "NaN"),
+        ("--dense-weight", "inf"),
+        ("--dense-weight", "1.5"),
+        ("--rrf-k", "NaN"),
+        ("--rrf-k", "0"),
+    ] {
+        let o = wikirag(&[
+            "search",
+            "--index",
+            dir.path().to_str().unwrap(),
+            flag,
+            value,
+            "x",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(flag) && err.contains(value),
+            "{flag} {value}: {err}"
+        );
+    }
+
     // A truncated dump: the index is published with the pages before the fault, exit 1.
     let bytes = std::fs::read(sample("enwiki-sample-multistream.xml.bz2")).unwrap();
     let cut = dir.path().join("cut.xml.bz2");
