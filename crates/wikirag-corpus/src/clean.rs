@@ -806,10 +806,16 @@ const MARKUP: &[char] = &[
 /// `<math>` element (whose formula the cleaner drops anyway) is removed. Unclosed tags are left
 /// as they are (the parser keeps them as text).
 fn protect_plain_text_tags(text: &str) -> std::borrow::Cow<'_, str> {
-    let lower = text.to_ascii_lowercase();
-    if !lower.contains("<nowiki") && !lower.contains("<math") {
+    // Most pages have neither: answer that without copying the page.
+    let has = |tag: &[u8]| {
+        text.as_bytes()
+            .windows(tag.len())
+            .any(|w| w.eq_ignore_ascii_case(tag))
+    };
+    if !has(b"<nowiki") && !has(b"<math") {
         return std::borrow::Cow::Borrowed(text);
     }
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     while let Some(found) = lower[pos..].find('<') {
