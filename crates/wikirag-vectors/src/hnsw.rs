@@ -22,7 +22,7 @@
 //! - Persisted as one little-endian file, checked on load (sizes, every link in range).
 
 use crate::error::{Context, Result, VectorError};
-use crate::store::{VectorStore, dot_f32_i8, dot_i8};
+use crate::store::VectorStore;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -215,9 +215,8 @@ fn select(store: &VectorStore, candidates: &[Cand], m: usize, out: &mut Vec<u32>
         }
         let v = store.row(c.row as usize);
         let keep = out.iter().all(|&kept| {
-            let w = store.row(kept as usize);
-            let s = dot_i8(v, w) as f32;
-            s < c.sim || (s == c.sim && v != w)
+            let s = store.similarity(c.row as usize, kept as usize);
+            s < c.sim || (s == c.sim && v != store.row(kept as usize))
         });
         if keep {
             out.push(c.row);
@@ -308,8 +307,8 @@ impl Graph {
         );
     }
 
-    /// The `ef` rows the beam ends with, nearest first, scored by the f32 dot product with
-    /// `query` (not divided by the store's scale).
+    /// The `ef` rows the beam ends with, nearest first, scored by cosine with `query` (the
+    /// f32 query against the int8 rows, dead rows included: the caller drops them).
     pub(crate) fn search(&self, store: &VectorStore, query: &[f32], ef: usize) -> Vec<(u32, f32)> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -339,7 +338,7 @@ impl Graph {
         if self.levels.is_empty() {
             return Vec::new();
         }
-        let sim = |r: u32| dot_f32_i8(query, store.row(r as usize));
+        let sim = |r: u32| store.score(query, r as usize);
         let top = self.levels[self.entry as usize];
         let mut at = Cand {
             sim: sim(self.entry),
@@ -391,22 +390,65 @@ impl Graph {
             upper: (0..upper_len).map(|_| AtomicU32::new(EMPTY)).collect(),
             locks: (0..n).map(|_| Mutex::new(())).collect(),
         };
-        progress.items_started("linking vectors (HNSW)", n as u64);
-        const BATCH: usize = 16_384;
-        let mut start = 0;
-        while start < n {
-            if stop.is_stopped() {
-                return Err(VectorError::Interrupted);
-            }
-            let end = (start + BATCH).min(n);
-            use rayon::prelude::*;
-            (start as u32..end as u32)
-                .into_par_iter()
-                .filter(|&r| r != entry)
-                .for_each(|r| builder.insert(r));
-            progress.items_done((end - start) as u64);
-            start = end;
+        builder.insert_rows(0, n, progress, stop)?;
+        let Builder { layer0, upper, .. } = builder;
+        Ok(Graph {
+            layout,
+            entry,
+            layer0: layer0.into_iter().map(AtomicU32::into_inner).collect(),
+            upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
+            levels,
+        })
+    }
+
+    /// Links the rows of `store` past the ones this graph has (an update's new rows, appended
+    /// to the store) into it, keeping every existing link; rows an update removed stay as
+    /// waypoints (searches drop them from results).
+    pub(crate) fn extend(
+        self,
+        store: &VectorStore,
+        ef_construction: usize,
+        progress: &dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<Graph> {
+        let from = self.len();
+        let n = store.len();
+        if from == 0 {
+            return Graph::build(store, self.layout.m, ef_construction, progress, stop);
         }
+        let Graph {
+            layout,
+            entry,
+            mut levels,
+            layer0,
+            upper,
+        } = self;
+        let (m, m0) = (layout.m, layout.m0);
+        levels.extend((from as u32..n as u32).map(|r| level_of(r, m)));
+        // Prefix sums in row order: the rows already linked keep where their lists start.
+        let (upper_start, upper_len) = upper_layout(&levels, m);
+        let layout = Layout { m, m0, upper_start };
+        let mut layer0: Vec<AtomicU32> = layer0.into_iter().map(AtomicU32::new).collect();
+        layer0.resize_with(n * m0, || AtomicU32::new(EMPTY));
+        let mut upper: Vec<AtomicU32> = upper.into_iter().map(AtomicU32::new).collect();
+        upper.resize_with(upper_len, || AtomicU32::new(EMPTY));
+        let builder = Builder {
+            store,
+            layout: &layout,
+            ef_construction: ef_construction.max(m),
+            entry,
+            levels: &levels,
+            layer0,
+            upper,
+            locks: (0..n).map(|_| Mutex::new(())).collect(),
+        };
+        builder.insert_rows(from, n, progress, stop)?;
+        // A new row above the old top level becomes the entry (linked below it like any row).
+        let top = levels[entry as usize];
+        let entry = (from..n)
+            .filter(|&r| levels[r] > top)
+            .max_by_key(|&r| (levels[r], Reverse(r)))
+            .map_or(entry, |r| r as u32);
         let Builder { layer0, upper, .. } = builder;
         Ok(Graph {
             layout,
@@ -543,6 +585,33 @@ impl Builder<'_> {
         );
     }
 
+    /// Inserts rows `start..end` (all but the entry), in parallel batches.
+    fn insert_rows(
+        &self,
+        start: usize,
+        end: usize,
+        progress: &dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<()> {
+        progress.items_started("linking vectors (HNSW)", (end - start) as u64);
+        const BATCH: usize = 16_384;
+        let mut at = start;
+        while at < end {
+            if stop.is_stopped() {
+                return Err(VectorError::Interrupted);
+            }
+            let to = (at + BATCH).min(end);
+            use rayon::prelude::*;
+            (at as u32..to as u32)
+                .into_par_iter()
+                .filter(|&r| r != self.entry)
+                .for_each(|r| self.insert(r));
+            progress.items_done((to - at) as u64);
+            at = to;
+        }
+        Ok(())
+    }
+
     fn insert(&self, row: u32) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -570,8 +639,7 @@ impl Builder<'_> {
     #[inline(always)]
     fn insert_body(&self, row: u32) {
         let store = self.store;
-        let q = store.row(row as usize);
-        let sim = |r: u32| dot_i8(q, store.row(r as usize)) as f32;
+        let sim = |r: u32| store.similarity(row as usize, r as usize);
         let level = self.levels[row as usize];
         let top = self.levels[self.entry as usize];
         let mut at = Cand {
@@ -630,11 +698,10 @@ impl Builder<'_> {
             return;
         }
         if list.len() > cap {
-            let v = store.row(base as usize);
             let mut cands: Vec<Cand> = list
                 .iter()
                 .map(|&r| Cand {
-                    sim: dot_i8(v, store.row(r as usize)) as f32,
+                    sim: store.similarity(base as usize, r as usize),
                     row: r,
                 })
                 .collect();
@@ -731,8 +798,8 @@ mod tests {
         for (i, v) in vectors.iter().enumerate() {
             w.add(i as u64, 0, v).unwrap();
         }
-        let (count, scale) = w.finish().unwrap();
-        VectorStore::open(dir, dim, count, scale).unwrap()
+        let count = w.finish().unwrap();
+        VectorStore::open(dir, dim, count, None).unwrap()
     }
 
     #[test]
@@ -841,8 +908,7 @@ mod tests {
             let exact = store.exact(q, 10);
             let floor = exact.last().unwrap().1 - 1e-3;
             let got = graph.search(&store, q, 64);
-            let scale = store.scale();
-            found += got.iter().take(10).filter(|h| h.1 / scale >= floor).count();
+            found += got.iter().take(10).filter(|h| h.1 >= floor).count();
             total += exact.len();
         }
         let recall = found as f64 / total as f64;

@@ -3,8 +3,9 @@
 
 use crate::error::{Context, Result, VectorError};
 use crate::hnsw::{GRAPH_FILE, Graph};
-use crate::store::{VectorStore, VectorWriter, sort_hits};
+use crate::store::{VectorStore, VectorWriter, write_dead};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wikirag_core::{ModelInfo, Progress, StopFlag};
@@ -13,8 +14,11 @@ pub const VECTORS_DIR: &str = "vectors";
 const META_FILE: &str = "meta.json";
 /// Files of the hnsw_rs graph that format 1 indexes carry (removed by [`relink`]).
 const OLD_GRAPH_FILES: [&str; 2] = ["hnsw.hnsw.graph", "hnsw.hnsw.data"];
-/// 2: wikirag's own graph (`graph.bin`); 1: an hnsw_rs graph (`hnsw.hnsw.*`), same vectors.
-pub const VECTOR_FORMAT: u32 = 2;
+/// 3: a scale per row (`scales.f32`), rows removed by updates in `dead.bin`; 2: one scale for
+/// all rows, wikirag's own graph (`graph.bin`); 1: an hnsw_rs graph (`hnsw.hnsw.*`).
+pub const VECTOR_FORMAT: u32 = 3;
+/// Updates compact the store (and re-link the graph) once this share of its rows is dead.
+pub const COMPACT_DEAD_SHARE: f64 = 0.25;
 
 /// HNSW parameters, recorded in `meta.json`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,8 +59,12 @@ pub struct VectorMeta {
     pub model: ModelInfo,
     pub count: usize,
     pub dim: usize,
-    /// int8 value = round(f32 × scale).
+    /// Format 2 and older: int8 value = round(f32 × scale) for every row. Format 3: 0, each
+    /// row has its own scale (`scales.f32`).
     pub scale: f32,
+    /// Rows removed by updates and not yet compacted away (`dead.bin`).
+    #[serde(default)]
+    pub dead: usize,
     pub hnsw: HnswParams,
     /// Whether an HNSW graph was built (else search is exact).
     pub graph: bool,
@@ -78,10 +86,10 @@ pub fn finish_build(
     let dir = writer_dir(&writer);
     let dim = writer.dim();
     let started = Instant::now();
-    let (count, scale) = writer.finish()?;
+    let count = writer.finish()?;
     let mut seconds = std::collections::BTreeMap::new();
     seconds.insert("quantize".to_string(), started.elapsed().as_secs_f64());
-    let store = VectorStore::open(&dir, dim, count, scale)?;
+    let store = VectorStore::open(&dir, dim, count, None)?;
     let graph = params.wants_graph(count);
     if graph {
         seconds.insert(
@@ -94,7 +102,8 @@ pub fn finish_build(
         model,
         count,
         dim,
-        scale,
+        scale: 0.0,
+        dead: 0,
         hnsw: params,
         graph,
         scope,
@@ -165,7 +174,17 @@ pub fn relink(
             ),
         });
     }
-    let store = VectorStore::open(&dir, meta.dim, meta.count, meta.scale)?;
+    upgrade_scales(&dir, &mut meta)?;
+    // Rows removed by updates go for good.
+    let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
+    let dead: Vec<u32> = (0..store.len() as u32)
+        .filter(|&r| store.is_dead(r as usize))
+        .collect();
+    drop(store);
+    if !dead.is_empty() {
+        compact(&dir, &mut meta, &dead)?;
+    }
+    let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
     meta.graph = params.wants_graph(meta.count);
     meta.seconds.remove("hnsw_build");
     if meta.graph {
@@ -181,6 +200,200 @@ pub fn relink(
         remove_if_present(&dir.join(old))?;
     }
     Ok(meta)
+}
+
+/// Gives a store of one scale (format 2) a scale per row, the rows keeping their bytes.
+fn upgrade_scales(dir: &Path, meta: &mut VectorMeta) -> Result<()> {
+    if meta.format < 3 {
+        let store = VectorStore::open(dir, meta.dim, meta.count, uniform_scale(meta))?;
+        let bytes: Vec<u8> = (0..meta.count)
+            .flat_map(|r| store.row_scale(r).to_le_bytes())
+            .collect();
+        drop(store);
+        crate::store::write_file(&dir.join(crate::store::SCALES_FILE), &bytes)?;
+        meta.format = VECTOR_FORMAT;
+        meta.scale = 0.0;
+    }
+    Ok(())
+}
+
+/// The one scale of a store written before per-row scales, `None` for per-row ones.
+fn uniform_scale(meta: &VectorMeta) -> Option<f32> {
+    (meta.format < 3).then_some(meta.scale)
+}
+
+/// What [`VectorUpdate::finish`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VectorUpdateReport {
+    pub added: usize,
+    pub removed: usize,
+    /// Whether dead rows were dropped from the store (and the graph re-linked from scratch).
+    pub compacted: bool,
+    pub seconds: f64,
+}
+
+/// Changes the vectors of an index copy (a new generation being written, never a published
+/// one): rows of changed and deleted pages are marked dead, new rows are appended and linked
+/// into the existing graph.
+pub struct VectorUpdate {
+    dir: PathBuf,
+    meta: VectorMeta,
+    writer: VectorWriter,
+    /// Live rows by page id.
+    by_page: std::collections::HashMap<u64, Vec<u32>>,
+    dead: Vec<u32>,
+    removed: usize,
+}
+
+impl VectorUpdate {
+    /// Opens the vectors of the index copy at `index_dir` for changes.
+    pub fn open(index_dir: &Path) -> Result<VectorUpdate> {
+        let dir = index_dir.join(VECTORS_DIR);
+        let mut meta = read_meta(&dir)?;
+        if meta.format > VECTOR_FORMAT || (meta.format < 2 && meta.graph) {
+            return Err(VectorError::BadIndex {
+                path: dir.join(META_FILE),
+                message: format!(
+                    "vector format {} cannot be updated by this wikirag (reads {VECTOR_FORMAT}): rebuild the index",
+                    meta.format
+                ),
+            });
+        }
+        upgrade_scales(&dir, &mut meta)?;
+        let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
+        let mut by_page: std::collections::HashMap<u64, Vec<u32>> = Default::default();
+        let mut dead = Vec::new();
+        for row in 0..store.len() {
+            if store.is_dead(row) {
+                dead.push(row as u32);
+            } else {
+                by_page
+                    .entry(store.position(row).0)
+                    .or_default()
+                    .push(row as u32);
+            }
+        }
+        drop(store);
+        let writer = VectorWriter::append(&dir, meta.dim, meta.count)?;
+        Ok(VectorUpdate {
+            dir,
+            meta,
+            writer,
+            by_page,
+            dead,
+            removed: 0,
+        })
+    }
+
+    pub fn meta(&self) -> &VectorMeta {
+        &self.meta
+    }
+
+    /// Marks every row of page `page_id` dead (a changed or deleted page).
+    pub fn remove_page(&mut self, page_id: u64) {
+        if let Some(rows) = self.by_page.remove(&page_id) {
+            self.removed += rows.len();
+            self.dead.extend(rows);
+        }
+    }
+
+    /// Appends the vector of sentence `sentence` of page `page_id`.
+    pub fn add(&mut self, page_id: u64, sentence: u32, vector: &[f32]) -> Result<()> {
+        self.writer.add(page_id, sentence, vector)
+    }
+
+    /// Writes the rows, the dead list and the graph; compacts when a quarter of the rows are
+    /// dead.
+    pub fn finish(
+        self,
+        progress: &dyn Progress,
+        stop: &StopFlag,
+    ) -> Result<(VectorMeta, VectorUpdateReport)> {
+        let started = Instant::now();
+        let VectorUpdate {
+            dir,
+            mut meta,
+            writer,
+            mut dead,
+            removed,
+            ..
+        } = self;
+        let added = writer.len();
+        let old_count = meta.count;
+        let count = writer.finish()?;
+        dead.sort_unstable();
+        dead.dedup();
+        write_dead(&dir, &dead)?;
+        meta.count = count;
+        meta.dead = dead.len();
+        let compacted = count > 0 && dead.len() as f64 >= COMPACT_DEAD_SHARE * count as f64;
+        if compacted {
+            compact(&dir, &mut meta, &dead)?;
+        }
+        let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
+        let params = meta.hnsw;
+        let had_graph = meta.graph && !compacted;
+        meta.graph = params.wants_graph(store.live());
+        meta.seconds.remove("hnsw_build");
+        let graph_path = dir.join(GRAPH_FILE);
+        if meta.graph {
+            let graph = if had_graph {
+                Graph::read(&graph_path, old_count)?.extend(
+                    &store,
+                    params.ef_construction,
+                    progress,
+                    stop,
+                )?
+            } else {
+                Graph::build(&store, params.m, params.ef_construction, progress, stop)?
+            };
+            if stop.is_stopped() {
+                return Err(VectorError::Interrupted);
+            }
+            graph.write(&graph_path)?;
+        } else {
+            remove_if_present(&graph_path)?;
+        }
+        write_meta(&dir, &meta)?;
+        let report = VectorUpdateReport {
+            added,
+            removed,
+            compacted,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        Ok((meta, report))
+    }
+}
+
+/// Rewrites the store of `dir` without its `dead` rows.
+fn compact(dir: &Path, meta: &mut VectorMeta, dead: &[u32]) -> Result<()> {
+    let store = VectorStore::open(dir, meta.dim, meta.count, None)?;
+    let dead: HashSet<u32> = dead.iter().copied().collect();
+    let tmp = dir.join("compact.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).at(&tmp)?;
+    }
+    let mut out = VectorWriter::create(&tmp, meta.dim)?;
+    for row in 0..store.len() {
+        if !dead.contains(&(row as u32)) {
+            let (page, sentence) = store.position(row);
+            out.push_quantised(page, sentence, store.row(row), store.row_scale(row))?;
+        }
+    }
+    let count = out.finish()?;
+    drop(store);
+    for file in [
+        crate::store::VECTORS_FILE,
+        crate::store::ROWS_FILE,
+        crate::store::SCALES_FILE,
+    ] {
+        std::fs::rename(tmp.join(file), dir.join(file)).at(&dir.join(file))?;
+    }
+    std::fs::remove_dir_all(&tmp).at(&tmp)?;
+    remove_if_present(&dir.join(crate::store::DEAD_FILE))?;
+    meta.count = count;
+    meta.dead = 0;
+    Ok(())
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
@@ -217,7 +430,7 @@ impl VectorIndex {
         let dir = index_dir.join(VECTORS_DIR);
         let meta = read_meta(&dir)?;
         let meta_path = dir.join(META_FILE);
-        if meta.format > VECTOR_FORMAT || (meta.format < VECTOR_FORMAT && meta.graph) {
+        if meta.format > VECTOR_FORMAT || (meta.format < 2 && meta.graph) {
             return Err(VectorError::BadIndex {
                 path: meta_path,
                 message: format!(
@@ -231,7 +444,7 @@ impl VectorIndex {
                 ),
             });
         }
-        let store = VectorStore::open(&dir, meta.dim, meta.count, meta.scale)?;
+        let store = VectorStore::open(&dir, meta.dim, meta.count, uniform_scale(&meta))?;
         let graph = if meta.graph {
             let started = Instant::now();
             let graph = Graph::read(&dir.join(GRAPH_FILE), meta.count)?;
@@ -292,18 +505,202 @@ impl VectorIndex {
         }
         match (how, &self.graph) {
             (VectorSearch::Hnsw { ef }, Some(graph)) => {
-                // The beam's rows come scored by the f32 query against the int8 rows.
-                let inv_scale = 1.0 / self.meta.scale;
+                // The beam's rows come scored by the f32 query against the int8 rows; rows an
+                // update removed guide the walk but are not results (the beam is widened by
+                // as many).
+                let store = &self.store;
+                let widen = (store.dead_count() * n).div_ceil(store.len().max(1));
                 let mut hits: Vec<(u32, f32)> = graph
-                    .search(&self.store, query, ef.max(n))
+                    .search(store, query, ef.max(n) + widen)
                     .into_iter()
-                    .map(|(row, dot)| (row, dot * inv_scale))
+                    .filter(|&(row, _)| !store.is_dead(row as usize))
                     .collect();
-                sort_hits(&mut hits);
+                store.sort_hits(&mut hits);
                 hits.truncate(n);
                 Ok(hits)
             }
             _ => Ok(self.store.exact(query, n)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wikirag_core::{ModelInfo, NoProgress, Pooling};
+
+    fn model(dim: usize) -> ModelInfo {
+        ModelInfo {
+            name: "test".into(),
+            dim,
+            pooling: Pooling::Mean,
+            normalized: true,
+            max_tokens: 128,
+            weights_sha256: "0".repeat(64),
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+        }
+    }
+
+    /// A deterministic unit vector for (page, sentence, version).
+    fn vector(page: u64, sentence: u32, version: u32, dim: usize) -> Vec<f32> {
+        let mut z = page
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(u64::from(sentence) << 20 | u64::from(version));
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                z = z
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+
+    /// pages: (page id, sentences, version).
+    fn build(index_dir: &Path, pages: &[(u64, u32, u32)], params: HnswParams) -> VectorMeta {
+        let dim = 24;
+        let mut w = VectorWriter::create(&index_dir.join(VECTORS_DIR), dim).unwrap();
+        for &(page, n, version) in pages {
+            for s in 0..n {
+                w.add(page, s, &vector(page, s, version, dim)).unwrap();
+            }
+        }
+        finish_build(
+            w,
+            model(dim),
+            params,
+            "all".into(),
+            &NoProgress,
+            &StopFlag::new(),
+        )
+        .unwrap()
+    }
+
+    fn positions(index: &VectorIndex, q: &[f32], how: VectorSearch) -> Vec<((u64, u32), f32)> {
+        index
+            .search(q, 15, how)
+            .unwrap()
+            .into_iter()
+            .map(|(row, s)| (index.store().position(row as usize), s))
+            .collect()
+    }
+
+    /// An update (changed, deleted and new pages) answers exactly like a fresh build of the
+    /// new pages: same rows found, same order, the same scores to the bit.
+    #[test]
+    fn update_equals_a_fresh_build() {
+        let params = HnswParams {
+            min_vectors: 1_000_000,
+            ..HnswParams::default()
+        };
+        let old: Vec<(u64, u32, u32)> = (1..=60).map(|p| (p, 1 + (p % 5) as u32, 0)).collect();
+        // Page 7 and 20 change, 33 and 34 go, 61 and 62 arrive.
+        let new: Vec<(u64, u32, u32)> = old
+            .iter()
+            .filter(|p| p.0 != 33 && p.0 != 34)
+            .map(|&(p, n, v)| {
+                if p == 7 || p == 20 {
+                    (p, n + 1, v + 1)
+                } else {
+                    (p, n, v)
+                }
+            })
+            .chain([(61, 3, 0), (62, 2, 0)])
+            .collect();
+        let updated = tempfile::tempdir().unwrap();
+        build(updated.path(), &old, params);
+        let mut up = VectorUpdate::open(updated.path()).unwrap();
+        for page in [7, 20, 33, 34] {
+            up.remove_page(page);
+        }
+        for &(page, n, version) in new.iter().filter(|p| [7, 20, 61, 62].contains(&p.0)) {
+            for s in 0..n {
+                up.add(page, s, &vector(page, s, version, 24)).unwrap();
+            }
+        }
+        let (meta, report) = up.finish(&NoProgress, &StopFlag::new()).unwrap();
+        // Page p has 1 + p % 5 sentences; a changed page one more.
+        assert_eq!(report.added, 4 + 2 + 3 + 2);
+        assert_eq!(meta.dead, 3 + 1 + 4 + 5);
+        let fresh = tempfile::tempdir().unwrap();
+        build(fresh.path(), &new, params);
+        let (a, b) = (
+            VectorIndex::open(updated.path()).unwrap(),
+            VectorIndex::open(fresh.path()).unwrap(),
+        );
+        assert_eq!(a.store().live(), b.store().len());
+        for q in 0..40u64 {
+            let q = vector(1000 + q, 0, 9, 24);
+            let got = positions(&a, &q, VectorSearch::Exact);
+            assert!(
+                got.iter().all(|h| ![33, 34].contains(&h.0.0)),
+                "deleted page found"
+            );
+            assert_eq!(got, positions(&b, &q, VectorSearch::Exact));
+        }
+        // Past the compaction threshold the dead rows leave the store, answers unchanged.
+        let mut up = VectorUpdate::open(updated.path()).unwrap();
+        for page in 1..=20 {
+            up.remove_page(page);
+        }
+        let (meta, report) = up.finish(&NoProgress, &StopFlag::new()).unwrap();
+        assert!(report.compacted && meta.dead == 0, "{report:?}");
+        let a = VectorIndex::open(updated.path()).unwrap();
+        assert_eq!(a.store().len(), a.store().live());
+        assert!(
+            a.store().exact(&vector(5, 0, 0, 24), 100).iter().all(|h| a
+                .store()
+                .position(h.0 as usize)
+                .0
+                > 20)
+        );
+    }
+
+    /// New rows linked into an existing graph are found as well as by a graph built over all
+    /// rows; dead rows never come back.
+    #[test]
+    fn rows_linked_into_a_graph_are_found() {
+        let params = HnswParams {
+            m: 8,
+            ef_construction: 64,
+            ef_search: 64,
+            min_vectors: 100,
+        };
+        let old: Vec<(u64, u32, u32)> = (0..1500).map(|p| (p, 2, 0)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        build(dir.path(), &old, params);
+        let mut up = VectorUpdate::open(dir.path()).unwrap();
+        for page in 0..100 {
+            up.remove_page(page);
+        }
+        for page in 1500..1800 {
+            for s in 0..2 {
+                up.add(page, s, &vector(page, s, 0, 24)).unwrap();
+            }
+        }
+        let (meta, report) = up.finish(&NoProgress, &StopFlag::new()).unwrap();
+        assert!(meta.graph && !report.compacted);
+        let index = VectorIndex::open(dir.path()).unwrap();
+        assert!(index.has_graph());
+        let (mut found, mut total) = (0, 0);
+        for page in (1500..1800).step_by(3) {
+            // A new row is its own nearest neighbour.
+            let q = vector(page, 1, 0, 24);
+            let hits = positions(&index, &q, VectorSearch::Hnsw { ef: 64 });
+            assert_eq!(hits[0].0, (page, 1), "new row {page} not found first");
+            for q in [vector(page + 7000, 0, 3, 24)] {
+                let exact = index.search(&q, 10, VectorSearch::Exact).unwrap();
+                let graph = index.search(&q, 10, VectorSearch::Hnsw { ef: 64 }).unwrap();
+                assert!(graph.iter().all(|h| !index.store().is_dead(h.0 as usize)));
+                found += graph.iter().filter(|h| exact.contains(h)).count();
+                total += exact.len();
+            }
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.9, "recall@10 after linking new rows: {recall}");
     }
 }

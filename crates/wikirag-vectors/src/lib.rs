@@ -16,8 +16,8 @@ mod store;
 
 pub use error::{Result, VectorError};
 pub use index::{
-    HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta, VectorSearch, finish_build,
-    relink,
+    COMPACT_DEAD_SHARE, HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta,
+    VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, relink,
 };
 pub use search::{Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};
 pub use store::{VectorStore, VectorWriter};

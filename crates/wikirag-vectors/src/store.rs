@@ -1,40 +1,66 @@
 //! Sentence vectors on disk: int8, one row per embedded sentence, memory-mapped; the row's
-//! (page id, sentence ordinal) beside it.
+//! (page id, sentence ordinal) and its scale beside it.
 //!
-//! Vectors arrive as f32 while a build embeds; they are spilled to a temporary file so the
-//! quantisation scale can come from all of them (127 / the largest component), then written
-//! as i8. A dot product of an f32 query with a row is `Σ q·r / scale`.
+//! Each row is quantised on its own (`int8 = round(x × 127 / max |x|)`, the factor back to f32
+//! kept per row in `scales.f32`), so a row's bytes depend only on its own vector: an index
+//! updated from a newer dump holds, for every sentence, exactly the row a fresh build would
+//! (and per-row scales lose less than one scale for all). Rows removed by an update are listed
+//! in `dead.bin` and never returned. A dot product of an f32 query with a row is
+//! `Σ q·r × scale(row)`.
 
 use crate::error::{Context, Result, VectorError};
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 pub(crate) const VECTORS_FILE: &str = "vectors.i8";
 pub(crate) const ROWS_FILE: &str = "rows.bin";
-const SPILL_FILE: &str = "vectors.f32.tmp";
+pub(crate) const SCALES_FILE: &str = "scales.f32";
+pub(crate) const DEAD_FILE: &str = "dead.bin";
 const ROW_BYTES: usize = 12;
 
-/// Collects f32 vectors during a build.
+/// Writes int8 rows during a build (or an update, after the rows already there).
 pub struct VectorWriter {
     dir: PathBuf,
     dim: usize,
-    spill: BufWriter<File>,
+    out: BufWriter<File>,
     rows: Vec<(u64, u32)>,
-    max_abs: f32,
+    scales: Vec<f32>,
+    /// Rows that were in the store before this writer (an update appends after them).
+    existing: usize,
 }
 
 impl VectorWriter {
     pub fn create(dir: &Path, dim: usize) -> Result<VectorWriter> {
         std::fs::create_dir_all(dir).at(dir)?;
-        let spill_path = dir.join(SPILL_FILE);
-        let spill = BufWriter::with_capacity(1 << 20, File::create(&spill_path).at(&spill_path)?);
+        let path = dir.join(VECTORS_FILE);
+        let out = BufWriter::with_capacity(1 << 20, File::create(&path).at(&path)?);
         Ok(VectorWriter {
             dir: dir.to_path_buf(),
             dim,
-            spill,
+            out,
             rows: Vec::new(),
-            max_abs: 0.0,
+            scales: Vec::new(),
+            existing: 0,
+        })
+    }
+
+    /// Appends to the store in `dir` (a per-row-scaled one of `count` rows): for updates, on
+    /// a copy of the store, never on a published one.
+    pub(crate) fn append(dir: &Path, dim: usize, count: usize) -> Result<VectorWriter> {
+        let store = VectorStore::open(dir, dim, count, None)?;
+        let rows = store.rows.clone();
+        let scales = store.scales.clone();
+        drop(store);
+        let path = dir.join(VECTORS_FILE);
+        let file = OpenOptions::new().append(true).open(&path).at(&path)?;
+        Ok(VectorWriter {
+            dir: dir.to_path_buf(),
+            dim,
+            out: BufWriter::with_capacity(1 << 20, file),
+            rows,
+            scales,
+            existing: count,
         })
     }
 
@@ -46,12 +72,13 @@ impl VectorWriter {
         &self.dir
     }
 
+    /// Rows written by this writer (not counting those already in the store).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() - self.existing
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
     /// Adds the vector of sentence `sentence` of page `page_id`.
@@ -62,63 +89,84 @@ impl VectorWriter {
                 got: vector.len(),
             });
         }
-        let path = self.dir.join(SPILL_FILE);
-        for &x in vector {
-            if !x.is_finite() {
-                return Err(VectorError::BadIndex {
-                    path,
-                    message: format!(
-                        "non-finite value in the vector of page {page_id} sentence {sentence}"
-                    ),
-                });
-            }
-            self.max_abs = self.max_abs.max(x.abs());
-            self.spill.write_all(&x.to_le_bytes()).at(&path)?;
-        }
+        let path = self.dir.join(VECTORS_FILE);
+        let mut q = vec![0u8; self.dim];
+        let scale = quantize_row(vector, &mut q).map_err(|()| VectorError::BadIndex {
+            path: path.clone(),
+            message: format!(
+                "non-finite value in the vector of page {page_id} sentence {sentence}"
+            ),
+        })?;
+        self.out.write_all(&q).at(&path)?;
         self.rows.push((page_id, sentence));
+        self.scales.push(scale);
         Ok(())
     }
 
-    /// Quantises the spilled vectors into `vectors.i8`, writes `rows.bin`; returns the scale.
-    pub(crate) fn finish(self) -> Result<(usize, f32)> {
+    /// Adds a row already quantised (compaction copies rows as they are).
+    pub(crate) fn push_quantised(
+        &mut self,
+        page_id: u64,
+        sentence: u32,
+        row: &[i8],
+        scale: f32,
+    ) -> Result<()> {
+        let path = self.dir.join(VECTORS_FILE);
+        let bytes: Vec<u8> = row.iter().map(|&x| x as u8).collect();
+        self.out.write_all(&bytes).at(&path)?;
+        self.rows.push((page_id, sentence));
+        self.scales.push(scale);
+        Ok(())
+    }
+
+    /// Flushes the rows and writes `rows.bin` and `scales.f32`; returns the row count.
+    pub(crate) fn finish(self) -> Result<usize> {
         let VectorWriter {
             dir,
-            dim,
-            spill,
+            out,
             rows,
-            max_abs,
+            scales,
+            ..
         } = self;
-        let spill_path = dir.join(SPILL_FILE);
-        spill
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .at(&spill_path)?;
-        let scale = if max_abs > 0.0 { 127.0 / max_abs } else { 1.0 };
-        let out_path = dir.join(VECTORS_FILE);
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&out_path).at(&out_path)?);
-        let mut input = BufReader::with_capacity(1 << 20, File::open(&spill_path).at(&spill_path)?);
-        let mut f = vec![0u8; dim * 4];
-        let mut q = vec![0u8; dim];
-        for _ in 0..rows.len() {
-            input.read_exact(&mut f).at(&spill_path)?;
-            for (i, chunk) in f.chunks_exact(4).enumerate() {
-                let x = f32::from_le_bytes(chunk.try_into().expect("4 bytes"));
-                q[i] = quantize(x, scale) as u8;
-            }
-            out.write_all(&q).at(&out_path)?;
-        }
-        out.flush().at(&out_path)?;
-        drop(input);
-        std::fs::remove_file(&spill_path).at(&spill_path)?;
-        let rows_path = dir.join(ROWS_FILE);
-        let mut w = BufWriter::new(File::create(&rows_path).at(&rows_path)?);
+        let path = dir.join(VECTORS_FILE);
+        let file = out.into_inner().map_err(|e| e.into_error()).at(&path)?;
+        file.sync_all().at(&path)?;
+        let mut bytes = Vec::with_capacity(rows.len() * ROW_BYTES);
         for (page, sentence) in &rows {
-            w.write_all(&page.to_le_bytes()).at(&rows_path)?;
-            w.write_all(&sentence.to_le_bytes()).at(&rows_path)?;
+            bytes.extend_from_slice(&page.to_le_bytes());
+            bytes.extend_from_slice(&sentence.to_le_bytes());
         }
-        w.flush().at(&rows_path)?;
-        Ok((rows.len(), scale))
+        write_file(&dir.join(ROWS_FILE), &bytes)?;
+        let bytes: Vec<u8> = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
+        write_file(&dir.join(SCALES_FILE), &bytes)?;
+        Ok(rows.len())
     }
+}
+
+/// Writes a whole file through a temporary one renamed into place.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).at(&tmp)?;
+    f.write_all(bytes).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
+    drop(f);
+    std::fs::rename(&tmp, path).at(path)
+}
+
+/// Quantises one vector into `out` (int8 as bytes); returns the factor back to f32.
+pub(crate) fn quantize_row(vector: &[f32], out: &mut [u8]) -> std::result::Result<f32, ()> {
+    let mut max_abs = 0f32;
+    for &x in vector {
+        if !x.is_finite() {
+            return Err(());
+        }
+        max_abs = max_abs.max(x.abs());
+    }
+    let scale = if max_abs > 0.0 { 127.0 / max_abs } else { 1.0 };
+    for (o, &x) in out.iter_mut().zip(vector) {
+        *o = quantize(x, scale) as u8;
+    }
+    Ok(1.0 / scale)
 }
 
 pub(crate) fn quantize(x: f32, scale: f32) -> i8 {
@@ -130,12 +178,23 @@ pub struct VectorStore {
     map: memmap2::Mmap,
     dim: usize,
     count: usize,
-    scale: f32,
+    /// Per row: f32 value = int8 × scale.
+    scales: Vec<f32>,
     rows: Vec<(u64, u32)>,
+    /// Rows removed by updates (`dead.bin`); empty when none.
+    dead: Vec<bool>,
+    dead_count: usize,
 }
 
 impl VectorStore {
-    pub(crate) fn open(dir: &Path, dim: usize, count: usize, scale: f32) -> Result<VectorStore> {
+    /// Opens the store of `count` rows in `dir`. `uniform`: the one scale of a store written
+    /// before per-row scales (vector format 2); `None` reads `scales.f32`.
+    pub(crate) fn open(
+        dir: &Path,
+        dim: usize,
+        count: usize,
+        uniform: Option<f32>,
+    ) -> Result<VectorStore> {
         let path = dir.join(VECTORS_FILE);
         let file = File::open(&path).at(&path)?;
         let len = file.metadata().at(&path)?.len() as usize;
@@ -165,12 +224,45 @@ impl VectorStore {
                 )
             })
             .collect();
+        let scales = match uniform {
+            Some(scale) if scale > 0.0 && scale.is_finite() => vec![1.0 / scale; count],
+            Some(scale) => {
+                return Err(VectorError::BadIndex {
+                    path: dir.join("meta.json"),
+                    message: format!("scale {scale} is not a positive number"),
+                });
+            }
+            None => {
+                let path = dir.join(SCALES_FILE);
+                let bytes = std::fs::read(&path).at(&path)?;
+                if bytes.len() != count * 4 {
+                    return Err(VectorError::BadIndex {
+                        path,
+                        message: format!("{} bytes, expected {count} scales", bytes.len()),
+                    });
+                }
+                let scales: Vec<f32> = bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect();
+                if let Some(row) = scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                    return Err(VectorError::BadIndex {
+                        path,
+                        message: format!("row {row}: scale {} (damaged)", scales[row]),
+                    });
+                }
+                scales
+            }
+        };
+        let (dead, dead_count) = read_dead(dir, count)?;
         Ok(VectorStore {
             map,
             dim,
             count,
-            scale,
+            scales,
             rows,
+            dead,
+            dead_count,
         })
     }
 
@@ -186,8 +278,20 @@ impl VectorStore {
         self.dim
     }
 
-    pub fn scale(&self) -> f32 {
-        self.scale
+    /// Rows searches can return (all rows less those removed by updates).
+    pub fn live(&self) -> usize {
+        self.count - self.dead_count
+    }
+
+    /// Rows removed by updates, still in the file until the store is compacted.
+    pub fn dead_count(&self) -> usize {
+        self.dead_count
+    }
+
+    /// Whether an update removed row `row`.
+    #[inline(always)]
+    pub fn is_dead(&self, row: usize) -> bool {
+        self.dead.get(row).copied().unwrap_or(false)
     }
 
     /// The quantised vector of row `row`.
@@ -196,17 +300,40 @@ impl VectorStore {
         bytemuck_i8(bytes)
     }
 
+    /// The factor from row `row`'s int8 values back to f32.
+    #[inline(always)]
+    pub fn row_scale(&self, row: usize) -> f32 {
+        self.scales[row]
+    }
+
     /// (page id, sentence ordinal) of a row.
     pub fn position(&self, row: usize) -> (u64, u32) {
         self.rows[row]
     }
 
     /// Cosine of an f32 (unit) query with row `row`.
+    #[inline(always)]
     pub fn score(&self, query: &[f32], row: usize) -> f32 {
-        dot_f32_i8(query, self.row(row)) / self.scale
+        dot_f32_i8(query, self.row(row)) * self.scales[row]
     }
 
-    /// Exact top `n` rows by cosine, best first (ties by row).
+    /// Cosine of two rows.
+    #[inline(always)]
+    pub(crate) fn similarity(&self, a: usize, b: usize) -> f32 {
+        dot_i8(self.row(a), self.row(b)) as f32 * (self.scales[a] * self.scales[b])
+    }
+
+    /// Best-first order: score descending, then (page id, sentence) ascending, so equal scores
+    /// come out in the same order whatever rows the vectors sit in (a build and an update
+    /// place them differently).
+    pub fn sort_hits(&self, hits: &mut [(u32, f32)]) {
+        hits.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.rows[a.0 as usize].cmp(&self.rows[b.0 as usize]))
+        });
+    }
+
+    /// Exact top `n` live rows by cosine, best first.
     pub fn exact(&self, query: &[f32], n: usize) -> Vec<(u32, f32)> {
         use rayon::prelude::*;
         const CHUNK: usize = 16_384;
@@ -216,34 +343,74 @@ impl VectorStore {
             .flat_map_iter(|c| {
                 let start = c * CHUNK;
                 let end = (start + CHUNK).min(self.count);
-                let mut top = TopN::new(n);
+                let mut top = TopN::new(self, n);
                 for row in start..end {
-                    top.push(row as u32, self.score(query, row));
+                    if !self.is_dead(row) {
+                        top.push(row as u32, self.score(query, row));
+                    }
                 }
                 top.into_vec()
             })
             .collect();
-        sort_hits(&mut best);
+        self.sort_hits(&mut best);
         best.truncate(n);
         best
     }
 }
 
-/// Best-first order: score descending, then row ascending (deterministic ties).
-pub(crate) fn sort_hits(hits: &mut [(u32, f32)]) {
-    hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+/// Reads `dead.bin` (u32 rows, little-endian) into a flag per row.
+fn read_dead(dir: &Path, count: usize) -> Result<(Vec<bool>, usize)> {
+    let path = dir.join(DEAD_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e).at(&path),
+    };
+    if bytes.len() % 4 != 0 {
+        return Err(VectorError::BadIndex {
+            path,
+            message: format!("{} bytes, not a list of rows (damaged)", bytes.len()),
+        });
+    }
+    let mut dead = vec![false; count];
+    let mut n = 0;
+    for c in bytes.chunks_exact(4) {
+        let row = u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize;
+        match dead.get_mut(row) {
+            Some(flag) if !*flag => {
+                *flag = true;
+                n += 1;
+            }
+            Some(_) => {}
+            None => {
+                return Err(VectorError::BadIndex {
+                    path,
+                    message: format!("dead row {row} of {count} (damaged)"),
+                });
+            }
+        }
+    }
+    Ok((dead, n))
+}
+
+/// Writes `dead.bin`: the rows updates removed.
+pub(crate) fn write_dead(dir: &Path, rows: &[u32]) -> Result<()> {
+    let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+    write_file(&dir.join(DEAD_FILE), &bytes)
 }
 
 /// Keeps the `n` best (row, score) pairs.
-struct TopN {
+struct TopN<'a> {
+    store: &'a VectorStore,
     n: usize,
     items: Vec<(u32, f32)>,
     floor: f32,
 }
 
-impl TopN {
-    fn new(n: usize) -> TopN {
+impl<'a> TopN<'a> {
+    fn new(store: &'a VectorStore, n: usize) -> TopN<'a> {
         TopN {
+            store,
             n,
             items: Vec::with_capacity(2 * n + 1),
             floor: f32::NEG_INFINITY,
@@ -255,13 +422,13 @@ impl TopN {
         }
         self.items.push((row, score));
         if self.items.len() >= 2 * self.n {
-            sort_hits(&mut self.items);
+            self.store.sort_hits(&mut self.items);
             self.items.truncate(self.n);
             self.floor = self.items[self.n - 1].1;
         }
     }
     fn into_vec(mut self) -> Vec<(u32, f32)> {
-        sort_hits(&mut self.items);
+        self.store.sort_hits(&mut self.items);
         self.items.truncate(self.n);
         self.items
     }
@@ -319,7 +486,7 @@ fn bytemuck_i8(bytes: &[u8]) -> &[i8] {
 fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {
     #[allow(unsafe_code)]
     // SAFETY: the index directory is written once and published by rename; wikirag never
-    // modifies a published vectors file. Another process truncating it would be outside the
+    // modifies a published vectors file (an update appends to a copy in a new generation). Another process truncating it would be outside the
     // index's contract (the same contract tantivy's own memory-mapped segments rely on).
     unsafe {
         memmap2::Mmap::map(file)
