@@ -160,6 +160,8 @@ fn empty_manifest() -> wikirag_index::Manifest {
         params: Default::default(),
         durations: Default::default(),
         embedding: None,
+        generation: 0,
+        updates: Vec::new(),
     }
 }
 

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 use wikirag_core::{Article, Embedder, Language, Page, Progress, SentenceKind, StopFlag, TextRole};
 use wikirag_corpus::{CleanOptions, Cleaner, CorpusError, DumpReader, OpenOptions};
 use wikirag_index::{
-    BuildParams, Counts, DumpRecord, EmbeddingRecord, IndexBuilder, IndexError, Manifest,
+    BuildParams, Counts, DumpRecord, EmbeddingRecord, IndexBuilder, IndexError, Manifest, Redirect,
     WriterOptions,
 };
+
+mod update;
+pub use update::{UpdateConfig, UpdateKind, UpdateReport, update};
 use wikirag_vectors::{HnswParams, VectorError, VectorWriter};
 
 /// Errors that stop a build.
@@ -137,22 +140,44 @@ impl ReadConfig {
 
 /// Where articles go.
 pub trait Sink {
+    /// A new input file begins; its articles and redirects come from `wiki` (`frwiki`).
+    fn start_input(&mut self, _wiki: &str) -> Result<()> {
+        Ok(())
+    }
     fn article(&mut self, article: &Article) -> Result<()>;
-    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()>;
+    fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()>;
 }
 
 impl Sink for IndexBuilder {
+    fn start_input(&mut self, wiki: &str) -> Result<()> {
+        self.set_wiki(wiki);
+        Ok(())
+    }
     fn article(&mut self, article: &Article) -> Result<()> {
         Ok(self.add_article(article)?)
     }
-    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()> {
-        Ok(self.add_redirect(alias, target, language)?)
+    fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
+        Ok(self.add_redirect_page(redirect)?)
     }
+}
+
+/// Decides, before a page is cleaned, whether it needs to be (an update skips the pages whose
+/// revision the index already holds). Called from the reading thread, in dump order.
+pub trait PageFilter: Send + Sync {
+    fn wanted(&self, wiki: &str, page: &Page) -> bool;
+}
+
+struct RedirectPage {
+    alias: String,
+    target: String,
+    page_id: u64,
+    revision_id: Option<u64>,
 }
 
 enum Out {
     Article(Box<Article>),
-    Redirect(String, String),
+    Redirect(RedirectPage),
+    Unchanged,
     OtherNamespace,
     Skipped(CorpusError),
     Fatal(CorpusError),
@@ -168,12 +193,23 @@ pub fn read_into(
     progress: Arc<dyn Progress>,
     stop: &StopFlag,
 ) -> Result<Vec<DumpRecord>> {
+    read_filtered(config, sink, progress, stop, None)
+}
+
+/// [`read_into`], with pages the filter does not want counted as unchanged and not cleaned.
+pub fn read_filtered(
+    config: &ReadConfig,
+    sink: &mut dyn Sink,
+    progress: Arc<dyn Progress>,
+    stop: &StopFlag,
+    filter: Option<Arc<dyn PageFilter>>,
+) -> Result<Vec<DumpRecord>> {
     if config.inputs.is_empty() {
         return Err(IndexerError::NoInput);
     }
     let mut records = Vec::new();
     for input in &config.inputs {
-        match read_one(config, input, sink, progress.clone(), stop) {
+        match read_one(config, input, sink, progress.clone(), stop, filter.clone()) {
             Ok(record) => records.push(record),
             // A file that cannot be opened or has no readable header is recorded as failed;
             // the other inputs still go in.
@@ -198,6 +234,7 @@ fn read_one(
     sink: &mut dyn Sink,
     progress: Arc<dyn Progress>,
     stop: &StopFlag,
+    filter: Option<Arc<dyn PageFilter>>,
 ) -> Result<DumpRecord> {
     let started = Instant::now();
     let threads = config.threads();
@@ -224,8 +261,13 @@ fn read_one(
             Language::Other("und".into())
         }
     };
-    tracing::info!(path = %input.path.display(), %language, mode = ?opened.mode, "reading dump");
+    let wiki = site
+        .wiki_key()
+        .unwrap_or_else(|| language.code().to_string());
+    tracing::info!(path = %input.path.display(), %language, %wiki, mode = ?opened.mode, "reading dump");
+    sink.start_input(&wiki)?;
     let mut record = DumpRecord {
+        wiki: wiki.clone(),
         bytes: opened.size,
         compression: format!("{:?}", opened.compression).to_lowercase(),
         mode: format!("{:?}", opened.mode),
@@ -244,6 +286,7 @@ fn read_one(
     let (page_tx, page_rx) = bounded::<Page>(threads * 64);
     let (out_tx, out_rx) = bounded::<Out>(threads * 64);
     let namespaces = config.namespaces.clone();
+    let reader_wiki = wiki.clone();
     let reader_stop = stop.clone();
     let reader_out = out_tx.clone();
     let reader_thread = std::thread::Builder::new()
@@ -258,11 +301,27 @@ fn read_one(
                     Ok(page) if !namespaces.contains(&page.namespace) => {
                         reader_out.send(Out::OtherNamespace).is_ok()
                     }
+                    Ok(page)
+                        if filter
+                            .as_ref()
+                            .is_some_and(|f| !f.wanted(&reader_wiki, &page)) =>
+                    {
+                        reader_out.send(Out::Unchanged).is_ok()
+                    }
                     Ok(Page {
                         title,
                         redirect: Some(target),
+                        id,
+                        revision_id,
                         ..
-                    }) => reader_out.send(Out::Redirect(title, target)).is_ok(),
+                    }) => reader_out
+                        .send(Out::Redirect(RedirectPage {
+                            alias: title,
+                            target,
+                            page_id: id,
+                            revision_id,
+                        }))
+                        .is_ok(),
                     Ok(page) => page_tx.send(page).is_ok(),
                     Err(e) if e.is_fatal() => {
                         let _ = reader_out.send(Out::Fatal(e));
@@ -314,9 +373,19 @@ fn read_one(
                 record.sentences += article.sentences.len() as u64;
                 sink.article(&article)
             }
-            Out::Redirect(alias, target) => {
+            Out::Redirect(r) => {
                 record.redirects += 1;
-                sink.redirect(&alias, &target, &language)
+                sink.redirect(&Redirect {
+                    alias: &r.alias,
+                    target: &r.target,
+                    language: &language,
+                    page_id: r.page_id,
+                    revision_id: r.revision_id,
+                })
+            }
+            Out::Unchanged => {
+                record.unchanged += 1;
+                Ok(())
             }
             Out::OtherNamespace => {
                 record.other_namespaces += 1;
@@ -476,8 +545,12 @@ impl Sink for EmbeddingSink<'_> {
         }
         Ok(())
     }
-    fn redirect(&mut self, alias: &str, target: &str, language: &Language) -> Result<()> {
-        Ok(self.index.add_redirect(alias, target, language)?)
+    fn start_input(&mut self, wiki: &str) -> Result<()> {
+        self.index.set_wiki(wiki);
+        Ok(())
+    }
+    fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
+        Ok(self.index.add_redirect_page(redirect)?)
     }
 }
 
@@ -605,6 +678,8 @@ pub fn build(
         },
         durations,
         embedding: vectors,
+        generation: 0,
+        updates: Vec::new(),
     };
     if stop.is_stopped() {
         return Err(IndexerError::Interrupted);

@@ -119,12 +119,7 @@ impl wikirag_indexer::Sink for Collect {
         }
         Ok(())
     }
-    fn redirect(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &wikirag_core::Language,
-    ) -> wikirag_indexer::Result<()> {
+    fn redirect(&mut self, _: &wikirag_index::Redirect<'_>) -> wikirag_indexer::Result<()> {
         self.redirects += 1;
         Ok(())
     }

@@ -18,6 +18,30 @@ impl SiteInfo {
         Language::from_dbname_or_base(self.dbname.as_deref(), self.base.as_deref())
     }
 
+    /// The wiki a dump is of, named as Wikimedia names its databases (`frwiki`,
+    /// `enwiktionary`): `<dbname>`, else made from the base URL's host (older dumps have no
+    /// dbname), so the 2014 and 2016 dumps of one wiki are the same wiki.
+    pub fn wiki_key(&self) -> Option<String> {
+        if let Some(db) = self
+            .dbname
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            return Some(db.to_string());
+        }
+        let base = self.base.as_deref()?;
+        let host = base.split("://").nth(1)?.split('/').next()?;
+        let mut parts = host.split('.');
+        let (lang, project) = (parts.next()?, parts.next()?);
+        let project = if project == "wikipedia" {
+            "wiki"
+        } else {
+            project
+        };
+        Some(format!("{lang}{project}"))
+    }
+
     /// The article URL prefix, e.g. `https://fr.wikipedia.org/wiki/`.
     pub fn article_url_prefix(&self) -> Option<String> {
         let base = self.base.as_deref()?;
@@ -175,5 +199,26 @@ mod tests {
             "https://fr.wikipedia.org/wiki/AT%26T%3F"
         );
         assert_eq!(SiteInfo::default().article_url("X"), None);
+    }
+
+    #[test]
+    fn wiki_keys_from_dbname_or_host() {
+        let site = |db: Option<&str>, base: &str| SiteInfo {
+            dbname: db.map(String::from),
+            base: Some(base.into()),
+            ..SiteInfo::default()
+        };
+        // The 2014 enwiki sample has no dbname; the 2016 one has: the same wiki.
+        assert_eq!(
+            site(None, "http://en.wikipedia.org/wiki/Main_Page").wiki_key(),
+            site(Some("enwiki"), "https://en.wikipedia.org/wiki/Main_Page").wiki_key()
+        );
+        assert_eq!(
+            site(None, "https://en.wiktionary.org/wiki/W:Main_Page")
+                .wiki_key()
+                .as_deref(),
+            Some("enwiktionary")
+        );
+        assert_eq!(SiteInfo::default().wiki_key(), None);
     }
 }

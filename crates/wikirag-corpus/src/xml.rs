@@ -237,9 +237,14 @@ impl<R: BufRead> DumpReader<R> {
         let mut in_contributor = false;
         let mut field = Field::None;
         let mut value: Vec<u8> = Vec::new();
+        // The revision being read; a page of an adds-changes (history) file has several, and
+        // the newest (highest id) wins.
         let mut text: Vec<u8> = Vec::new();
         let mut text_size: u64 = 0;
         let mut too_large = false;
+        let mut rev_id: Option<u64> = None;
+        let mut rev_ts: Option<String> = None;
+        let mut best: Option<Revision> = None;
         loop {
             self.buf.clear();
             let event = match self.reader.read_event_into(&mut self.buf) {
@@ -253,13 +258,16 @@ impl<R: BufRead> DumpReader<R> {
                         b"title" if !in_revision => Field::Title,
                         b"ns" if !in_revision => Field::Ns,
                         b"id" if !in_revision && !have_id => Field::PageId,
-                        b"id" if in_revision && !in_contributor && page.revision_id.is_none() => {
-                            Field::RevId
-                        }
+                        b"id" if in_revision && !in_contributor && rev_id.is_none() => Field::RevId,
                         b"timestamp" if in_revision => Field::Timestamp,
                         b"text" if in_revision => Field::Text,
                         b"revision" => {
                             in_revision = true;
+                            text.clear();
+                            text_size = 0;
+                            too_large = false;
+                            rev_id = None;
+                            rev_ts = None;
                             Field::None
                         }
                         b"contributor" => {
@@ -310,7 +318,22 @@ impl<R: BufRead> DumpReader<R> {
                     let name = e.local_name();
                     match name.as_ref() {
                         b"page" => break,
-                        b"revision" => in_revision = false,
+                        b"revision" => {
+                            in_revision = false;
+                            let newer = match &best {
+                                None => true,
+                                Some(b) => rev_id.unwrap_or(0) >= b.id.unwrap_or(0),
+                            };
+                            if newer {
+                                best = Some(Revision {
+                                    id: rev_id,
+                                    timestamp: rev_ts.take(),
+                                    text: std::mem::take(&mut text),
+                                    size: text_size,
+                                    too_large,
+                                });
+                            }
+                        }
                         b"contributor" => in_contributor = false,
                         _ => {}
                     }
@@ -325,8 +348,8 @@ impl<R: BufRead> DumpReader<R> {
                             })?;
                             have_id = true;
                         }
-                        Field::RevId => page.revision_id = v.parse().ok(),
-                        Field::Timestamp => page.timestamp = Some(v.to_string()),
+                        Field::RevId => rev_id = v.parse().ok(),
+                        Field::Timestamp => rev_ts = Some(v.to_string()),
                         Field::Text | Field::None => {}
                     }
                     field = Field::None;
@@ -344,6 +367,15 @@ impl<R: BufRead> DumpReader<R> {
                 field: "id",
             });
         }
+        let Revision {
+            id,
+            timestamp,
+            text,
+            size: text_size,
+            too_large,
+        } = best.unwrap_or_default();
+        page.revision_id = id;
+        page.timestamp = timestamp;
         if too_large {
             return Err(CorpusError::PageTooLarge {
                 path: self.path.clone(),
@@ -367,6 +399,16 @@ impl<R: BufRead> DumpReader<R> {
         };
         Ok(Some(page))
     }
+}
+
+/// One `<revision>` of a page.
+#[derive(Default)]
+struct Revision {
+    id: Option<u64>,
+    timestamp: Option<String>,
+    text: Vec<u8>,
+    size: u64,
+    too_large: bool,
 }
 
 fn push_ref(out: &mut Vec<u8>, r: &BytesRef<'_>) {
@@ -431,6 +473,26 @@ mod tests {
     <revision><id>100</id><text>#REDIRECT [[A &amp; B]]</text></revision>
   </page>
 </mediawiki>"#;
+
+    /// Adds-changes files (`*-pages-meta-hist-incr.xml`) give several revisions of a page:
+    /// the newest (highest id) is the page, not their concatenation nor the first.
+    #[test]
+    fn the_newest_of_several_revisions_wins() {
+        let dump = r#"<mediawiki><siteinfo><dbname>frwiki</dbname></siteinfo>
+  <page><title>P</title><ns>0</ns><id>3</id>
+    <revision><id>5</id><timestamp>2026-02-01T00:00:00Z</timestamp><text>old text</text></revision>
+    <revision><id>9</id><timestamp>2026-02-02T10:00:00Z</timestamp>
+      <contributor><username>X</username><id>77</id></contributor><text>newest text</text></revision>
+    <revision><id>7</id><timestamp>2026-02-02T09:00:00Z</timestamp><text>middle text</text></revision>
+  </page>
+</mediawiki>"#;
+        let mut r = DumpReader::new(Path::new("t.xml"), dump.as_bytes()).unwrap();
+        let p = r.next().unwrap().unwrap();
+        assert_eq!(p.revision_id, Some(9));
+        assert_eq!(p.text, "newest text");
+        assert_eq!(p.timestamp.as_deref(), Some("2026-02-02T10:00:00Z"));
+        assert!(r.next().is_none());
+    }
 
     #[test]
     fn reads_site_info_and_pages() {

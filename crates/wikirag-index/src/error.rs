@@ -29,6 +29,8 @@ pub enum IndexError {
     Exists { path: PathBuf },
     #[error("empty query")]
     EmptyQuery,
+    #[error("{path} cannot be updated: {reason}")]
+    NotUpdatable { path: PathBuf, reason: String },
     #[error("{path}: no sentence {sentence} in page {page_id}")]
     NoSuchSentence {
         path: PathBuf,

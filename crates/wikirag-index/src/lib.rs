@@ -10,9 +10,13 @@ pub mod facts;
 pub mod manifest;
 mod reader;
 pub mod schema;
+mod update;
 mod writer;
 
 pub use error::{IndexError, Result};
-pub use manifest::{BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest};
+pub use manifest::{
+    BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,
+};
 pub use reader::{SearchOptions, SentenceIndex};
-pub use writer::{IndexBuilder, WriterOptions};
+pub use update::{Generation, IndexUpdater, IndexedPage};
+pub use writer::{IndexBuilder, Redirect, WriterOptions};

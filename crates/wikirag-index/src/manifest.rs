@@ -33,6 +33,12 @@ pub struct DumpRecord {
     pub sentences: u64,
     /// A fatal error that ended this file early: the pages before it are indexed.
     pub fatal_error: Option<String>,
+    /// The wiki (`frwiki`): `<dbname>`, or made from the base URL.
+    #[serde(default)]
+    pub wiki: String,
+    /// Updates: pages whose revision the index already held (compared, not parsed).
+    #[serde(default)]
+    pub unchanged: u64,
     /// The first per-page errors, for the record (all are counted in `skipped`).
     pub page_errors: Vec<String>,
     pub seconds: f64,
@@ -97,6 +103,36 @@ pub struct Manifest {
     /// Present when the index has sentence vectors.
     #[serde(default)]
     pub embedding: Option<EmbeddingRecord>,
+    /// 0 for a build, +1 per update.
+    #[serde(default)]
+    pub generation: u64,
+    /// The updates applied since the build, oldest first (`dumps` are those of the build).
+    #[serde(default)]
+    pub updates: Vec<UpdateRecord>,
+}
+
+/// One `wikirag update`: the dumps it read and what changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct UpdateRecord {
+    pub generation: u64,
+    pub created_unix: u64,
+    /// "full" (a complete newer dump: pages it lacks are deleted) or "adds-changes" (daily
+    /// incremental files: they cannot delete).
+    pub kind: String,
+    pub dumps: Vec<DumpRecord>,
+    /// Articles new to the index, articles with a newer revision, pages removed (absent from
+    /// a full dump, or now a redirect or outside the namespaces), pages left as they were.
+    pub pages_added: u64,
+    pub pages_changed: u64,
+    pub pages_deleted: u64,
+    pub pages_unchanged: u64,
+    pub redirects_changed: u64,
+    /// Per wiki whose deletions were not applied, why (a dump that ended at a fault).
+    pub deletions_skipped: Vec<String>,
+    pub sentences_embedded: u64,
+    pub vectors_removed: u64,
+    pub vectors_compacted: bool,
+    pub seconds: f64,
 }
 
 impl Manifest {

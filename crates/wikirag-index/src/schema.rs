@@ -108,6 +108,9 @@ pub struct Fields {
     pub revision_id: Field,
     pub url: Field,
     pub timestamp: Field,
+    /// The wiki a page, sentence or redirect came from (`frwiki`): updates are per wiki, and
+    /// page ids are only unique within one. Absent from indexes made before updates.
+    pub wiki: Field,
 }
 
 impl Fields {
@@ -157,6 +160,8 @@ pub fn build_schema() -> (Schema, Fields) {
     let revision_id = b.add_u64_field("revision_id", STORED);
     let url = b.add_text_field("url", STORED);
     let timestamp = b.add_text_field("timestamp", STORED);
+    // Last, so the fields before it keep their ids in indexes made without it.
+    let wiki = b.add_text_field("wiki", STRING | STORED);
     let fields = Fields {
         kind,
         lang,
@@ -173,6 +178,7 @@ pub fn build_schema() -> (Schema, Fields) {
         revision_id,
         url,
         timestamp,
+        wiki,
     };
     (b.build(), fields)
 }

@@ -41,6 +41,8 @@ pub struct IndexBuilder {
     writer: Option<IndexWriter<TantivyDocument>>,
     fields: Fields,
     published: bool,
+    /// The wiki of the articles being added.
+    wiki: String,
 }
 
 impl IndexBuilder {
@@ -87,6 +89,7 @@ impl IndexBuilder {
             writer: Some(writer),
             fields,
             published: false,
+            wiki: String::new(),
         })
     }
 
@@ -94,67 +97,33 @@ impl IndexBuilder {
         self.writer.as_ref().expect("writer lives until publish")
     }
 
+    /// Sets the wiki (`frwiki`) the next articles and redirects come from.
+    pub fn set_wiki(&mut self, wiki: &str) {
+        self.wiki = wiki.to_string();
+    }
+
     /// Adds an article: one document per sentence and one for the page title.
     pub fn add_article(&self, article: &Article) -> Result<()> {
-        let f = &self.fields;
-        let slot = schema::slot(&article.language);
-        let (text_field, title_field) = f.slot_fields(slot);
-        let lang = article.language.code();
-        let writer = self.writer();
-        let mut page = TantivyDocument::new();
-        page.add_text(f.kind, KIND_PAGE);
-        page.add_text(f.lang, lang);
-        // Page documents carry no scored field: sentence queries need no kind filter.
-        page.add_text(f.title, &article.title);
-        page.add_text(f.title_key, schema::title_key(&article.title));
-        page.add_u64(f.page_id, article.page_id);
-        page.add_text(f.url, &article.url);
-        if let Some(rev) = article.revision_id {
-            page.add_u64(f.revision_id, rev);
-        }
-        if let Some(ts) = &article.timestamp {
-            page.add_text(f.timestamp, ts);
-        }
-        writer.add_document(page).at(&self.tmp)?;
-        for s in &article.sentences {
-            let mut doc = TantivyDocument::new();
-            doc.add_text(f.kind, KIND_SENTENCE);
-            doc.add_text(f.lang, lang);
-            doc.add_text(f.text, &s.text);
-            // A fact is indexed whole, entity included, with the words people ask for its
-            // attribute with (`facts`).
-            match s.kind {
-                SentenceKind::Fact => doc.add_text(
-                    text_field,
-                    crate::facts::indexed_fact(&article.language, &article.title, &s.text),
-                ),
-                _ => doc.add_text(text_field, &s.text),
-            }
-            doc.add_text(f.title, &article.title);
-            doc.add_text(title_field, &article.title);
-            doc.add_text(f.section, &s.section);
-            doc.add_u64(f.page_id, article.page_id);
-            doc.add_u64(f.sentence, u64::from(s.ordinal));
-            doc.add_u64(f.sentence_kind, schema::sentence_kind_code(s.kind));
-            if let Some(rev) = article.revision_id {
-                doc.add_u64(f.revision_id, rev);
-            }
-            doc.add_text(f.url, &article.url);
-            writer.add_document(doc).at(&self.tmp)?;
+        for doc in article_documents(&self.fields, &self.wiki, article) {
+            self.writer().add_document(doc).at(&self.tmp)?;
         }
         Ok(())
     }
 
     /// Records a redirect: a search for `alias` finds the article titled `target`.
     pub fn add_redirect(&self, alias: &str, target: &str, language: &Language) -> Result<()> {
-        let f = &self.fields;
-        let mut doc = TantivyDocument::new();
-        doc.add_text(f.kind, KIND_ALIAS);
-        doc.add_text(f.lang, language.code());
-        doc.add_text(f.title, alias);
-        doc.add_text(f.alias, alias);
-        doc.add_text(f.title_key, schema::title_key(alias));
-        doc.add_text(f.target, target);
+        self.add_redirect_page(&Redirect {
+            alias,
+            target,
+            language,
+            page_id: 0,
+            revision_id: None,
+        })
+    }
+
+    /// Records a redirect page (its id and revision let updates replace it).
+    pub fn add_redirect_page(&self, redirect: &Redirect<'_>) -> Result<()> {
+        let doc = redirect_document(&self.fields, &self.wiki, redirect);
         self.writer().add_document(doc).at(&self.tmp)?;
         Ok(())
     }
@@ -183,9 +152,91 @@ impl IndexBuilder {
     }
 }
 
+/// A redirect page.
+#[derive(Clone, Copy, Debug)]
+pub struct Redirect<'a> {
+    pub alias: &'a str,
+    pub target: &'a str,
+    pub language: &'a Language,
+    pub page_id: u64,
+    pub revision_id: Option<u64>,
+}
+
+/// The documents of an article: one for the page (title lookup, no scored field) and one per
+/// sentence.
+pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Vec<TantivyDocument> {
+    let slot = schema::slot(&article.language);
+    let (text_field, title_field) = f.slot_fields(slot);
+    let lang = article.language.code();
+    let mut docs = Vec::with_capacity(article.sentences.len() + 1);
+    let mut page = TantivyDocument::new();
+    page.add_text(f.kind, KIND_PAGE);
+    page.add_text(f.lang, lang);
+    // Page documents carry no scored field: sentence queries need no kind filter.
+    page.add_text(f.title, &article.title);
+    page.add_text(f.title_key, schema::title_key(&article.title));
+    page.add_u64(f.page_id, article.page_id);
+    page.add_text(f.url, &article.url);
+    if let Some(rev) = article.revision_id {
+        page.add_u64(f.revision_id, rev);
+    }
+    if let Some(ts) = &article.timestamp {
+        page.add_text(f.timestamp, ts);
+    }
+    page.add_text(f.wiki, wiki);
+    docs.push(page);
+    for s in &article.sentences {
+        let mut doc = TantivyDocument::new();
+        doc.add_text(f.kind, KIND_SENTENCE);
+        doc.add_text(f.lang, lang);
+        doc.add_text(f.text, &s.text);
+        // A fact is indexed whole, entity included, with the words people ask for its
+        // attribute with (`facts`).
+        match s.kind {
+            SentenceKind::Fact => doc.add_text(
+                text_field,
+                crate::facts::indexed_fact(&article.language, &article.title, &s.text),
+            ),
+            _ => doc.add_text(text_field, &s.text),
+        }
+        doc.add_text(f.title, &article.title);
+        doc.add_text(title_field, &article.title);
+        doc.add_text(f.section, &s.section);
+        doc.add_u64(f.page_id, article.page_id);
+        doc.add_u64(f.sentence, u64::from(s.ordinal));
+        doc.add_u64(f.sentence_kind, schema::sentence_kind_code(s.kind));
+        if let Some(rev) = article.revision_id {
+            doc.add_u64(f.revision_id, rev);
+        }
+        doc.add_text(f.url, &article.url);
+        doc.add_text(f.wiki, wiki);
+        docs.push(doc);
+    }
+    docs
+}
+
+/// The document of a redirect: its alias finds the target's sentences.
+pub(crate) fn redirect_document(f: &Fields, wiki: &str, r: &Redirect<'_>) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_text(f.kind, KIND_ALIAS);
+    doc.add_text(f.lang, r.language.code());
+    doc.add_text(f.title, r.alias);
+    doc.add_text(f.alias, r.alias);
+    doc.add_text(f.title_key, schema::title_key(r.alias));
+    doc.add_text(f.target, r.target);
+    if r.page_id != 0 {
+        doc.add_u64(f.page_id, r.page_id);
+    }
+    if let Some(rev) = r.revision_id {
+        doc.add_u64(f.revision_id, rev);
+    }
+    doc.add_text(f.wiki, wiki);
+    doc
+}
+
 /// Removes `.NAME.tmp-PID` directories left by builds that were killed (no clean-up is possible
 /// on SIGKILL) when process PID no longer exists. Only where `/proc` tells.
-fn remove_stale_temp_dirs(parent: &Path, name: &str) {
+pub(crate) fn remove_stale_temp_dirs(parent: &Path, name: &str) {
     let proc = Path::new("/proc");
     if !proc.is_dir() {
         return;

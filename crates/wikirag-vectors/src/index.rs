@@ -299,7 +299,11 @@ impl VectorUpdate {
 
     /// Appends the vector of sentence `sentence` of page `page_id`.
     pub fn add(&mut self, page_id: u64, sentence: u32, vector: &[f32]) -> Result<()> {
-        self.writer.add(page_id, sentence, vector)
+        let row = (self.meta.count + self.writer.len()) as u32;
+        self.writer.add(page_id, sentence, vector)?;
+        // A page seen twice in one update (several revisions) replaces its own new rows too.
+        self.by_page.entry(page_id).or_default().push(row);
+        Ok(())
     }
 
     /// Writes the rows, the dead list and the graph; compacts when a quarter of the rows are

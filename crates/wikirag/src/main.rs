@@ -36,6 +36,9 @@ struct Cli {
 enum Command {
     /// Build a sentence index from one or more dump files (.xml, .xml.bz2, multistream, .gz).
     Index(IndexArgs),
+    /// Bring an index up to a newer dump (a full dump, or daily adds-changes files) without
+    /// rebuilding it: only new and changed pages are cleaned and embedded.
+    Update(UpdateArgs),
     /// Search an index.
     Search(SearchArgs),
     /// Show what an index holds and how it was built.
@@ -136,6 +139,31 @@ impl ReadArgs {
             parallel_decompression: !self.sequential,
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct UpdateArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// The index to update (replaced atomically when the update is complete).
+    #[arg(short, long, env = "WIKIRAG_INDEX")]
+    index: PathBuf,
+    /// The model the index's vectors were made with (default: the one its manifest names).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The dumps are Wikimedia adds-changes files (`*-pages-meta-hist-incr.xml.bz2`, guessed
+    /// from the name): they add and change pages but cannot delete any.
+    #[arg(long)]
+    adds_changes: bool,
+    /// Delete no page, even one a full dump lacks (the dump is only a part of its wiki).
+    #[arg(long)]
+    keep_missing: bool,
+    /// Memory budget of the index writer (MiB).
+    #[arg(long, default_value_t = 256)]
+    writer_memory_mb: usize,
+    /// Print the update record as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -316,6 +344,7 @@ fn stop_on_ctrl_c() -> StopFlag {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Index(args) => index(args),
+        Command::Update(args) => update(args),
         Command::Search(args) => search(args),
         Command::Inspect(args) => inspect(args),
         Command::Relink(args) => relink(args),
@@ -436,6 +465,90 @@ fn index(args: IndexArgs) -> Result<i32> {
             "the index was published with the pages read before the fault{}",
             if failed.len() > 1 { "s" } else { "" }
         );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn update(args: UpdateArgs) -> Result<i32> {
+    let stop = stop_on_ctrl_c();
+    let manifest = wikirag_index::Manifest::read(&args.index)
+        .with_context(|| format!("reading {}", args.index.display()))?;
+    let embed = match &manifest.embedding {
+        None => None,
+        Some(record) => {
+            let dir = match (&args.model, &record.model_path) {
+                (Some(m), _) => retrieval::model_dir(m)?,
+                (None, Some(p)) => PathBuf::from(p),
+                (None, None) => anyhow::bail!(
+                    "{} has vectors made by {}; pass --model DIR to embed the new sentences",
+                    args.index.display(),
+                    record.model.name
+                ),
+            };
+            let embedder = wikirag_models::BertEmbedder::load(
+                &dir,
+                &wikirag_models::EmbedderOptions::default(),
+            )
+            .with_context(|| format!("loading the embedding model {}", dir.display()))?;
+            let mut embed = wikirag_indexer::EmbedConfig::new(Arc::new(embedder));
+            embed.model_path = Some(dir);
+            Some(embed)
+        }
+    };
+    let read = args.read.config();
+    let kind = if args.adds_changes {
+        wikirag_indexer::UpdateKind::AddsChanges
+    } else {
+        wikirag_indexer::UpdateKind::guess(&read.inputs)
+    };
+    let config = wikirag_indexer::UpdateConfig {
+        index: args.index.clone(),
+        read,
+        kind,
+        keep_missing: args.keep_missing,
+        writer: WriterOptions {
+            memory_mb: args.writer_memory_mb,
+            ..WriterOptions::default()
+        },
+        embed,
+    };
+    let bars = reporter(args.read.quiet);
+    let report = wikirag_indexer::update(&config, bars.clone(), &stop);
+    drop(bars);
+    let report = report
+        .with_context(|| format!("updating {} (the index is unchanged)", args.index.display()))?;
+    let r = &report.record;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        println!(
+            "updated {} to generation {} ({}) in {:.1}s: {} pages added, {} changed, {} deleted, {} unchanged; {} redirects changed; {} sentences embedded",
+            report.path.display(),
+            r.generation,
+            r.kind,
+            r.seconds,
+            r.pages_added,
+            r.pages_changed,
+            r.pages_deleted,
+            r.pages_unchanged,
+            r.redirects_changed,
+            r.sentences_embedded,
+        );
+    }
+    for skipped in &r.deletions_skipped {
+        eprintln!("warning: {skipped}");
+    }
+    let failed: Vec<&str> = r
+        .dumps
+        .iter()
+        .filter_map(|d| d.fatal_error.as_deref())
+        .collect();
+    for e in &failed {
+        eprintln!("error: {e}");
+    }
+    if !failed.is_empty() {
+        eprintln!("the update applied the pages read before the fault, and nothing after it");
         return Ok(1);
     }
     Ok(0)
@@ -657,7 +770,7 @@ impl<W: Write> wikirag_indexer::Sink for ExtractSink<W> {
         }
         Ok(())
     }
-    fn redirect(&mut self, _: &str, _: &str, _: &Language) -> wikirag_indexer::Result<()> {
+    fn redirect(&mut self, _: &wikirag_index::Redirect<'_>) -> wikirag_indexer::Result<()> {
         Ok(())
     }
 }
