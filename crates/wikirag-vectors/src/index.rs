@@ -204,13 +204,16 @@ pub fn relink(
 
 /// Gives a store of one scale (format 2) a scale per row, the rows keeping their bytes.
 fn upgrade_scales(dir: &Path, meta: &mut VectorMeta) -> Result<()> {
-    if meta.format < 3 {
+    // (A store with `scales.f32` already has them: only its meta.json said otherwise.)
+    if meta.format < 3 && !dir.join(crate::store::SCALES_FILE).is_file() {
         let store = VectorStore::open(dir, meta.dim, meta.count, uniform_scale(meta))?;
         let bytes: Vec<u8> = (0..meta.count)
             .flat_map(|r| store.row_scale(r).to_le_bytes())
             .collect();
         drop(store);
         crate::store::write_file(&dir.join(crate::store::SCALES_FILE), &bytes)?;
+    }
+    if meta.format < 3 {
         meta.format = VECTOR_FORMAT;
         meta.scale = 0.0;
     }

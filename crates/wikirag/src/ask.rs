@@ -268,12 +268,111 @@ pub struct ServeArgs {
     /// Longest question in characters.
     #[arg(long, default_value_t = 2000)]
     pub max_question_chars: usize,
+    /// Check this often (seconds) whether `wikirag update` published a new generation of the
+    /// index, and switch to it without a restart (0: only on SIGHUP).
+    #[arg(long, default_value_t = 2)]
+    pub reload_s: u64,
     #[command(flatten)]
     pub ask: AskFlags,
     #[command(flatten)]
     pub llm: LlmArgs,
     #[command(flatten)]
     pub retrieval: RetrievalArgs,
+}
+
+/// The pipeline over the index's current generation: a newer one published by `wikirag
+/// update` (its manifest changes) is opened beside the old and swapped in; requests in flight
+/// finish on the generation they started with, and a generation that fails to open is not
+/// taken (the old one keeps answering).
+struct Reloading {
+    current: std::sync::RwLock<Arc<Rag<WikiSearcher>>>,
+}
+
+impl Reloading {
+    fn get(&self) -> Arc<Rag<WikiSearcher>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl wikirag_server::Backend for Reloading {
+    fn search(
+        &self,
+        request: &wikirag_core::SearchRequest,
+    ) -> std::result::Result<Vec<wikirag_core::Hit>, wikirag_core::BoxError> {
+        wikirag_server::Backend::search(&*self.get(), request)
+    }
+    fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> std::result::Result<wikirag_rag::Answer, wikirag_rag::RagError> {
+        self.get().ask(question, options, on_event)
+    }
+    fn backend(&self) -> String {
+        self.get().backend_name()
+    }
+}
+
+/// Watches the index's manifest (every `every`, and on each message of `wake`) and swaps in
+/// the new generation when it changes.
+fn watch_generations(
+    backend: Arc<Reloading>,
+    index: PathBuf,
+    retrieval: RetrievalArgs,
+    llm: LlmArgs,
+    every: Option<Duration>,
+    wake: std::sync::mpsc::Receiver<()>,
+) {
+    let manifest = index.join(wikirag_index::manifest::MANIFEST_FILE);
+    let mut seen = std::fs::read(&manifest).ok();
+    loop {
+        let woken = match every {
+            Some(every) => match wake.recv_timeout(every) {
+                Ok(()) => true,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            None => match wake.recv() {
+                Ok(()) => true,
+                Err(_) => return,
+            },
+        };
+        let now = std::fs::read(&manifest).ok();
+        if now.is_none() || (now == seen && !woken) {
+            continue;
+        }
+        match pipeline(&index, &retrieval, &llm) {
+            Ok(rag) => {
+                let generation = rag_generation(&now);
+                *backend.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rag);
+                seen = now;
+                eprintln!(
+                    "wikirag: now serving generation {generation} of {}",
+                    index.display()
+                );
+            }
+            Err(e) => {
+                eprintln!(
+                    "wikirag: warning: could not open the new generation of {} ({e:#}); still serving the previous one",
+                    index.display()
+                );
+                // Not retried until the manifest changes again (or SIGHUP).
+                seen = now;
+            }
+        }
+    }
+}
+
+fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
+    manifest
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("generation").and_then(|g| g.as_u64()))
+        .unwrap_or(0)
 }
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
@@ -290,10 +389,34 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         index_name: args.index.display().to_string(),
         ..wikirag_server::ServerConfig::default()
     };
-    let app = wikirag_server::router(Arc::new(rag), config);
+    let backend = Arc::new(Reloading {
+        current: std::sync::RwLock::new(Arc::new(rag)),
+    });
+    let (wake, woken) = std::sync::mpsc::channel();
+    {
+        let backend = backend.clone();
+        let index = args.index.clone();
+        let every = (args.reload_s > 0).then(|| Duration::from_secs(args.reload_s));
+        let (retrieval, llm) = (args.retrieval, args.llm);
+        std::thread::Builder::new()
+            .name("wikirag-generations".into())
+            .spawn(move || watch_generations(backend, index, retrieval, llm, every, woken))?;
+    }
+    let app = wikirag_server::router(backend, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    #[cfg(unix)]
+    runtime.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            while hup.recv().await.is_some() {
+                let _ = wake.send(());
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(wake);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await

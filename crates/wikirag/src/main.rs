@@ -735,6 +735,43 @@ fn inspect(args: InspectArgs) -> Result<i32> {
             println!("  skipped  {e}");
         }
     }
+    println!(
+        "generation {} ({} update{} since the build)",
+        m.generation,
+        m.updates.len(),
+        if m.updates.len() == 1 { "" } else { "s" }
+    );
+    for u in &m.updates {
+        let files: Vec<String> = u
+            .dumps
+            .iter()
+            .map(|d| format!("{} ({})", d.file_name, d.wiki))
+            .collect();
+        println!(
+            "update {:<3} {} from {}: {} added, {} changed, {} deleted, {} unchanged pages, {} redirects changed, {} sentences embedded{}, {:.1}s",
+            u.generation,
+            u.kind,
+            files.join(", "),
+            u.pages_added,
+            u.pages_changed,
+            u.pages_deleted,
+            u.pages_unchanged,
+            u.redirects_changed,
+            u.sentences_embedded,
+            if u.vectors_compacted {
+                ", vectors compacted"
+            } else {
+                ""
+            },
+            u.seconds
+        );
+        for d in u.dumps.iter().filter_map(|d| d.fatal_error.as_deref()) {
+            println!("  error    {d}");
+        }
+        for s in &u.deletions_skipped {
+            println!("  note     {s}");
+        }
+    }
     Ok(0)
 }
 
