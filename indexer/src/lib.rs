@@ -70,13 +70,15 @@ impl Input {
 
     /// An empty record naming this input.
     fn record(&self) -> DumpRecord {
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         DumpRecord {
             path: self.path.display().to_string(),
-            file_name: self
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            date: dump_date(&file_name),
+            file_name,
             ..DumpRecord::default()
         }
     }
@@ -96,6 +98,19 @@ impl Input {
             multistream_index: companion,
         }
     }
+}
+
+/// The date in a Wikimedia dump's name (`frwiki-20260201-pages-articles.xml.bz2` →
+/// `2026-02-01`).
+pub fn dump_date(file_name: &str) -> Option<String> {
+    file_name.split(['-', '.', '_']).find_map(|part| {
+        let ok = part.len() == 8
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part.starts_with("19") || part.starts_with("20"))
+            && (1..=12).contains(&part[4..6].parse::<u32>().ok()?)
+            && (1..=31).contains(&part[6..8].parse::<u32>().ok()?);
+        ok.then(|| format!("{}-{}-{}", &part[..4], &part[4..6], &part[6..8]))
+    })
 }
 
 /// What to read and how.
@@ -362,6 +377,7 @@ fn read_one(
     drop(out_tx);
     drop(page_rx);
     let mut sink_error = None;
+    let mut fatal = None;
     for out in &out_rx {
         if stop.is_stopped() {
             break;
@@ -402,14 +418,9 @@ fn read_one(
                 Ok(())
             }
             Out::Fatal(e) => {
+                // Pages before the fault may still be in the cleaners: counted at the end.
                 record.pages_read -= 1;
-                let msg = format!(
-                    "{e}; {} pages before the fault were kept, the rest of the file was skipped",
-                    record.pages_read
-                );
-                tracing::error!("{msg}");
-                progress.warning(&msg);
-                record.fatal_error = Some(msg);
+                fatal = Some(e);
                 Ok(())
             }
         };
@@ -426,6 +437,15 @@ fn read_one(
     }
     if let Some(e) = sink_error {
         return Err(e);
+    }
+    if let Some(e) = fatal {
+        let msg = format!(
+            "{e}; the {} articles and {} redirects before the fault were kept, the rest of the file was skipped",
+            record.articles, record.redirects
+        );
+        tracing::error!("{msg}");
+        progress.warning(&msg);
+        record.fatal_error = Some(msg);
     }
     if stop.is_stopped() {
         return Err(IndexerError::Interrupted);
@@ -710,4 +730,26 @@ pub fn site_info(path: &Path) -> Result<wikirag_core::SiteInfo> {
         Arc::new(wikirag_core::NoProgress),
     )?;
     Ok(DumpReader::new(path, opened.reader)?.site_info().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_wikimedia_names() {
+        assert_eq!(
+            dump_date("frwiki-20260201-pages-articles-multistream.xml.bz2").as_deref(),
+            Some("2026-02-01")
+        );
+        assert_eq!(
+            dump_date("frwiki-20260202-pages-meta-hist-incr.xml.bz2").as_deref(),
+            Some("2026-02-02")
+        );
+        assert_eq!(
+            dump_date("enwiki-2016-gensim-pages-articles1-p10p30302.xml"),
+            None
+        );
+        assert_eq!(dump_date("x-12345678-y.xml"), None);
+    }
 }

@@ -44,7 +44,13 @@ impl SiteInfo {
 
     /// The article URL prefix, e.g. `https://fr.wikipedia.org/wiki/`.
     pub fn article_url_prefix(&self) -> Option<String> {
-        let base = self.base.as_deref()?;
+        let base = self.base.as_deref()?.trim();
+        // The dump is data, not code: only web links (a `javascript:` base would become a
+        // link on the page).
+        let lower = base.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return None;
+        }
         let idx = base.find("/wiki/")?;
         let prefix = &base[..idx + "/wiki/".len()];
         Some(prefix.replacen("http://", "https://", 1))
@@ -199,6 +205,17 @@ mod tests {
             "https://fr.wikipedia.org/wiki/AT%26T%3F"
         );
         assert_eq!(SiteInfo::default().article_url("X"), None);
+        for hostile in [
+            "javascript:alert(1)//wiki/Main",
+            " JavaScript:alert(1)/wiki/x",
+            "data:text/html,x/wiki/y",
+        ] {
+            let info = SiteInfo {
+                base: Some(hostile.into()),
+                ..SiteInfo::default()
+            };
+            assert_eq!(info.article_url("X"), None, "{hostile}");
+        }
     }
 
     #[test]

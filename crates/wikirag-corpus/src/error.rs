@@ -45,6 +45,15 @@ pub enum CorpusError {
         size: u64,
         limit: u64,
     },
+    #[error(
+        "{path}: page {title:?} at byte {offset}: page id {value:?} is not a number; page skipped"
+    )]
+    BadPageId {
+        path: PathBuf,
+        offset: u64,
+        title: String,
+        value: String,
+    },
     #[error("{path}: page at byte {offset} has no <{field}>")]
     MissingField {
         path: PathBuf,
@@ -75,6 +84,7 @@ impl CorpusError {
             CorpusError::InvalidUtf8 { .. }
                 | CorpusError::PageTooLarge { .. }
                 | CorpusError::MissingField { .. }
+                | CorpusError::BadPageId { .. }
                 | CorpusError::ParseTimeout { .. }
         )
     }

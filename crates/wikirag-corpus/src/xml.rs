@@ -245,6 +245,7 @@ impl<R: BufRead> DumpReader<R> {
         let mut rev_id: Option<u64> = None;
         let mut rev_ts: Option<String> = None;
         let mut best: Option<Revision> = None;
+        let mut bad_id: Option<String> = None;
         loop {
             self.buf.clear();
             let event = match self.reader.read_event_into(&mut self.buf) {
@@ -342,12 +343,14 @@ impl<R: BufRead> DumpReader<R> {
                     match field {
                         Field::Title => page.title = v.to_string(),
                         Field::Ns => page.namespace = v.parse().unwrap_or(0),
-                        Field::PageId => {
-                            page.id = v.parse().map_err(|_| {
-                                self.xml_error(format!("page id {v:?} is not a number"))
-                            })?;
-                            have_id = true;
-                        }
+                        // A bad id spoils this page only: read on to its end, then skip it.
+                        Field::PageId => match v.parse() {
+                            Ok(id) => {
+                                page.id = id;
+                                have_id = true;
+                            }
+                            Err(_) => bad_id = Some(v.to_string()),
+                        },
                         Field::RevId => rev_id = v.parse().ok(),
                         Field::Timestamp => rev_ts = Some(v.to_string()),
                         Field::Text | Field::None => {}
@@ -359,6 +362,14 @@ impl<R: BufRead> DumpReader<R> {
                 }
                 _ => {}
             }
+        }
+        if let Some(value) = bad_id {
+            return Err(CorpusError::BadPageId {
+                path: self.path.clone(),
+                offset: start,
+                title: page.title,
+                value,
+            });
         }
         if !have_id {
             return Err(CorpusError::MissingField {
@@ -473,6 +484,25 @@ mod tests {
     <revision><id>100</id><text>#REDIRECT [[A &amp; B]]</text></revision>
   </page>
 </mediawiki>"#;
+
+    /// A page whose `<id>` is not a number is skipped like a page with bad UTF-8; the pages
+    /// after it are read (it used to end the file).
+    #[test]
+    fn a_malformed_page_id_skips_that_page_only() {
+        let dump = r#"<mediawiki><siteinfo><dbname>enwiki</dbname></siteinfo>
+  <page><title>A</title><ns>0</ns><id>1</id><revision><id>5</id><text>a</text></revision></page>
+  <page><title>B</title><ns>0</ns><id>15x</id><revision><id>6</id><text>b</text></revision></page>
+  <page><title>C</title><ns>0</ns><id>3</id><revision><id>7</id><text>c</text></revision></page>
+</mediawiki>"#;
+        let mut r = DumpReader::new(Path::new("t.xml"), dump.as_bytes()).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().title, "A");
+        let err = r.next().unwrap().unwrap_err();
+        assert!(!err.is_fatal(), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("\"15x\"") && msg.contains("\"B\""), "{msg}");
+        assert_eq!(r.next().unwrap().unwrap().title, "C");
+        assert!(r.next().is_none());
+    }
 
     /// Adds-changes files (`*-pages-meta-hist-incr.xml`) give several revisions of a page:
     /// the newest (highest id) is the page, not their concatenation nor the first.

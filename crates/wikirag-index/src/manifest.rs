@@ -36,6 +36,9 @@ pub struct DumpRecord {
     /// The wiki (`frwiki`): `<dbname>`, or made from the base URL.
     #[serde(default)]
     pub wiki: String,
+    /// The dump's date (`2026-02-01`) when its file name carries Wikimedia's `-YYYYMMDD-`.
+    #[serde(default)]
+    pub date: Option<String>,
     /// Updates: pages whose revision the index already held (compared, not parsed).
     #[serde(default)]
     pub unchanged: u64,

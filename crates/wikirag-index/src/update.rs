@@ -120,7 +120,7 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Swaps two directories atomically where the system can.
-fn exchange(new: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn exchange(new: &Path, dest: &Path) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -155,7 +155,9 @@ fn exchange(new: &Path, dest: &Path) -> Result<()> {
     }
     // Two renames: between them the index is missing for an instant (the previous generation
     // is then at `.NAME.tmp-PID.old`).
-    let old = new.with_extension("old");
+    let mut old = new.as_os_str().to_owned();
+    old.push(".old");
+    let old = PathBuf::from(old);
     std::fs::rename(dest, &old).at(dest)?;
     std::fs::rename(new, dest).at(dest)?;
     std::fs::rename(&old, new).at(new)?;

@@ -47,21 +47,23 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     pub fn create(dest: &Path, options: &WriterOptions) -> Result<IndexBuilder> {
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "index".into());
+        // First, so an index a killed publish set aside is back in place (and protected by
+        // the check below).
+        remove_stale_temp_dirs(&parent, &name);
         if dest.exists() && !options.overwrite {
             return Err(IndexError::Exists {
                 path: dest.to_path_buf(),
             });
         }
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         std::fs::create_dir_all(&parent).at(&parent)?;
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "index".into());
-        remove_stale_temp_dirs(&parent, &name);
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -135,14 +137,17 @@ impl IndexBuilder {
         writer.wait_merging_threads().at(&self.tmp)?;
         manifest.write(&self.tmp)?;
         if self.dest.exists() {
-            let old = self.tmp.with_extension("old");
-            std::fs::rename(&self.dest, &old).at(&self.dest)?;
-            std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
-            std::fs::remove_dir_all(&old).at(&old)?;
+            // One atomic swap: a reader finds the old index or the new one at `dest`, never
+            // nothing (a SIGKILL between two renames used to leave no index at all).
+            crate::update::exchange(&self.tmp, &self.dest)?;
+            self.published = true;
+            if let Err(e) = std::fs::remove_dir_all(&self.tmp) {
+                tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove the replaced index");
+            }
         } else {
             std::fs::rename(&self.tmp, &self.dest).at(&self.dest)?;
+            self.published = true;
         }
-        self.published = true;
         Ok(self.dest.clone())
     }
 
@@ -237,24 +242,42 @@ pub(crate) fn redirect_document(f: &Fields, wiki: &str, r: &Redirect<'_>) -> Tan
 /// Removes `.NAME.tmp-PID` directories left by builds that were killed (no clean-up is possible
 /// on SIGKILL) when process PID no longer exists. Only where `/proc` tells.
 pub(crate) fn remove_stale_temp_dirs(parent: &Path, name: &str) {
+    let dest = parent.join(name);
+    // A previous index set aside by a publish that was killed between its two renames (older
+    // wikirag: `.NAME.old`; where the file system cannot swap atomically:
+    // `.NAME.tmp-PID.old`): when the index itself is missing, it is the index.
+    let mut set_aside = vec![parent.join(format!(".{name}.old"))];
     let proc = Path::new("/proc");
-    if !proc.is_dir() {
-        return;
-    }
     let prefix = format!(".{name}.tmp-");
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
+    let entries: Vec<_> = std::fs::read_dir(parent)
+        .map(|e| e.flatten().collect())
+        .unwrap_or_default();
+    for entry in &entries {
         let file_name = entry.file_name();
         let Some(pid) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
             continue;
         };
-        let pid = pid.trim_end_matches(".old");
-        if pid.parse::<u32>().is_ok() && !proc.join(pid).exists() {
+        let (pid, old) = match pid.strip_suffix(".old") {
+            Some(pid) => (pid, true),
+            None => (pid, false),
+        };
+        let dead = proc.is_dir() && pid.parse::<u32>().is_ok() && !proc.join(pid).exists();
+        if old && dead {
+            set_aside.push(entry.path());
+        } else if dead {
             tracing::info!(dir = %entry.path().display(), "removing a killed build's temporary index");
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+    for old in set_aside.into_iter().filter(|p| p.is_dir()) {
+        if !dest.exists() && old.join(crate::manifest::MANIFEST_FILE).is_file() {
+            tracing::warn!(from = %old.display(), to = %dest.display(), "restoring the index a killed publish had set aside");
+            if std::fs::rename(&old, &dest).is_ok() {
+                continue;
+            }
+        }
+        tracing::info!(dir = %old.display(), "removing an index a killed publish had replaced");
+        let _ = std::fs::remove_dir_all(&old);
     }
 }
 
@@ -269,5 +292,76 @@ impl Drop for IndexBuilder {
                 tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove temporary index");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(version: &str) -> Manifest {
+        Manifest {
+            format_version: crate::manifest::FORMAT_VERSION,
+            wikirag_version: version.into(),
+            created_unix: 0,
+            languages: vec!["en".into()],
+            dumps: Vec::new(),
+            counts: Default::default(),
+            params: Default::default(),
+            durations: Default::default(),
+            embedding: None,
+            generation: 0,
+            updates: Vec::new(),
+        }
+    }
+
+    fn publish(dest: &Path, version: &str, overwrite: bool) -> Result<PathBuf> {
+        let b = IndexBuilder::create(
+            dest,
+            &WriterOptions {
+                overwrite,
+                memory_mb: 16,
+                threads: 1,
+                ..WriterOptions::default()
+            },
+        )?;
+        b.publish(&manifest(version))
+    }
+
+    /// A publish killed between its two renames (older wikirag) left no index, only
+    /// `.NAME.old`: the next build puts it back (and then refuses to replace it without
+    /// --force) instead of failing on a directory it does not name.
+    #[test]
+    fn an_index_set_aside_by_a_killed_publish_is_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("idx");
+        publish(&dest, "first", false).unwrap();
+        std::fs::rename(&dest, tmp.path().join(".idx.old")).unwrap();
+        let Err(err) = publish(&dest, "second", false) else {
+            panic!("restored, so it exists")
+        };
+        assert!(matches!(err, IndexError::Exists { .. }), "{err}");
+        assert_eq!(Manifest::read(&dest).unwrap().wikirag_version, "first");
+        assert!(!tmp.path().join(".idx.old").exists());
+        // The same for the set-aside name of a dead process's swap.
+        std::fs::rename(&dest, tmp.path().join(".idx.tmp-4194303.old")).unwrap();
+        assert!(publish(&dest, "third", false).is_err(), "restored");
+        assert_eq!(Manifest::read(&dest).unwrap().wikirag_version, "first");
+    }
+
+    /// Replacing an index swaps the directories: afterwards only the new one is left.
+    #[test]
+    fn a_forced_build_replaces_the_index_and_leaves_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("idx");
+        publish(&dest, "first", false).unwrap();
+        publish(&dest, "second", true).unwrap();
+        assert_eq!(Manifest::read(&dest).unwrap().wikirag_version, "second");
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["idx"]);
     }
 }

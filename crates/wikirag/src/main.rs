@@ -745,7 +745,10 @@ fn inspect(args: InspectArgs) -> Result<i32> {
         let files: Vec<String> = u
             .dumps
             .iter()
-            .map(|d| format!("{} ({})", d.file_name, d.wiki))
+            .map(|d| match &d.date {
+                Some(date) => format!("{} ({}, {date})", d.file_name, d.wiki),
+                None => format!("{} ({})", d.file_name, d.wiki),
+            })
             .collect();
         println!(
             "update {:<3} {} from {}: {} added, {} changed, {} deleted, {} unchanged pages, {} redirects changed, {} sentences embedded{}, {:.1}s",

@@ -440,3 +440,314 @@ fn relink_rebuilds_the_graph_with_other_parameters() {
         text(&o.stderr)
     );
 }
+
+/// A small dump of `pages` (id, title, revision, text) for update tests.
+fn dump(pages: &[(u64, &str, u64, &str)]) -> String {
+    let mut out = String::from(
+        "<mediawiki xml:lang=\"en\"><siteinfo><dbname>enwiki</dbname>\
+         <base>https://en.wikipedia.org/wiki/Main</base></siteinfo>\n",
+    );
+    for (id, title, rev, text) in pages {
+        out.push_str(&format!(
+            "<page><title>{title}</title><ns>0</ns><id>{id}</id><revision><id>{rev}</id>\
+             <text>{text}</text></revision></page>\n"
+        ));
+    }
+    out.push_str("</mediawiki>\n");
+    out
+}
+
+/// Old and new dumps: the new one edits page 1 (a word only it has: "zeppelin"), adds page
+/// 40, deletes page 2.
+fn update_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut old: Vec<(u64, String, u64, String)> = (1..40)
+        .map(|i| {
+            (
+                i,
+                format!("Page {i}"),
+                100 + i,
+                format!("Page {i} is about the river number {i}. It has a bridge and a tower."),
+            )
+        })
+        .collect();
+    let as_refs = |v: &[(u64, String, u64, String)]| -> String {
+        let pages: Vec<(u64, &str, u64, &str)> = v
+            .iter()
+            .map(|(a, b, c, d)| (*a, b.as_str(), *c, d.as_str()))
+            .collect();
+        dump(&pages)
+    };
+    let old_path = dir.join("old.xml");
+    std::fs::write(&old_path, as_refs(&old)).unwrap();
+    old[0].2 += 1;
+    old[0].3 = "Page 1 now tells of a zeppelin over the river.".into();
+    old.remove(1);
+    old.push((40, "Page 40".into(), 140, "Page 40 is new.".into()));
+    let new_path = dir.join("new.xml");
+    std::fs::write(&new_path, as_refs(&old)).unwrap();
+    (old_path, new_path)
+}
+
+fn post(addr: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    Ok((code, body))
+}
+
+/// `wikirag serve` answers throughout an update and then from the new generation, with no
+/// restart.
+#[test]
+fn serve_switches_to_the_new_generation_without_dropping_a_request() {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = update_pair(dir.path());
+    let idx = dir.path().join("idx");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        old.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+        .args([
+            "serve",
+            "--index",
+            idx.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--reload-s",
+            "1",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(|l| l.ok())
+        .find(|l| l.contains("http://"))
+        .expect("the server says where it listens");
+    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
+    let log = std::thread::spawn(move || lines.map_while(|l| l.ok()).collect::<Vec<_>>());
+    let search = |q: &str| post(&addr, "/v1/search", &format!("{{\"query\": \"{q}\"}}"));
+    let (code, body) = search("river bridge").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(!search("zeppelin").unwrap().1.contains("zeppelin over"));
+    // Requests all along the update and the switch.
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (
+        std::sync::Arc::new(AtomicUsize::new(0)),
+        std::sync::Arc::new(AtomicUsize::new(0)),
+    );
+    let hammer = {
+        let (done, ok, failed, addr) = (done.clone(), ok.clone(), failed.clone(), addr.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                match post(&addr, "/v1/search", "{\"query\": \"river tower\"}") {
+                    Ok((200, body)) if body.contains("river") => ok.fetch_add(1, Ordering::SeqCst),
+                    _ => failed.fetch_add(1, Ordering::SeqCst),
+                };
+            }
+        })
+    };
+    let o = wikirag(&[
+        "update",
+        "-q",
+        "--index",
+        idx.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let started = std::time::Instant::now();
+    let mut switched = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if search("zeppelin")
+            .unwrap()
+            .1
+            .contains("zeppelin over the river")
+        {
+            switched = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    done.store(true, Ordering::SeqCst);
+    hammer.join().unwrap();
+    assert!(switched, "the server never served the new generation");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "requests failed during the switch"
+    );
+    assert!(ok.load(Ordering::SeqCst) > 0);
+    // Page 2 is gone from what the server answers.
+    assert!(!search("river number 2").unwrap().1.contains("Page 2 is"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(
+        log.iter().any(|l| l.contains("now serving generation 1")),
+        "{log:?}"
+    );
+}
+
+/// A `wikirag update` killed (SIGKILL, no clean-up) at several moments leaves an index that
+/// answers exactly as before or exactly as after, never anything else; the next update
+/// succeeds and removes what the killed one left.
+#[test]
+fn a_killed_update_leaves_the_old_or_the_new_index_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = update_pair(dir.path());
+    let idx = dir.path().join("idx");
+    let reference = dir.path().join("reference");
+    for (dump, out) in [(&old, &idx), (&new, &reference)] {
+        let o = wikirag(&[
+            "index",
+            "-q",
+            dump.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let hits = |index: &Path| -> String {
+        let o = wikirag(&[
+            "search",
+            "--index",
+            index.to_str().unwrap(),
+            "river zeppelin number 2",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["hits"].to_string()
+    };
+    let (before, after) = (hits(&idx), hits(&reference));
+    assert_ne!(before, after);
+    for delay_ms in [0, 2, 5, 10, 20, 40, 80] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+            .args([
+                "update",
+                "-q",
+                "--index",
+                idx.to_str().unwrap(),
+                new.to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = hits(&idx);
+        assert!(
+            now == before || now == after,
+            "after a kill at {delay_ms} ms: {now}"
+        );
+        if now == after {
+            break;
+        }
+    }
+    let o = wikirag(&[
+        "update",
+        "-q",
+        "--index",
+        idx.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(hits(&idx), after);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `wikirag index --force` over an index, killed (SIGKILL) at several moments: the path always
+/// holds a whole index, the old or the new one, and the next build succeeds.
+#[test]
+fn a_killed_forced_build_never_leaves_the_path_without_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = update_pair(dir.path());
+    let idx = dir.path().join("idx");
+    let build = |dump: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_wikirag"))
+            .args([
+                "index",
+                "-q",
+                "--force",
+                dump.to_str().unwrap(),
+                "--out",
+                idx.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    assert!(build(&old).wait().unwrap().success());
+    let answer = || {
+        let o = wikirag(&[
+            "search",
+            "--index",
+            idx.to_str().unwrap(),
+            "zeppelin river",
+            "--json",
+        ]);
+        assert!(
+            o.status.success(),
+            "no whole index at the path: {}",
+            text(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["hits"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (i, delay_ms) in [0u64, 3, 6, 10, 15, 20, 30, 45, 60, 90]
+        .into_iter()
+        .enumerate()
+    {
+        let mut child = build(if i % 2 == 0 { &new } else { &old });
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let got = answer();
+        assert!(
+            got.contains("zeppelin") || got.contains("river number"),
+            "after a kill at {delay_ms} ms: {got:?}"
+        );
+    }
+    assert!(build(&new).wait().unwrap().success());
+    assert!(answer().contains("zeppelin"));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
