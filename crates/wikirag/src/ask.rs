@@ -253,9 +253,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Environment variable holding a bearer key required on /v1/* (unset: no key).
-    #[arg(long, default_value = "WIKIRAG_API_KEY")]
-    pub server_key_env: String,
+    /// Environment variable holding a bearer key required on /v1/*. Named here, it must be set
+    /// and non-empty (the server refuses to start open by mistake); not named, the key is
+    /// `WIKIRAG_API_KEY` when that is set, else there is none.
+    #[arg(long)]
+    pub server_key_env: Option<String>,
     /// Requests served at once; more get 503.
     #[arg(long, default_value_t = 32)]
     pub max_concurrent: usize,
@@ -375,18 +377,40 @@ fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
         .unwrap_or(0)
 }
 
+/// The server's API key: a variable named by `--server-key-env` must hold one.
+fn server_key(named: Option<&str>) -> Result<Option<String>> {
+    match named {
+        Some(name) => match std::env::var(name) {
+            Ok(key) if !key.trim().is_empty() => Ok(Some(key)),
+            Ok(_) => bail!(
+                "--server-key-env {name}: the variable is empty; set it to the key clients must send (the server does not start open by mistake)"
+            ),
+            Err(_) => bail!(
+                "--server-key-env {name}: the variable is not set; set it to the key clients must send (the server does not start open by mistake)"
+            ),
+        },
+        None => Ok(std::env::var("WIKIRAG_API_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())),
+    }
+}
+
 pub fn serve(args: ServeArgs) -> Result<i32> {
+    let api_key = server_key(args.server_key_env.as_deref())?;
     let rag = pipeline(&args.index, &args.retrieval, &args.llm)?;
     let config = wikirag_server::ServerConfig {
         max_body_bytes: args.max_body_bytes,
         max_question_chars: args.max_question_chars,
         request_timeout: Duration::from_secs(args.timeout_s),
         max_concurrent: args.max_concurrent,
-        api_key: std::env::var(&args.server_key_env)
-            .ok()
-            .filter(|k| !k.is_empty()),
+        api_key,
         ask: args.ask.options(),
-        index_name: args.index.display().to_string(),
+        // The directory's name only: /health must not tell the machine's layout.
+        index_name: args
+            .index
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "index".into()),
         ..wikirag_server::ServerConfig::default()
     };
     let backend = Arc::new(Reloading {

@@ -751,3 +751,47 @@ fn a_killed_forced_build_never_leaves_the_path_without_an_index() {
         .collect();
     assert!(names.is_empty(), "{names:?}");
 }
+
+/// A key variable named on the command line but unset or empty is an error, not an open
+/// server (it used to serve everything to anyone, silently).
+#[test]
+fn serve_refuses_to_start_open_when_its_key_variable_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, _) = update_pair(dir.path());
+    let idx = dir.path().join("idx");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        old.to_str().unwrap(),
+        "--out",
+        idx.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for (value, says) in [
+        (None, "not set"),
+        (Some(""), "empty"),
+        (Some("  "), "empty"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wikirag"));
+        cmd.args([
+            "serve",
+            "--index",
+            idx.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--server-key-env",
+            "WIKIRAG_TEST_MISSING_KEY",
+        ]);
+        match value {
+            None => cmd.env_remove("WIKIRAG_TEST_MISSING_KEY"),
+            Some(v) => cmd.env("WIKIRAG_TEST_MISSING_KEY", v),
+        };
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("WIKIRAG_TEST_MISSING_KEY") && err.contains(says),
+            "{err}"
+        );
+    }
+}
