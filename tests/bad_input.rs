@@ -217,3 +217,30 @@ fn a_bad_file_among_good_ones_loses_nothing_else() {
     );
     assert_eq!(m.dumps[1].articles, 9);
 }
+
+/// A build in which every page was skipped (Latin-1 text, no declaration) fails and says
+/// why; it used to publish an empty index and exit 0.
+#[test]
+fn a_build_that_skipped_every_page_fails_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.xml");
+    let mut dump = b"<mediawiki><siteinfo><dbname>frwiki</dbname></siteinfo>\n".to_vec();
+    for i in 1..=3 {
+        dump.extend_from_slice(
+            format!(
+                "<page><title>P{i}</title><ns>0</ns><id>{i}</id><revision><id>9</id><text>Un caf"
+            )
+            .as_bytes(),
+        );
+        dump.extend_from_slice(b"\xe9 chaud.</text></revision></page>\n");
+    }
+    dump.extend_from_slice(b"</mediawiki>\n");
+    std::fs::write(&path, &dump).unwrap();
+    let out = dir.path().join("idx");
+    let err = build(read_config(&[&path]), &out).unwrap_err().to_string();
+    assert!(
+        err.contains("3 pages read: 3 skipped") && err.contains("UTF-8"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing published");
+}

@@ -643,12 +643,11 @@ pub fn build(
             records
         }
     };
-    if records.iter().all(|r| r.articles == 0) && records.iter().any(|r| r.fatal_error.is_some()) {
-        let errors: Vec<String> = records
-            .iter()
-            .filter_map(|r| r.fatal_error.clone())
-            .collect();
-        return Err(IndexerError::NothingIndexed(errors.join("; ")));
+    if records.iter().all(|r| r.articles == 0) {
+        return Err(IndexerError::NothingIndexed(why_nothing(
+            &records,
+            &config.read.namespaces,
+        )));
     }
     let read_secs = started.elapsed().as_secs_f64();
     progress.stage("committing");
@@ -720,6 +719,35 @@ pub fn build(
     // Rewrite the manifest with the final durations (the directory is already complete).
     manifest.write(&path)?;
     Ok(BuildReport { path, manifest })
+}
+
+/// Why a build found no article: the inputs' faults, else what became of their pages (an
+/// index of nothing is a failure, not a quiet success: a Latin-1 dump used to give one).
+fn why_nothing(records: &[DumpRecord], namespaces: &[i32]) -> String {
+    let errors: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.fatal_error.clone())
+        .collect();
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    let (read, skipped, other, redirects) = records.iter().fold((0, 0, 0, 0), |a, r| {
+        (
+            a.0 + r.pages_read,
+            a.1 + r.skipped,
+            a.2 + r.other_namespaces,
+            a.3 + r.redirects,
+        )
+    });
+    let first_error = records
+        .iter()
+        .flat_map(|r| r.page_errors.first())
+        .next()
+        .map(|e| format!(" (first: {e})"))
+        .unwrap_or_default();
+    format!(
+        "{read} pages read: {skipped} skipped with errors{first_error}, {other} outside namespaces {namespaces:?}, {redirects} redirects"
+    )
 }
 
 /// Reads the `<siteinfo>` of a dump without reading its pages.

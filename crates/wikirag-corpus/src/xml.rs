@@ -112,6 +112,16 @@ impl<R: BufRead> DumpReader<R> {
                         message: e.to_string(),
                     })?;
             match event {
+                Event::Decl(d) => {
+                    if let Some(Ok(enc)) = d.encoding() {
+                        let enc = String::from_utf8_lossy(&enc).trim().to_string();
+                        if !matches!(enc.to_ascii_lowercase().as_str(), "utf-8" | "utf8") {
+                            return Err(self.xml_error(format!(
+                                "the XML declaration names the encoding {enc}; wikirag reads UTF-8 dumps (as Wikimedia writes them): convert it first, e.g. `iconv -f {enc} -t UTF-8`"
+                            )));
+                        }
+                    }
+                }
                 Event::Start(e) => match e.local_name().as_ref() {
                     b"mediawiki" => seen_root = true,
                     b"page" => {
@@ -484,6 +494,24 @@ mod tests {
     <revision><id>100</id><text>#REDIRECT [[A &amp; B]]</text></revision>
   </page>
 </mediawiki>"#;
+
+    /// A dump declaring another encoding is refused with a message naming it (its pages were
+    /// all skipped as bad UTF-8, and the build looked like a success).
+    #[test]
+    fn a_dump_in_another_encoding_is_refused_by_name() {
+        let dump = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<mediawiki><siteinfo><dbname>frwiki</dbname></siteinfo>\n<page><title>Caf\xe9</title><ns>0</ns><id>1</id><revision><id>2</id><text>Un caf\xe9.</text></revision></page></mediawiki>";
+        let Err(err) = DumpReader::new(Path::new("latin1.xml"), &dump[..]) else {
+            panic!("refused")
+        };
+        let msg = err.to_string();
+        assert!(
+            msg.contains("ISO-8859-1") && msg.contains("latin1.xml"),
+            "{msg}"
+        );
+        let utf8 = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><id>2</id><text>a</text></revision></page></mediawiki>";
+        let mut r = DumpReader::new(Path::new("u.xml"), utf8.as_bytes()).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().title, "A");
+    }
 
     /// A page whose `<id>` is not a number is skipped like a page with bad UTF-8; the pages
     /// after it are read (it used to end the file).
