@@ -115,7 +115,7 @@ fn tokenizers_from(path: &std::path::Path) -> Result<wikirag_llm::Tokenizer> {
 #[derive(clap::Args, Debug, Clone)]
 pub struct AskFlags {
     /// Sentences retrieved.
-    #[arg(short, long, default_value_t = 12)]
+    #[arg(short, long, default_value_t = 12, value_parser = retrieval::at_least_one)]
     pub k: usize,
     /// At most this many per page.
     #[arg(long, default_value_t = 3)]

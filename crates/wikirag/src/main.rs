@@ -72,7 +72,7 @@ struct EvalArgs {
     #[command(flatten)]
     retrieval: retrieval::RetrievalArgs,
     /// Hits retrieved per question.
-    #[arg(short, long, default_value_t = 20)]
+    #[arg(short, long, default_value_t = 20, value_parser = retrieval::at_least_one)]
     k: usize,
     /// At most this many hits per page.
     #[arg(long, default_value_t = 3)]
@@ -243,7 +243,7 @@ struct SearchArgs {
     #[arg(required = true)]
     query: Vec<String>,
     /// Number of sentences to return.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = 10, value_parser = retrieval::at_least_one)]
     k: usize,
     /// Neighbouring sentences to show on each side of a hit.
     #[arg(short = 'C', long, default_value_t = 0)]

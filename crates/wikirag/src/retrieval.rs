@@ -208,3 +208,12 @@ fn positive(s: &str) -> Result<f32, String> {
         Err(format!("{s} is not a finite number above 0"))
     }
 }
+
+/// A count of hits: 0 would answer nothing and say nothing (the HTTP API says 400 for it).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 hits asks for nothing; give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}

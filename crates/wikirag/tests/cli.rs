@@ -147,6 +147,17 @@ fn errors_are_clear_and_exit_codes_tell() {
         text(&o.stderr)
     );
 
+    // -k 0 is an error (it printed nothing and exited 0), as the HTTP API's 400 says.
+    for cmd in ["search", "ask"] {
+        let o = wikirag(&[cmd, "--index", dir.path().to_str().unwrap(), "-k", "0", "x"]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert!(
+            text(&o.stderr).contains("0 hits"),
+            "{cmd}: {}",
+            text(&o.stderr)
+        );
+    }
+
     // Fusion weights that are not numbers in range are refused, not clamped into something.
     for (flag, value) in [
         ("--dense-weight", "NaN"),
@@ -654,6 +665,7 @@ fn a_killed_update_leaves_the_old_or_the_new_index_whole() {
                 idx.to_str().unwrap(),
                 new.to_str().unwrap(),
             ])
+            .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
