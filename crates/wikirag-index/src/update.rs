@@ -33,14 +33,7 @@ impl Generation {
     /// Copies the published index at `dest` into a temporary directory beside it.
     pub fn begin(dest: &Path) -> Result<Generation> {
         Manifest::read(dest)?;
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "index".into());
+        let (parent, name) = crate::writer::parent_and_name(dest);
         crate::writer::remove_stale_temp_dirs(&parent, &name);
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
@@ -313,18 +306,23 @@ fn term_query(term: Term) -> Box<dyn Query> {
     Box::new(TermQuery::new(term, IndexRecordOption::Basic))
 }
 
+/// A searcher over the index as last committed.
+fn searcher(index: &Index, dir: &Path) -> Result<tantivy::Searcher> {
+    let reader: tantivy::IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .at(dir)?;
+    Ok(reader.searcher())
+}
+
 /// (wiki, page id) → revision, kind and title of every page and redirect document.
 fn read_pages(
     index: &Index,
     fields: &Fields,
     dir: &Path,
 ) -> Result<HashMap<(String, u64), IndexedPage>> {
-    let reader = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()
-        .at(dir)?;
-    let searcher = reader.searcher();
+    let searcher = searcher(index, dir)?;
     let mut pages = HashMap::new();
     for kind in [KIND_PAGE, KIND_ALIAS] {
         let q = TermQuery::new(
@@ -366,12 +364,7 @@ pub(crate) fn counts(
     fields: &Fields,
     dir: &Path,
 ) -> Result<crate::manifest::Counts> {
-    let reader = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()
-        .at(dir)?;
-    let searcher = reader.searcher();
+    let searcher = searcher(index, dir)?;
     let count = |q: &dyn Query| searcher.search(q, &Count).at(dir);
     let kind = |k: &str| {
         TermQuery::new(

@@ -47,14 +47,7 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     pub fn create(dest: &Path, options: &WriterOptions) -> Result<IndexBuilder> {
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "index".into());
+        let (parent, name) = parent_and_name(dest);
         // First, so an index a killed publish set aside is back in place (and protected by
         // the check below).
         remove_stale_temp_dirs(&parent, &name);
@@ -155,6 +148,19 @@ impl IndexBuilder {
     pub fn temp_dir(&self) -> &Path {
         &self.tmp
     }
+}
+
+/// The directory an index lives in and its name there (temporary copies go beside it).
+pub(crate) fn parent_and_name(dest: &Path) -> (PathBuf, String) {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "index".into());
+    (parent, name)
 }
 
 /// A redirect page.
