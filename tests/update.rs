@@ -627,3 +627,54 @@ fn an_update_with_vectors_answers_like_a_fresh_build() {
         assert_eq!(run(&updated), run(&fresh), "{mode:?}");
     }
 }
+
+/// An index made before a sentence's title words were indexed apart (wikirag 0.1.0 of
+/// 2026-11-30, `tests/data/index-before-title-words`) still searches, and an update adds
+/// documents in its own layout instead of failing on fields it does not have.
+#[test]
+fn an_index_from_before_the_title_words_field_searches_and_updates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = tmp.path().join("idx");
+    std::fs::create_dir(&idx).unwrap();
+    let fixture = wikirag_tests::root().join("tests/data/index-before-title-words");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), idx.join(entry.file_name())).unwrap();
+    }
+    let first = |index: &SentenceIndex, q: &str| -> String {
+        let mut req = SearchRequest::new(q);
+        req.k = 1;
+        index.search(&req).unwrap().remove(0).text
+    };
+    let index = SentenceIndex::open(&idx).unwrap();
+    assert_eq!(first(&index, "Addis Ababa"), "Its capital is Addis Ababa.");
+    drop(index);
+    let newer = write(
+        tmp.path(),
+        "newer.xml",
+        &dump(
+            "enwiki",
+            &[
+                (
+                    1,
+                    "Kenya",
+                    11,
+                    "Kenya is a country in East Africa. Its capital city is Nairobi, on the Athi River.",
+                ),
+                (
+                    2,
+                    "Ethiopia",
+                    20,
+                    "Ethiopia is a country in the Horn of Africa. Its capital is Addis Ababa.",
+                ),
+            ],
+        ),
+    );
+    let report = update(&update_config(&idx, &[&newer], None)).unwrap();
+    assert_eq!(report.record.pages_changed, 1, "{:?}", report.record);
+    let index = SentenceIndex::open(&idx).unwrap();
+    assert_eq!(
+        first(&index, "Athi River"),
+        "Its capital city is Nairobi, on the Athi River."
+    );
+}

@@ -31,6 +31,10 @@ pub struct SearchOptions {
     /// facts and hides its prose (the seed case's "Premier ministre français"); swept with
     /// `wikirag eval --sweep fact_weight=...`.
     pub fact_weight: f32,
+    /// Weight of a sentence's words that repeat its page's title (the title field already
+    /// scores the name once for every sentence of the page); swept with `wikirag eval
+    /// --sweep title_words_weight=...`. Indexes made before have these words in the text.
+    pub title_words_weight: f32,
 }
 
 impl Default for SearchOptions {
@@ -39,6 +43,7 @@ impl Default for SearchOptions {
             title_boost: 1.0,
             alias_boost: 4.0,
             fact_weight: FACT_WEIGHT,
+            title_words_weight: TITLE_WORDS_WEIGHT,
         }
     }
 }
@@ -46,6 +51,9 @@ impl Default for SearchOptions {
 /// [`SearchOptions::fact_weight`]'s default: the largest that keeps the seed case (both
 /// women found and answered); benches/RESULTS.md, "Facts".
 pub const FACT_WEIGHT: f32 = 0.85;
+
+/// [`SearchOptions::title_words_weight`]'s default (benches/RESULTS.md, "Title words").
+pub const TITLE_WORDS_WEIGHT: f32 = 0.1;
 
 /// An open index, ready to search. Cheap to share between threads.
 pub struct SentenceIndex {
@@ -106,7 +114,7 @@ impl SentenceIndex {
         let manifest = Manifest::read(dir)?;
         let index = Index::open_in_dir(dir).at(dir)?;
         schema::register_analyzers(&index);
-        let (_, fields) = schema::build_schema();
+        let fields = Fields::for_index(&index.schema());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -151,9 +159,23 @@ impl SentenceIndex {
             default_fields.push(ti);
             title_fields.push(ti);
         }
+        // Indexes made before the title words were split off have no such fields.
+        let mut title_words_fields = Vec::new();
+        if options.title_words_weight > 0.0 {
+            for tw in slots
+                .iter()
+                .filter_map(|slot| fields.title_words_field(slot))
+            {
+                default_fields.push(tw);
+                title_words_fields.push(tw);
+            }
+        }
         let mut parser = QueryParser::for_index(index, default_fields);
         for ti in title_fields {
             parser.set_field_boost(ti, options.title_boost);
+        }
+        for tw in title_words_fields {
+            parser.set_field_boost(tw, options.title_words_weight);
         }
         parser
     }

@@ -111,6 +111,10 @@ pub struct Fields {
     /// The wiki a page, sentence or redirect came from (`frwiki`): updates are per wiki, and
     /// page ids are only unique within one. Absent from indexes made before updates.
     pub wiki: Field,
+    /// Per analyzer slot: the words of a sentence that repeat its page's title, scored apart
+    /// from the rest of the text (`title_words_weight`). Absent from older indexes, whose
+    /// text fields hold every word.
+    pub title_words_by_slot: Vec<(&'static str, Field)>,
 }
 
 impl Fields {
@@ -122,6 +126,26 @@ impl Fields {
             .or_else(|| self.by_slot.iter().find(|(s, _, _)| *s == "other"))
             .expect("`other` slot always exists");
         (*t, *ti)
+    }
+
+    /// The field of a slot for the words that repeat the page title (`None` in indexes made
+    /// before they were split off: see [`Fields::for_index`]).
+    pub fn title_words_field(&self, slot: &str) -> Option<Field> {
+        self.title_words_by_slot
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .or_else(|| self.title_words_by_slot.iter().find(|(s, _)| *s == "other"))
+            .map(|(_, f)| *f)
+    }
+
+    /// The handles for an existing index: without the title-words fields when it has none
+    /// (its documents keep every word in the text field, and new ones must too).
+    pub fn for_index(schema: &Schema) -> Fields {
+        let (_, mut fields) = build_schema();
+        if schema.get_field("title_words_other").is_err() {
+            fields.title_words_by_slot.clear();
+        }
+        fields
     }
 }
 
@@ -162,6 +186,21 @@ pub fn build_schema() -> (Schema, Fields) {
     let timestamp = b.add_text_field("timestamp", STORED);
     // Last, so the fields before it keep their ids in indexes made without it.
     let wiki = b.add_text_field("wiki", STRING | STORED);
+    // After it, for the same reason.
+    let title_words_by_slot = ANALYZED
+        .iter()
+        .map(|slot| {
+            let opts = TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(&analyzer_name(slot))
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            );
+            (
+                *slot,
+                b.add_text_field(&format!("title_words_{slot}"), opts),
+            )
+        })
+        .collect();
     let fields = Fields {
         kind,
         lang,
@@ -179,6 +218,7 @@ pub fn build_schema() -> (Schema, Fields) {
         url,
         timestamp,
         wiki,
+        title_words_by_slot,
     };
     (b.build(), fields)
 }

@@ -186,7 +186,7 @@ impl IndexUpdater {
         let dir = generation.dir().to_path_buf();
         let index = Index::open_in_dir(&dir).at(&dir)?;
         schema::register_analyzers(&index);
-        let (_, fields) = schema::build_schema();
+        let fields = Fields::for_index(&index.schema());
         if index.schema().get_field("wiki").is_err() {
             return Err(IndexError::NotUpdatable {
                 path: dest.to_path_buf(),

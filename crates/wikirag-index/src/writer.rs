@@ -4,8 +4,10 @@
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tantivy::indexer::LogMergePolicy;
+use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 use wikirag_core::{Article, Language, SentenceKind};
 
@@ -178,6 +180,9 @@ pub struct Redirect<'a> {
 pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Vec<TantivyDocument> {
     let slot = schema::slot(&article.language);
     let (text_field, title_field) = f.slot_fields(slot);
+    let title_words_field = f.title_words_field(slot);
+    let mut analyzer = schema::analyzer(slot);
+    let title_words = title_tokens(&mut analyzer, &article.title);
     let lang = article.language.code();
     let mut docs = Vec::with_capacity(article.sentences.len() + 1);
     let mut page = TantivyDocument::new();
@@ -203,12 +208,24 @@ pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Ve
         doc.add_text(f.text, &s.text);
         // A fact is indexed whole, entity included, with the words people ask for its
         // attribute with (`facts`).
-        match s.kind {
-            SentenceKind::Fact => doc.add_text(
-                text_field,
-                crate::facts::indexed_fact(&article.language, &article.title, &s.text),
-            ),
-            _ => doc.add_text(text_field, &s.text),
+        let indexed = match s.kind {
+            SentenceKind::Fact => {
+                crate::facts::indexed_fact(&article.language, &article.title, &s.text)
+            }
+            _ => s.text.clone(),
+        };
+        // The title field scores the page's name once for each of its sentences; its words in
+        // the text count apart, so a sentence that repeats the name ("Kenya is a country…")
+        // does not outrank, on the name alone, the one that answers ("Its capital is…").
+        match title_words_field {
+            Some(field) => {
+                let (rest, repeated) = split_title_words(&mut analyzer, &title_words, &indexed);
+                doc.add_text(text_field, rest);
+                if !repeated.is_empty() {
+                    doc.add_text(field, repeated);
+                }
+            }
+            None => doc.add_text(text_field, indexed),
         }
         doc.add_text(f.title, &article.title);
         doc.add_text(title_field, &article.title);
@@ -224,6 +241,49 @@ pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Ve
         docs.push(doc);
     }
     docs
+}
+
+/// The analysed tokens of a title (stemmed and folded as its language's text is).
+fn title_tokens(analyzer: &mut TextAnalyzer, title: &str) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let mut stream = analyzer.token_stream(title);
+    while stream.advance() {
+        out.insert(stream.token().text.clone());
+    }
+    out
+}
+
+/// `text` split in two: everything but its words that the analyser makes into a token of the
+/// title (those blanked, the rest kept as written, so "femmes" goes with a title "Femme"), and
+/// those words as written, space-separated.
+pub(crate) fn split_title_words(
+    analyzer: &mut TextAnalyzer,
+    title: &HashSet<String>,
+    text: &str,
+) -> (String, String) {
+    let mut rest = String::with_capacity(text.len());
+    let mut repeated = String::new();
+    let mut copied = 0;
+    let mut stream = analyzer.token_stream(text);
+    while stream.advance() {
+        let token = stream.token();
+        if !title.contains(&token.text) {
+            continue;
+        }
+        let (from, to) = (token.offset_from, token.offset_to);
+        if from < copied || to > text.len() {
+            continue;
+        }
+        rest.push_str(&text[copied..from]);
+        rest.push(' ');
+        if !repeated.is_empty() {
+            repeated.push(' ');
+        }
+        repeated.push_str(&text[from..to]);
+        copied = to;
+    }
+    rest.push_str(&text[copied..]);
+    (rest, repeated)
 }
 
 /// The document of a redirect: its alias finds the target's sentences.
@@ -304,6 +364,22 @@ impl Drop for IndexBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn title_words_are_split_off_as_the_analyser_sees_them() {
+        let mut analyzer = schema::analyzer("fr");
+        let title = title_tokens(&mut analyzer, "Péninsules de Kola");
+        let (rest, words) = split_title_words(
+            &mut analyzer,
+            &title,
+            "La péninsule de Kola borde la mer de Barents (Kolasjoki, «KOLA»).",
+        );
+        // Whole words, any case or inflection; "de" is a stop word, kept in the text.
+        assert_eq!(rest, "La   de   borde la mer de Barents (Kolasjoki, « »).");
+        assert_eq!(words, "péninsule Kola KOLA");
+        let (rest, words) = split_title_words(&mut analyzer, &title, "");
+        assert_eq!((rest.as_str(), words.as_str()), ("", ""));
+    }
 
     fn manifest(version: &str) -> Manifest {
         Manifest {

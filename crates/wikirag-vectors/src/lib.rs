@@ -19,5 +19,5 @@ pub use index::{
     COMPACT_DEAD_SHARE, HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta,
     VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, relink,
 };
-pub use search::{Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};
+pub use search::{DENSE_WEIGHT, Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};
 pub use store::{VectorStore, VectorWriter};

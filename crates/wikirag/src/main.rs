@@ -65,7 +65,7 @@ struct EvalArgs {
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
     /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fact_weight,
-    /// fusion, rrf_k, dense_weight, candidates, ef_search, exact; with --ask
+    /// title_words_weight, fusion, rrf_k, dense_weight, candidates, ef_search, exact; with --ask
     /// also max_context_tokens, extractive_sentences). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
@@ -849,7 +849,8 @@ fn extract(args: ExtractArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// BM25 ranking options with the swept values (`title_boost`, `fact_weight`) of one run.
+/// BM25 ranking options with the swept values (`title_boost`, `fact_weight`,
+/// `title_words_weight`) of one run.
 fn search_options(
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Result<wikirag_index::SearchOptions> {
@@ -858,6 +859,7 @@ fn search_options(
         let slot = match name.as_str() {
             "title_boost" => &mut options.title_boost,
             "fact_weight" => &mut options.fact_weight,
+            "title_words_weight" => &mut options.title_words_weight,
             _ => continue,
         };
         *slot = value
@@ -895,6 +897,7 @@ const RETRIEVAL_PARAMS: &[&str] = &[
     "mode",
     "title_boost",
     "fact_weight",
+    "title_words_weight",
     "fusion",
     "rrf_k",
     "dense_weight",
@@ -939,7 +942,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
     let mut searchers = Vec::with_capacity(runs.len());
     for run in &runs {
         let options = run_options(base_options, &run.extra)?;
-        let bm25_swept = ["title_boost", "fact_weight"]
+        let bm25_swept = ["title_boost", "fact_weight", "title_words_weight"]
             .iter()
             .any(|p| run.extra.contains_key(*p));
         let searcher = if bm25_swept {

@@ -23,7 +23,7 @@ pub struct RetrievalArgs {
     #[arg(long, default_value_t = 60.0, value_parser = positive)]
     pub rrf_k: f32,
     /// Weight of the dense list in either fusion (0..1; 0.5 counts both lists the same).
-    #[arg(long, default_value_t = 0.8, value_parser = unit_interval)]
+    #[arg(long, default_value_t = wikirag_vectors::DENSE_WEIGHT, value_parser = unit_interval)]
     pub dense_weight: f32,
     /// Candidates taken from each retriever before fusion.
     #[arg(long, default_value_t = 100)]
