@@ -55,6 +55,11 @@ pub const FACT_WEIGHT: f32 = 0.85;
 /// [`SearchOptions::title_words_weight`]'s default (benches/RESULTS.md, "Title words").
 pub const TITLE_WORDS_WEIGHT: f32 = 0.1;
 
+/// A score rounded to 1e-4, for ordering (BM25 scores are under 10⁵).
+fn score_key(score: f32) -> i64 {
+    (f64::from(score) * 1e4).round() as i64
+}
+
 /// An open index, ready to search. Cheap to share between threads.
 pub struct SentenceIndex {
     path: PathBuf,
@@ -261,7 +266,15 @@ impl SentenceIndex {
                     Ok((score, page_id, sentence, addr))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            // Scores equal to 1e-4 count as equal: the same document can score a few ulps
+            // apart in two indexes holding the same documents in other segments (the terms'
+            // contributions are summed in another order), and that must not reorder it.
+            ranked.sort_by(|a, b| {
+                score_key(b.0)
+                    .cmp(&score_key(a.0))
+                    .then(a.1.cmp(&b.1))
+                    .then(a.2.cmp(&b.2))
+            });
             let mut per_page: HashMap<u64, usize> = HashMap::new();
             hits.clear();
             for (score, page_id, sentence, addr) in ranked {
@@ -584,6 +597,15 @@ fn sanitize_query(q: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scores_a_few_ulps_apart_order_as_equal() {
+        let a = 14.337_8_f32;
+        let b = f32::from_bits(a.to_bits() + 3);
+        assert_ne!(a, b);
+        assert_eq!(super::score_key(a), super::score_key(b));
+        assert!(super::score_key(14.3379) > super::score_key(a));
+    }
+
     use super::sanitize_query;
 
     #[test]
