@@ -78,7 +78,21 @@ const SETS: &[Set] = &[
 
 /// The dumps of a set, or `None` (the test says SKIPPED) when the shared data is absent.
 fn dumps(set: &Set) -> Option<Vec<PathBuf>> {
-    set.dumps.iter().map(|d| shared(d)).collect()
+    shared_all(set.dumps)
+}
+
+/// Shared dumps by name, or `None` (the test says SKIPPED) when the shared data is absent.
+fn shared_all(names: &[&str]) -> Option<Vec<PathBuf>> {
+    names.iter().map(|d| shared(d)).collect()
+}
+
+/// Prints a run's recall@10 and MRR; fails when either is under its floor or a question failed.
+fn assert_floor(name: &str, report: &wikirag_eval::Report, r10_floor: f64, mrr_floor: f64) {
+    let (r10, mrr) = (report.overall.recall_at[&10], report.overall.mrr);
+    eprintln!("{name}: recall@10 {r10:.3}, MRR {mrr:.3}");
+    assert!(r10 >= r10_floor, "{name}: recall@10 fell to {r10:.3}");
+    assert!(mrr >= mrr_floor, "{name}: MRR fell to {mrr:.3}");
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
 }
 
 #[test]
@@ -147,15 +161,7 @@ fn bm25_stays_above_its_floor() {
         let index = SentenceIndex::open(&out).unwrap();
         let questions = load_questions(&qa(set.qa)).unwrap();
         let report = evaluate(&index, &questions, &Params::default());
-        let (r10, mrr) = (report.overall.recall_at[&10], report.overall.mrr);
-        eprintln!("{}: recall@10 {r10:.3}, MRR {mrr:.3}", set.qa);
-        assert!(
-            r10 >= set.recall_at_10,
-            "{}: recall@10 fell to {r10:.3}",
-            set.qa
-        );
-        assert!(mrr >= set.mrr, "{}: MRR fell to {mrr:.3}", set.qa);
-        assert!(report.failures.is_empty(), "{:?}", report.failures);
+        assert_floor(set.qa, &report, set.recall_at_10, set.mrr);
     }
 }
 
@@ -175,19 +181,12 @@ fn dense_and_hybrid_stay_above_their_floors_in_french() {
     use std::sync::Arc;
     use wikirag_models::{BertEmbedder, EmbedderOptions};
     use wikirag_vectors::{Dense, Mode, RetrievalOptions, Searcher, VectorIndex};
-    let model_dir = root().join("models/multilingual-e5-small-q4");
-    if !model_dir.join("model.safetensors").is_file() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-e5.sh)",
-            model_dir.display()
-        );
-        return;
-    }
-    let Some(paths) = FR_STANDARD
-        .iter()
-        .map(|d| shared(d))
-        .collect::<Option<Vec<_>>>()
+    let Some(model_dir) =
+        wikirag_tests::model_in("multilingual-e5-small-q4", "scripts/fetch-e5.sh")
     else {
+        return;
+    };
+    let Some(paths) = shared_all(FR_STANDARD) else {
         return;
     };
     let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
@@ -228,18 +227,11 @@ fn dense_and_hybrid_stay_above_their_floors_in_french() {
             ..Params::default()
         };
         let report = evaluate(&searcher, &questions, &params);
-        let (r10, mrr) = (report.overall.recall_at[&10], report.overall.mrr);
-        eprintln!("{set} {}: recall@10 {r10:.3}, MRR {mrr:.3}", mode.name());
-        assert!(
-            r10 >= r10_floor,
-            "{set} {}: recall@10 fell to {r10:.3}",
-            mode.name()
+        assert_floor(
+            &format!("{set} {}", mode.name()),
+            &report,
+            r10_floor,
+            mrr_floor,
         );
-        assert!(
-            mrr >= mrr_floor,
-            "{set} {}: MRR fell to {mrr:.3}",
-            mode.name()
-        );
-        assert!(report.failures.is_empty(), "{:?}", report.failures);
     }
 }

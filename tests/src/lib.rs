@@ -81,14 +81,17 @@ pub fn build_with(
 
 /// The real embedding model (scripts/fetch-model.sh), if present; prints why when not.
 pub fn real_model() -> Option<PathBuf> {
-    let dir = root().join("models").join("all-MiniLM-L6-v2");
+    model_in("all-MiniLM-L6-v2", "scripts/fetch-model.sh")
+}
+
+/// `models/NAME` when its weights are there; otherwise prints that the test is skipped and
+/// which script fetches them.
+pub fn model_in(name: &str, script: &str) -> Option<PathBuf> {
+    let dir = root().join("models").join(name);
     if dir.join("model.safetensors").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-model.sh)",
-            dir.display()
-        );
+        eprintln!("SKIPPED: {} absent (run {script})", dir.display());
         None
     }
 }
