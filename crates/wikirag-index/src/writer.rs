@@ -4,6 +4,7 @@
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tantivy::indexer::LogMergePolicy;
@@ -180,9 +181,12 @@ pub struct Redirect<'a> {
 pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Vec<TantivyDocument> {
     let slot = schema::slot(&article.language);
     let (text_field, title_field) = f.slot_fields(slot);
-    let title_words_field = f.title_words_field(slot);
-    let mut analyzer = schema::analyzer(slot);
-    let title_words = title_tokens(&mut analyzer, &article.title);
+    // With the analyser and the title's tokens, only where the index has the field.
+    let mut title_words = f.title_words_field(slot).map(|field| {
+        let mut analyzer = schema::analyzer(slot);
+        let tokens = title_tokens(&mut analyzer, &article.title);
+        (field, analyzer, tokens)
+    });
     let lang = article.language.code();
     let mut docs = Vec::with_capacity(article.sentences.len() + 1);
     let mut page = TantivyDocument::new();
@@ -209,20 +213,22 @@ pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Ve
         // A fact is indexed whole, entity included, with the words people ask for its
         // attribute with (`facts`).
         let indexed = match s.kind {
-            SentenceKind::Fact => {
-                crate::facts::indexed_fact(&article.language, &article.title, &s.text)
-            }
-            _ => s.text.clone(),
+            SentenceKind::Fact => Cow::Owned(crate::facts::indexed_fact(
+                &article.language,
+                &article.title,
+                &s.text,
+            )),
+            _ => Cow::Borrowed(s.text.as_str()),
         };
         // The title field scores the page's name once for each of its sentences; its words in
         // the text count apart, so a sentence that repeats the name ("Kenya is a country…")
         // does not outrank, on the name alone, the one that answers ("Its capital is…").
-        match title_words_field {
-            Some(field) => {
-                let (rest, repeated) = split_title_words(&mut analyzer, &title_words, &indexed);
+        match title_words.as_mut() {
+            Some((field, analyzer, tokens)) => {
+                let (rest, repeated) = split_title_words(analyzer, tokens, &indexed);
                 doc.add_text(text_field, rest);
                 if !repeated.is_empty() {
-                    doc.add_text(field, repeated);
+                    doc.add_text(*field, repeated);
                 }
             }
             None => doc.add_text(text_field, indexed),
