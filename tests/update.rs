@@ -678,3 +678,51 @@ fn an_index_from_before_the_title_words_field_searches_and_updates() {
         "Its capital city is Nairobi, on the Athi River."
     );
 }
+
+/// A tie that straddles the cut (the candidates hybrid search takes from BM25) keeps the same
+/// members in two indexes holding the same pages in another order: the cut goes by (score,
+/// page, sentence), not by where a document happens to sit.
+#[test]
+fn a_tie_at_the_cut_keeps_the_same_members_whatever_the_document_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let titles: Vec<String> = (1..=30).map(|i| format!("Town {i}")).collect();
+    let pages: Vec<P<'_>> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                i as u64 + 1,
+                t.as_str(),
+                1,
+                "The old mill stands by the river.",
+            )
+        })
+        .collect();
+    let reversed: Vec<P<'_>> = pages.iter().rev().copied().collect();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    build(
+        read_config(&[&write(tmp.path(), "a.xml", &dump("enwiki", &pages))]),
+        &a,
+    )
+    .unwrap();
+    build(
+        read_config(&[&write(tmp.path(), "b.xml", &dump("enwiki", &reversed))]),
+        &b,
+    )
+    .unwrap();
+    let mut req = SearchRequest::new("mill river");
+    (req.k, req.per_page, req.context) = (7, 0, 0);
+    let cut = |dir: &Path| {
+        use wikirag_core::Retriever;
+        SentenceIndex::open(dir)
+            .unwrap()
+            .search_positions(&req)
+            .unwrap()
+            .into_iter()
+            .map(|(pos, _)| pos)
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<(u64, u32)> = (1..=7).map(|p| (p, 0)).collect();
+    assert_eq!(cut(&a), expected);
+    assert_eq!(cut(&b), expected);
+}

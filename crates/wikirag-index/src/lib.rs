@@ -5,6 +5,7 @@
 //! wikitext (that is `wikirag-corpus`), and it never prints. An index directory is published
 //! only whole: it is built in a temporary directory and renamed into place with its manifest.
 
+mod collect;
 mod error;
 pub mod facts;
 pub mod manifest;

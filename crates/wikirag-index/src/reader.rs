@@ -1,6 +1,7 @@
 //! Searching an index: BM25 over the sentence documents, with title boost, redirect aliases,
 //! a per-page cap and neighbouring sentences as context.
 
+use crate::collect::{RankCollector, Ranked};
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_PAGE, KIND_SENTENCE};
@@ -54,11 +55,6 @@ pub const FACT_WEIGHT: f32 = 0.85;
 
 /// [`SearchOptions::title_words_weight`]'s default (benches/RESULTS.md, "Title words").
 pub const TITLE_WORDS_WEIGHT: f32 = 0.1;
-
-/// A score rounded to 1e-4, for ordering (BM25 scores are under 10⁵).
-fn score_key(score: f32) -> i64 {
-    (f64::from(score) * 1e4).round() as i64
-}
 
 /// An open index, ready to search. Cheap to share between threads.
 pub struct SentenceIndex {
@@ -248,36 +244,27 @@ impl SentenceIndex {
         };
         let mut hits = Vec::with_capacity(req.k);
         loop {
-            let top = searcher
-                .search(&query, &TopDocs::with_limit(fetch))
+            // Ranked by (score to 1e-4, page, sentence), facts weighted, the cut independent
+            // of segments and document order (`collect`).
+            let ranked = searcher
+                .search(
+                    &query,
+                    &RankCollector {
+                        k: fetch,
+                        fact_weight: self.options.fact_weight,
+                    },
+                )
                 .at(&self.path)?;
-            let exhausted = top.len() < fetch;
-            // Equal scores are ordered by (page, sentence), not by document order, which
-            // depends on which cleaner thread finished first.
-            let mut positions = Positions::default();
-            let mut ranked = top
-                .into_iter()
-                .map(|(score, addr)| {
-                    let (page_id, sentence, fact) = positions.at(searcher, addr, &self.path)?;
-                    let score = match fact {
-                        true => score * self.options.fact_weight,
-                        false => score,
-                    };
-                    Ok((score, page_id, sentence, addr))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            // Scores equal to 1e-4 count as equal: the same document can score a few ulps
-            // apart in two indexes holding the same documents in other segments (the terms'
-            // contributions are summed in another order), and that must not reorder it.
-            ranked.sort_by(|a, b| {
-                score_key(b.0)
-                    .cmp(&score_key(a.0))
-                    .then(a.1.cmp(&b.1))
-                    .then(a.2.cmp(&b.2))
-            });
+            let exhausted = ranked.len() < fetch;
             let mut per_page: HashMap<u64, usize> = HashMap::new();
             hits.clear();
-            for (score, page_id, sentence, addr) in ranked {
+            for Ranked {
+                score,
+                page: page_id,
+                sentence,
+                addr,
+            } in ranked
+            {
                 let n = per_page.entry(page_id).or_default();
                 if req.per_page > 0 && *n >= req.per_page {
                     continue;
@@ -597,15 +584,6 @@ fn sanitize_query(q: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn scores_a_few_ulps_apart_order_as_equal() {
-        let a = 14.337_8_f32;
-        let b = f32::from_bits(a.to_bits() + 3);
-        assert_ne!(a, b);
-        assert_eq!(super::score_key(a), super::score_key(b));
-        assert!(super::score_key(14.3379) > super::score_key(a));
-    }
-
     use super::sanitize_query;
 
     #[test]
