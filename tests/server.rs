@@ -222,6 +222,14 @@ async fn router_endpoints_and_limits() {
         "{body}"
     );
 
+    // OpenAI clients and chat front ends list the models first.
+    let (s, body) = call(&app, "GET", "/v1/models", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["id"], "wikirag");
+    assert_eq!(v["data"][0]["object"], "model");
+
     // Bad requests: clear 4xx JSON errors.
     for (uri, body, status, needle) in [
         ("/v1/ask", json!({"question": ""}), 400, "empty"),

@@ -37,6 +37,12 @@ pub struct Completion {
     pub completion_tokens: Option<usize>,
     /// "stop", "length", …
     pub finish_reason: Option<String>,
+    /// Seconds spent reading the prompt (to the first generated token), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_seconds: Option<f64>,
+    /// Seconds spent generating after the first token, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_seconds: Option<f64>,
 }
 
 /// Why a generation failed; the pipeline reacts to [`LlmError::ContextLength`] by retrying

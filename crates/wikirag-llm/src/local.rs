@@ -1,14 +1,19 @@
-//! Local generation with candle: quantized GGUF models of the llama and qwen2 families, their
-//! `tokenizer.json`, greedy (temperature 0) or seeded sampling, streamed token by token.
+//! Local generation with candle: quantized GGUF models of the llama, qwen2, phi3 and gemma3
+//! families; the tokenizer and chat template from the GGUF's metadata (or a `tokenizer.json`
+//! beside it); greedy (temperature 0) or seeded sampling, streamed token by token.
 
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use candle_transformers::models::{
+    quantized_gemma3, quantized_llama, quantized_phi3, quantized_qwen2,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokenizers::Tokenizer;
 use wikirag_core::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
+
+use crate::gguf_meta::{self, ChatTemplate};
 
 /// Errors loading a local model; each names its file.
 #[derive(Debug, thiserror::Error)]
@@ -49,25 +54,38 @@ impl LocalConfig {
 enum Weights {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
+    Phi3(quantized_phi3::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
 }
 
 impl Weights {
+    /// Every model resets its KV cache when a sequence starts at position 0, so one set of
+    /// weights serves request after request.
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
             Weights::Llama(m) => m.forward(x, pos),
             Weights::Qwen2(m) => m.forward(x, pos),
+            Weights::Phi3(m) => m.forward(x, pos),
+            Weights::Gemma3(m) => m.forward(x, pos),
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The architectures candle runs from a GGUF here (`general.architecture`).
+const ARCHITECTURES: &[&str] = &["llama", "qwen2", "phi3", "gemma3"];
+
+/// How a conversation becomes a prompt.
+#[derive(Clone, Debug)]
 enum Template {
+    /// The GGUF's own `tokenizer.chat_template`.
+    Jinja(ChatTemplate),
     ChatMl,
     Llama3,
     Plain,
 }
 
-/// A loaded local model. Generation is serialised (one at a time).
+/// A loaded local model: weights read once at load and reused by every request (generation
+/// is serialised: one at a time).
 pub struct LocalGguf {
     path: PathBuf,
     config: LocalConfig,
@@ -75,12 +93,13 @@ pub struct LocalGguf {
     device: Device,
     window: usize,
     eos: Vec<u32>,
+    /// Prepended to the prompt when the model wants it and the template does not place it.
+    bos: Option<u32>,
     template: Template,
-    /// `general.architecture` of the GGUF ("llama" or "qwen2"), read once at load.
-    arch: String,
     name: String,
-    /// Reloaded per request: candle's quantized models keep a KV cache that must start empty.
-    gguf: Mutex<()>,
+    weights: Mutex<Weights>,
+    /// Where the tokenizer came from: "tokenizer.json" path or "GGUF metadata".
+    tokenizer_source: String,
 }
 
 impl LocalGguf {
@@ -92,117 +111,140 @@ impl LocalGguf {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such GGUF file"),
             });
         }
-        let tokenizer_path = config.tokenizer_path.clone().unwrap_or_else(|| {
-            path.parent()
-                .unwrap_or(Path::new("."))
-                .join("tokenizer.json")
-        });
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| LocalError::Bad {
-            path: tokenizer_path.clone(),
-            message: format!("tokenizer: {e}"),
+        let bad = |message: String| LocalError::Bad {
+            path: path.clone(),
+            message,
+        };
+        let mut file = std::fs::File::open(&path).map_err(|source| LocalError::Io {
+            path: path.clone(),
+            source,
         })?;
+        let content = gguf_file::Content::read(&mut file)
+            .map_err(|e| bad(format!("not a GGUF file candle can read: {e}")))?;
+        let meta_string = |key: &str| {
+            content
+                .metadata
+                .get(key)
+                .and_then(|v| v.to_string().ok())
+                .cloned()
+        };
+        let arch = meta_string("general.architecture").unwrap_or_else(|| "llama".into());
+        if !ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(bad(format!(
+                "architecture {arch:?} is not supported (supported: {})",
+                ARCHITECTURES.join(", ")
+            )));
+        }
+        let context_length = content
+            .metadata
+            .get(&format!("{arch}.context_length"))
+            .and_then(|v| v.to_u32().ok())
+            .map(|v| v as usize);
+        // The tokenizer: an explicit one, else tokenizer.json beside the model, else the
+        // vocabulary inside the GGUF.
+        let beside = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("tokenizer.json");
+        let (tokenizer, tokenizer_source) = match &config.tokenizer_path {
+            Some(p) => (load_tokenizer(p)?, p.display().to_string()),
+            None if beside.is_file() => (load_tokenizer(&beside)?, beside.display().to_string()),
+            None if gguf_meta::has_tokenizer(&content) => (
+                gguf_meta::tokenizer(&content).map_err(&bad)?,
+                "GGUF metadata".to_string(),
+            ),
+            None => {
+                return Err(bad(format!(
+                    "no tokenizer: the file has no tokenizer.ggml.* metadata and there is no {}",
+                    beside.display()
+                )));
+            }
+        };
         let device = if config.cuda {
-            Device::new_cuda(0).map_err(|e| LocalError::Bad {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
+            Device::new_cuda(0).map_err(|e| bad(e.to_string()))?
         } else {
             Device::Cpu
         };
-        // Read the header once to check the architecture and context length.
-        let (arch, context_length) = {
-            let mut file = std::fs::File::open(&path).map_err(|source| LocalError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let content = gguf_file::Content::read(&mut file).map_err(|e| LocalError::Bad {
-                path: path.clone(),
-                message: format!("not a GGUF file: {e}"),
-            })?;
-            let arch = content
-                .metadata
-                .get("general.architecture")
-                .and_then(|v| v.to_string().ok())
-                .cloned()
-                .unwrap_or_else(|| "llama".into());
-            let ctx = content
-                .metadata
-                .get(&format!("{arch}.context_length"))
-                .and_then(|v| v.to_u32().ok())
-                .map(|v| v as usize);
-            (arch, ctx)
-        };
-        if !matches!(arch.as_str(), "llama" | "qwen2") {
-            return Err(LocalError::Bad {
-                path,
-                message: format!("architecture {arch:?} is not supported (llama, qwen2)"),
-            });
-        }
         let mut window = config.context_window.or(context_length).unwrap_or(2048);
         if arch == "llama" {
             window = window.min(quantized_llama::MAX_SEQ_LEN);
         }
         let vocab = tokenizer.get_vocab(true);
-        let template = if vocab.contains_key("<|im_start|>") {
-            Template::ChatMl
-        } else if vocab.contains_key("<|start_header_id|>") {
-            Template::Llama3
-        } else {
-            Template::Plain
+        let template = match gguf_meta::ChatTemplate::from_gguf(&content) {
+            Some(t) => Template::Jinja(t),
+            None if vocab.contains_key("<|im_start|>") => Template::ChatMl,
+            None if vocab.contains_key("<|start_header_id|>") => Template::Llama3,
+            None => Template::Plain,
         };
-        let eos: Vec<u32> = ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>", "<eos>"]
-            .iter()
-            .filter_map(|t| vocab.get(*t).copied())
-            .collect();
+        let meta_u32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
+        let mut eos: Vec<u32> = [
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<|end|>",
+            "<end_of_turn>",
+            "<|endoftext|>",
+            "</s>",
+            "<eos>",
+        ]
+        .iter()
+        .filter_map(|t| vocab.get(*t).copied())
+        .collect();
+        eos.extend(meta_u32("tokenizer.ggml.eos_token_id"));
+        eos.extend(meta_u32("tokenizer.ggml.eot_token_id"));
+        eos.sort_unstable();
+        eos.dedup();
+        let wants_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(meta_string("tokenizer.ggml.model").as_deref() == Some("llama"));
+        let bos = meta_u32("tokenizer.ggml.bos_token_id")
+            .filter(|_| wants_bos && !matches!(&template, Template::Jinja(t) if t.names_bos()));
         let name = format!(
             "local:{}",
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
-        let model = LocalGguf {
+        // The weights are read once, now: a broken file fails at start, not at the first
+        // question, and no request pays for loading.
+        let weights = read_weights(&arch, content, &mut file, &device).map_err(|e| {
+            bad(format!(
+                "architecture {arch}: candle cannot load these weights: {e}"
+            ))
+        })?;
+        tracing::info!(
+            model = %path.display(),
+            arch,
+            window,
+            tokenizer = %tokenizer_source,
+            "local model loaded"
+        );
+        Ok(LocalGguf {
             path,
             config: config.clone(),
             tokenizer,
             device,
             window,
             eos,
+            bos,
             template,
-            arch,
             name,
-            gguf: Mutex::new(()),
-        };
-        // Load the weights once now so a broken file fails at start, not at the first question.
-        model.weights()?;
-        Ok(model)
-    }
-
-    fn weights(&self) -> Result<Weights, LocalError> {
-        let bad = |e: candle_core::Error| LocalError::Bad {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let mut file = std::fs::File::open(&self.path).map_err(|source| LocalError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        let content = gguf_file::Content::read(&mut file).map_err(bad)?;
-        Ok(if self.arch == "qwen2" {
-            Weights::Qwen2(
-                quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &self.device)
-                    .map_err(bad)?,
-            )
-        } else {
-            Weights::Llama(
-                quantized_llama::ModelWeights::from_gguf(content, &mut file, &self.device)
-                    .map_err(bad)?,
-            )
+            weights: Mutex::new(weights),
+            tokenizer_source,
         })
     }
 
-    fn render(&self, messages: &[ChatMessage]) -> String {
+    /// Where the tokenizer came from: a `tokenizer.json` path, or "GGUF metadata".
+    pub fn tokenizer_source(&self) -> &str {
+        &self.tokenizer_source
+    }
+
+    /// The prompt text for `messages`, as the model's chat template renders it.
+    pub fn render(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
         let mut s = String::new();
-        match self.template {
+        match &self.template {
+            Template::Jinja(t) => return t.render(messages).map_err(LlmError::Other),
             Template::ChatMl => {
                 for m in messages {
                     s.push_str(&format!(
@@ -229,15 +271,110 @@ impl LocalGguf {
                 s.push_str("assistant: ");
             }
         }
-        s
+        Ok(s)
     }
 
-    fn tokens(&self, text: &str) -> Result<Vec<u32>, LlmError> {
+    /// Token ids of `text` (special tokens such as `<|im_start|>` recognised).
+    pub fn tokens(&self, text: &str) -> Result<Vec<u32>, LlmError> {
         self.tokenizer
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| LlmError::Other(format!("tokenizer: {e}")))
     }
+}
+
+/// The tokenizer inside a GGUF file's metadata (`tokenizer.ggml.*`), without its weights: for
+/// exact token counts against a server that runs this file (`--tokenizer X.gguf`).
+pub fn tokenizer_from_gguf(path: &Path) -> Result<Tokenizer, LocalError> {
+    let mut file = std::fs::File::open(path).map_err(|source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| LocalError::Bad {
+        path: path.to_path_buf(),
+        message,
+    };
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| bad(format!("not a GGUF file candle can read: {e}")))?;
+    gguf_meta::tokenizer(&content).map_err(bad)
+}
+
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, LocalError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        return tokenizer_from_gguf(path);
+    }
+    Tokenizer::from_file(path).map_err(|e| LocalError::Bad {
+        path: path.to_path_buf(),
+        message: format!("tokenizer: {e}"),
+    })
+}
+
+/// Quantisations whose dot products candle runs only as scalar code (no AVX/NEON kernel):
+/// their tensors are converted to Q8_0 at load, which candle runs with SIMD. Q8_0 holds a
+/// 4- or 5-bit block's values to within 1/254 of the block's range, and costs twice the
+/// memory of Q4_1 (SmolLM2-135M: prompt 6× and generation 3× faster, benches/RESULTS.md).
+const SLOW_QUANTS: &[GgmlDType] = &[GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1];
+
+fn read_weights(
+    arch: &str,
+    content: gguf_file::Content,
+    file: &mut std::fs::File,
+    device: &Device,
+) -> candle_core::Result<Weights> {
+    let slow = content
+        .tensor_infos
+        .values()
+        .any(|t| SLOW_QUANTS.contains(&t.ggml_dtype));
+    if !slow {
+        return weights_from(arch, content, file, device);
+    }
+    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
+    for name in content.tensor_infos.keys() {
+        let t = content.tensor(file, name, &Device::Cpu)?;
+        let t = if SLOW_QUANTS.contains(&t.dtype()) && t.shape().dims().last() != Some(&0) {
+            QTensor::quantize(&t.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
+        } else {
+            t
+        };
+        tensors.push((name.clone(), t));
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut bytes, &metadata, &refs)?;
+    drop(tensors);
+    bytes.set_position(0);
+    let converted = gguf_file::Content::read(&mut bytes)?;
+    weights_from(arch, converted, &mut bytes, device)
+}
+
+fn weights_from<R: std::io::Read + std::io::Seek>(
+    arch: &str,
+    content: gguf_file::Content,
+    file: &mut R,
+    device: &Device,
+) -> candle_core::Result<Weights> {
+    Ok(match arch {
+        "qwen2" => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
+            content, file, device,
+        )?),
+        "phi3" => Weights::Phi3(quantized_phi3::ModelWeights::from_gguf(
+            false, content, file, device,
+        )?),
+        "gemma3" => Weights::Gemma3(quantized_gemma3::ModelWeights::from_gguf(
+            content, file, device,
+        )?),
+        _ => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
+            content, file, device,
+        )?),
+    })
 }
 
 impl Llm for LocalGguf {
@@ -258,7 +395,10 @@ impl Llm for LocalGguf {
         request: &LlmRequest,
         on_token: &mut dyn FnMut(&str),
     ) -> Result<Completion, LlmError> {
-        let prompt = self.tokens(&self.render(&request.messages))?;
+        let mut prompt = self.tokens(&self.render(&request.messages)?)?;
+        if let Some(bos) = self.bos {
+            prompt.insert(0, bos);
+        }
         if prompt.len() + request.max_tokens > self.window {
             return Err(LlmError::ContextLength(format!(
                 "{} prompt tokens + {} answer tokens > context {}",
@@ -267,10 +407,9 @@ impl Llm for LocalGguf {
                 self.window
             )));
         }
-        let _one_at_a_time = self.gguf.lock().unwrap_or_else(|p| p.into_inner());
+        let mut weights = self.weights.lock().unwrap_or_else(|p| p.into_inner());
         let candle =
             |e: candle_core::Error| LlmError::Other(format!("{}: {e}", self.path.display()));
-        let mut weights = self.weights().map_err(|e| LlmError::Other(e.to_string()))?;
         let temperature = (request.temperature > 0.0).then_some(f64::from(request.temperature));
         let mut sampler = LogitsProcessor::new(self.config.seed, temperature, None);
         let mut generated: Vec<u32> = Vec::new();
@@ -279,6 +418,8 @@ impl Llm for LocalGguf {
         let mut finish = "length";
         let mut input = prompt.clone();
         let mut pos = 0;
+        let started = std::time::Instant::now();
+        let mut first_token: Option<std::time::Instant> = None;
         for _ in 0..request.max_tokens {
             let x = Tensor::new(input.as_slice(), &self.device)
                 .and_then(|t| t.unsqueeze(0))
@@ -289,6 +430,7 @@ impl Llm for LocalGguf {
                 .map_err(candle)?;
             pos += input.len();
             let next = sampler.sample(&logits).map_err(candle)?;
+            first_token.get_or_insert_with(std::time::Instant::now);
             if self.eos.contains(&next) {
                 finish = "stop";
                 break;
@@ -311,6 +453,8 @@ impl Llm for LocalGguf {
             prompt_tokens: Some(prompt.len()),
             completion_tokens: Some(generated.len()),
             finish_reason: Some(finish.to_string()),
+            prompt_seconds: first_token.map(|t| (t - started).as_secs_f64()),
+            generation_seconds: first_token.map(|t| t.elapsed().as_secs_f64()),
         })
     }
 }
@@ -321,6 +465,26 @@ pub fn write_tiny_gguf(
     dir: &Path,
     words: &[&str],
     context_length: u32,
+) -> Result<PathBuf, LocalError> {
+    write_tiny(dir, words, context_length, false)
+}
+
+/// The same model with no `tokenizer.json`: a SentencePiece vocabulary (the pieces of
+/// `words`, scored so that they merge back) and a ChatML `tokenizer.chat_template` inside the
+/// GGUF, as real GGUF files carry them.
+pub fn write_tiny_gguf_self_contained(
+    dir: &Path,
+    words: &[&str],
+    context_length: u32,
+) -> Result<PathBuf, LocalError> {
+    write_tiny(dir, words, context_length, true)
+}
+
+fn write_tiny(
+    dir: &Path,
+    words: &[&str],
+    context_length: u32,
+    self_contained: bool,
 ) -> Result<PathBuf, LocalError> {
     use candle_core::quantized::{GgmlDType, QTensor, gguf_file::Value};
     use candle_core::{DType, Tensor};
@@ -336,9 +500,42 @@ pub fn write_tiny_gguf(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for w in words {
-        if !vocab.iter().any(|v| v == w) {
-            vocab.push(w.to_string());
+    // SentencePiece pieces: "<unk>", "<s>", "</s>", the markers, then every character and
+    // every prefix of "▁word" (each merges from a shorter prefix and one character).
+    let mut types: Vec<i32> = vec![2, 3, 3];
+    if self_contained {
+        vocab = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        types = vec![2, 3, 3, 3, 3];
+        let mut push = |piece: String, vocab: &mut Vec<String>| {
+            if !vocab.contains(&piece) {
+                vocab.push(piece);
+                types.push(1);
+            }
+        };
+        for w in words {
+            let piece = format!("\u{2581}{}", w.to_lowercase());
+            for c in piece.chars() {
+                push(c.to_string(), &mut vocab);
+            }
+        }
+        for w in words {
+            let piece = format!("\u{2581}{}", w.to_lowercase());
+            let ends: Vec<usize> = piece
+                .char_indices()
+                .map(|(i, c)| i + c.len_utf8())
+                .collect();
+            for &end in ends.iter().skip(1) {
+                push(piece[..end].to_string(), &mut vocab);
+            }
+        }
+    } else {
+        for w in words {
+            if !vocab.iter().any(|v| v == w) {
+                vocab.push(w.to_string());
+            }
         }
     }
     let vocab_json: serde_json::Map<String, serde_json::Value> = vocab
@@ -361,12 +558,14 @@ pub fn write_tiny_gguf(
         "model": {"type": "WordLevel", "vocab": vocab_json, "unk_token": "[UNK]"}
     });
     let tok_path = dir.join("tokenizer.json");
-    std::fs::write(&tok_path, serde_json::to_vec(&tokenizer).expect("json")).map_err(|source| {
-        LocalError::Io {
-            path: tok_path.clone(),
-            source,
-        }
-    })?;
+    if !self_contained {
+        std::fs::write(&tok_path, serde_json::to_vec(&tokenizer).expect("json")).map_err(
+            |source| LocalError::Io {
+                path: tok_path.clone(),
+                source,
+            },
+        )?;
+    }
 
     let (hidden, heads, kv_heads, layers, ffn) = (32usize, 4usize, 2usize, 2usize, 64usize);
     let head_dim = hidden / heads;
@@ -428,6 +627,45 @@ pub fn write_tiny_gguf(
         ("llama.rope.dimension_count", Value::U32(head_dim as u32)),
         ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
     ];
+    let mut metadata = metadata;
+    if self_contained {
+        let n = vocab.len();
+        metadata.extend([
+            ("tokenizer.ggml.model", Value::String("llama".into())),
+            (
+                "tokenizer.ggml.tokens",
+                Value::Array(vocab.iter().map(|t| Value::String(t.clone())).collect()),
+            ),
+            (
+                "tokenizer.ggml.scores",
+                // Longer pieces merge later: score −(length in characters).
+                Value::Array(
+                    vocab
+                        .iter()
+                        .map(|t| Value::F32(-(t.chars().count() as f32)))
+                        .collect(),
+                ),
+            ),
+            (
+                "tokenizer.ggml.token_type",
+                Value::Array(types.iter().map(|&t| Value::I32(t)).collect()),
+            ),
+            ("tokenizer.ggml.bos_token_id", Value::U32(1)),
+            ("tokenizer.ggml.eos_token_id", Value::U32(4)),
+            ("tokenizer.ggml.unknown_token_id", Value::U32(0)),
+            ("tokenizer.ggml.add_bos_token", Value::Bool(true)),
+            (
+                "tokenizer.chat_template",
+                Value::String(
+                    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + \
+                     message['content'].strip() + '<|im_end|>' + '\\n'}}{% endfor %}\
+                     {% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+                        .into(),
+                ),
+            ),
+        ]);
+        debug_assert_eq!(types.len(), n);
+    }
     let path = dir.join("tiny.gguf");
     let mut file = std::fs::File::create(&path).map_err(|source| LocalError::Io {
         path: path.clone(),

@@ -91,6 +91,32 @@ impl OpenAi {
         OpenAi { config, agent }
     }
 
+    /// Asks the server for its context window (llama.cpp `/props`, vLLM `/v1/models`) and
+    /// budgets prompts to it; keeps the configured window when the server reports none.
+    pub fn with_server_window(mut self) -> OpenAi {
+        let probe: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        match server_window(
+            &probe,
+            &self.config.base_url,
+            &self.config.model,
+            self.config.api_key.as_deref(),
+        ) {
+            Some(n) => {
+                tracing::info!(window = n, "context window reported by the server");
+                self.config.context_window = n;
+            }
+            None => tracing::debug!(
+                window = self.config.context_window,
+                "the server reports no context window; keeping the configured one"
+            ),
+        }
+        self
+    }
+
     fn url(&self) -> String {
         let base = self.config.base_url.trim_end_matches('/');
         match &self.config.azure {
@@ -265,6 +291,7 @@ impl Llm for OpenAi {
                         .pointer("/choices/0/finish_reason")
                         .and_then(Value::as_str)
                         .map(str::to_string),
+                    ..Completion::default()
                 })
             };
         }
@@ -282,6 +309,7 @@ fn read_stream(
 ) -> Result<Completion, LlmError> {
     let reader = BufReader::new(resp.into_body().into_reader());
     let mut completion = Completion::default();
+    let (mut events, mut done) = (0usize, false);
     for line in reader.lines() {
         let line = line.map_err(|e| {
             if e.kind() == std::io::ErrorKind::TimedOut {
@@ -295,8 +323,10 @@ fn read_stream(
         };
         let data = data.trim();
         if data == "[DONE]" {
+            done = true;
             break;
         }
+        events += 1;
         let v: Value = serde_json::from_str(data)
             .map_err(|e| LlmError::Other(format!("bad event in the stream: {e}")))?;
         if let Some(err) = v.get("error") {
@@ -320,5 +350,60 @@ fn read_stream(
             completion.completion_tokens = usage(&v, "completion_tokens");
         }
     }
+    // A stream is complete with `[DONE]` or a finish reason. llama.cpp's server (through
+    // llama-cpp-python) answers a prompt longer than its window with HTTP 200 and an empty
+    // stream: that is a context-length failure (the pipeline retries with less evidence),
+    // never an empty answer.
+    if !done && completion.finish_reason.is_none() {
+        return Err(if events == 0 {
+            LlmError::ContextLength(
+                "the server closed the stream without a single event (llama.cpp does this \
+                 when the prompt exceeds its context window)"
+                    .into(),
+            )
+        } else {
+            LlmError::Other(format!(
+                "the stream ended after {events} events without [DONE] or a finish reason"
+            ))
+        });
+    }
     Ok(completion)
+}
+
+/// The context window a server reports for `model`: llama.cpp's `/props`
+/// (`default_generation_settings.n_ctx`), or vLLM's `/v1/models` (`max_model_len`).
+/// `None` when it reports none (OpenAI, llama-cpp-python) or cannot be reached.
+pub(crate) fn server_window(
+    agent: &ureq::Agent,
+    base_url: &str,
+    model: &str,
+    api_key: Option<&str>,
+) -> Option<usize> {
+    let base = base_url.trim_end_matches('/');
+    let root = base.strip_suffix("/v1").unwrap_or(base);
+    let get = |url: &str| -> Option<Value> {
+        let mut req = agent.get(url);
+        if let Some(key) = api_key {
+            req = req.header("Authorization", &format!("Bearer {key}"));
+        }
+        let resp = req.call().ok()?;
+        if resp.status().as_u16() != 200 {
+            return None;
+        }
+        serde_json::from_str(&resp.into_body().read_to_string().ok()?).ok()
+    };
+    let positive = |v: Option<&Value>| v.and_then(Value::as_u64).filter(|&n| n > 0);
+    if let Some(props) = get(&format!("{root}/props"))
+        && let Some(n) = positive(props.pointer("/default_generation_settings/n_ctx"))
+            .or_else(|| positive(props.get("n_ctx")))
+    {
+        return Some(n as usize);
+    }
+    let models = get(&format!("{base}/models"))?;
+    let list = models.get("data")?.as_array()?;
+    let entry = list
+        .iter()
+        .find(|m| m.get("id").and_then(Value::as_str) == Some(model))
+        .or(list.first())?;
+    positive(entry.get("max_model_len")).map(|n| n as usize)
 }

@@ -276,7 +276,17 @@ fn local_gguf_loads_and_generates_deterministically() {
     let mut streamed = String::new();
     let a = model.complete(&req, &mut |t| streamed.push_str(t)).unwrap();
     let b = model.complete(&req, &mut |_| {}).unwrap();
-    assert_eq!(a, b, "greedy generation is deterministic");
+    let same = |c: &wikirag_core::Completion| {
+        (
+            c.text.clone(),
+            c.prompt_tokens,
+            c.completion_tokens,
+            c.finish_reason.clone(),
+        )
+    };
+    // The weights are loaded once: the second request starts from an empty KV cache too.
+    assert_eq!(same(&a), same(&b), "greedy generation is deterministic");
+    assert!(a.prompt_seconds.is_some() && a.generation_seconds.is_some());
     assert_eq!(streamed, a.text);
     assert!(a.completion_tokens.unwrap() <= 12);
     assert!(a.prompt_tokens.unwrap() > 10);
@@ -299,4 +309,82 @@ fn local_gguf_loads_and_generates_deterministically() {
     cfg.tokenizer_path = Some(dir.path().join("tokenizer.json"));
     let err = LocalGguf::load(&cfg).err().unwrap().to_string();
     assert!(err.contains("junk.gguf"), "{err}");
+}
+
+/// A GGUF alone (no tokenizer.json beside it): the SentencePiece vocabulary and the chat
+/// template come from its metadata.
+#[test]
+fn a_gguf_alone_brings_its_tokenizer_and_chat_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wikirag_llm::write_tiny_gguf_self_contained(dir.path(), WORDS, 256).unwrap();
+    assert!(!dir.path().join("tokenizer.json").exists());
+    let model = LocalGguf::load(&LocalConfig::new(&path)).unwrap();
+    assert_eq!(model.tokenizer_source(), "GGUF metadata");
+    // Each word is one piece ("▁the", "▁first", "▁man").
+    assert_eq!(model.count_tokens("the first man"), Some(3));
+    let prompt = model
+        .render(&[
+            ChatMessage::new("system", " Answer with sources. "),
+            ChatMessage::new("user", "Who was the first man in space?"),
+        ])
+        .unwrap();
+    assert_eq!(
+        prompt,
+        "<|im_start|>system\nAnswer with sources.<|im_end|>\n\
+         <|im_start|>user\nWho was the first man in space?<|im_end|>\n<|im_start|>assistant\n"
+    );
+    // The markers are single special tokens.
+    let ids = model.tokens("<|im_start|>user\nthe").unwrap();
+    assert_eq!(ids[0], 3, "{ids:?}");
+    let a = model.complete(&request(), &mut |_| {}).unwrap();
+    let b = model.complete(&request(), &mut |_| {}).unwrap();
+    assert_eq!(a.text, b.text);
+    // One BOS, then the template's text.
+    let with_bos = model.tokens(&prompt).unwrap().len() + 1;
+    assert_eq!(a.prompt_tokens, Some(with_bos));
+    // The same vocabulary for exact counts against a server running the file.
+    let tok = wikirag_llm::tokenizer_from_gguf(&path).unwrap();
+    assert_eq!(tok.encode("the first man", false).unwrap().len(), 3);
+}
+
+/// SmolLM2-135M-Instruct (scripts/fetch-smollm2.sh): the GGUF's BPE vocabulary tokenizes
+/// exactly as llama.cpp does (ids from llama-cpp-python 0.3.36, `special=True`), and its own
+/// chat template renders the prompt.
+#[test]
+fn smollm2_tokenizes_like_llama_cpp() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
+            path.display()
+        );
+        return;
+    }
+    let tok = wikirag_llm::tokenizer_from_gguf(&path).unwrap();
+    let cases: [(&str, &[u32]); 3] = [
+        (
+            "What is the capital of France? 2024 l'État",
+            &[
+                1780, 314, 260, 3575, 282, 4649, 47, 216, 34, 32, 34, 36, 303, 23, 39614, 100, 261,
+            ],
+        ),
+        (
+            "Élisabeth Borne, née le 18 avril 1961 à Paris, est une femme d’État française.\n\n  Indented   spaces",
+            &[
+                39614, 34125, 8721, 35409, 28, 304, 20174, 425, 216, 33, 40, 1113, 21933, 216, 33,
+                41, 38, 33, 25782, 7042, 28, 1264, 16520, 2849, 1558, 287, 417, 39614, 100, 261,
+                275, 45720, 33815, 30, 8866, 1218, 6574, 256, 5600,
+            ],
+        ),
+        (
+            "<|im_start|>user\nHi<|im_end|>\n",
+            &[1, 4093, 198, 26843, 2, 198],
+        ),
+    ];
+    for (text, ids) in cases {
+        let got = tok.encode(text, false).unwrap();
+        assert_eq!(got.get_ids(), ids, "{text:?}");
+        assert_eq!(tok.decode(ids, false).unwrap(), text);
+    }
 }

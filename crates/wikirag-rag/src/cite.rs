@@ -56,6 +56,27 @@ fn markers(text: &str) -> Vec<Marker> {
     out
 }
 
+/// Source text with its own bracketed numbers ("[1]", "[2, 3]": reference markers, legal or
+/// mathematical notation) turned into parentheses, so text quoted from a source can never
+/// pass for a citation of another source.
+pub fn defuse_markers(text: &str) -> String {
+    let found = markers(text);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for m in found {
+        out.push_str(&text[last..m.start]);
+        out.push('(');
+        out.push_str(&text[m.start + 1..m.end - 1]);
+        out.push(')');
+        last = m.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 /// Quoted spans ("…", “…”, «…») and the byte where each ends.
 fn quotes(text: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();

@@ -37,12 +37,10 @@ pub enum RagError {
     QuestionTooLong { len: usize, max: usize },
     #[error("retrieval: {0}")]
     Retrieval(Box<dyn std::error::Error + Send + Sync>),
-    #[error("LLM {backend}: {source}")]
-    Llm {
-        backend: String,
-        #[source]
-        source: LlmError,
-    },
+    /// The message includes the backend's error; it is not also a `source` (a report that
+    /// walks the chain would print it twice).
+    #[error("LLM {backend}: {error}")]
+    Llm { backend: String, error: LlmError },
     #[error(
         "the model's context ({window} tokens) cannot hold the question and an answer of {answer} tokens"
     )]
@@ -76,6 +74,10 @@ pub struct AskOptions {
     pub max_retries: usize,
     /// Longest question accepted, in characters.
     pub max_question_chars: usize,
+    /// A model's answer that cites no source (and does not abstain) is replaced by the
+    /// extractive answer over the same evidence (the model's text kept in
+    /// [`Answer::model_answer`]).
+    pub require_citations: bool,
 }
 
 impl Default for AskOptions {
@@ -92,6 +94,7 @@ impl Default for AskOptions {
             temperature: 0.0,
             max_retries: 3,
             max_question_chars: 2000,
+            require_citations: false,
         }
     }
 }
@@ -169,6 +172,16 @@ pub struct Answer {
     pub invalid_citations: Vec<String>,
     /// The answer says the sources do not answer.
     pub abstained: bool,
+    /// The model answered without citing any source it was given (nothing in the answer is
+    /// backed by a citation).
+    #[serde(default)]
+    pub uncited: bool,
+    /// The model stopped at the answer's token limit: the answer may be cut short.
+    #[serde(default)]
+    pub truncated: bool,
+    /// The model's own answer when [`AskOptions::require_citations`] replaced it (uncited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_answer: Option<String>,
     pub backend: String,
     /// Context-length retries.
     pub retries: usize,
@@ -384,6 +397,9 @@ impl<R: Retriever> Rag<R> {
             evidence: sources,
             dropped: Vec::new(),
             invalid_citations: check.invalid,
+            uncited: false,
+            truncated: false,
+            model_answer: None,
             backend: "extractive".to_string(),
             retries: 0,
             usage: Usage::default(),
@@ -410,15 +426,18 @@ impl<R: Retriever> Rag<R> {
         let mut timings = Timings::default();
         let counter = TokenCounter::new(llm);
         let window = llm.context_window();
+        // A small window (a 512-token server) keeps at most a quarter for the answer rather
+        // than refusing: 512 → 128 answer tokens, 2048 and up keep the default 512.
+        let answer_tokens = options.answer_tokens.min(window / 4).max(1);
         let mut cap = options.max_context_tokens;
         let mut retries = 0;
         loop {
             let t = Instant::now();
-            let budget = Budget::new(window, options.answer_tokens, cap);
+            let budget = Budget::new(window, answer_tokens, cap);
             let packed = prompt::pack(&counter, &budget, question, language, &hits).ok_or(
                 RagError::NoRoom {
                     window,
-                    answer: options.answer_tokens,
+                    answer: answer_tokens,
                 },
             )?;
             timings.packing_ms += ms(t);
@@ -427,7 +446,7 @@ impl<R: Retriever> Rag<R> {
             }
             let request = LlmRequest {
                 messages: packed.messages.clone(),
-                max_tokens: options.answer_tokens,
+                max_tokens: answer_tokens,
                 temperature: options.temperature,
             };
             let t = Instant::now();
@@ -437,7 +456,9 @@ impl<R: Retriever> Rag<R> {
                 Ok(completion) => {
                     let check = check_citations(&completion.text, &packed.sources);
                     let abstained = prompt::is_abstention(&check.text);
-                    let answer = Answer {
+                    let uncited = !abstained && check.citations.is_empty();
+                    let truncated = completion.finish_reason.as_deref() == Some("length");
+                    let mut answer = Answer {
                         question: question.to_string(),
                         language: language.to_string(),
                         rewritten,
@@ -447,6 +468,9 @@ impl<R: Retriever> Rag<R> {
                         dropped: packed.dropped,
                         invalid_citations: check.invalid,
                         abstained,
+                        uncited,
+                        truncated,
+                        model_answer: None,
                         backend: llm.name(),
                         retries,
                         usage: Usage {
@@ -460,6 +484,21 @@ impl<R: Retriever> Rag<R> {
                         },
                         timings: Timings::default(),
                     };
+                    if uncited && options.require_citations {
+                        // The extractive answer over the evidence the model was given: every
+                        // sentence of it cited, or "I don't know" when there is none.
+                        let mut by_rank: Vec<&Source> = answer.evidence.iter().collect();
+                        by_rank.sort_by_key(|s| s.rank);
+                        let hits: Vec<Hit> = by_rank.into_iter().map(source_hit).collect();
+                        let (extractive, _) =
+                            self.extractive(question, language, None, hits, options, &mut |_| {});
+                        tracing::warn!("the model cited no source: answering extractively");
+                        answer.model_answer = Some(std::mem::take(&mut answer.answer));
+                        answer.answer = extractive.answer;
+                        answer.citations = extractive.citations;
+                        answer.abstained = extractive.abstained;
+                        answer.evidence = extractive.evidence;
+                    }
                     return Ok((answer, timings));
                 }
                 Err(LlmError::ContextLength(message)) if retries < options.max_retries => {
@@ -475,11 +514,28 @@ impl<R: Retriever> Rag<R> {
                 Err(source) => {
                     return Err(RagError::Llm {
                         backend: llm.name(),
-                        source,
+                        error: source,
                     });
                 }
             }
         }
+    }
+}
+
+/// A source back as the hit it came from (its rank as its score, so the order holds).
+fn source_hit(s: &Source) -> Hit {
+    Hit {
+        page_id: s.page_id,
+        sentence: s.sentence,
+        title: s.title.clone(),
+        section: s.section.clone(),
+        url: s.url.clone(),
+        text: s.text.clone(),
+        before: s.before.clone(),
+        after: s.after.clone(),
+        score: -(s.rank as f32),
+        kind: wikirag_core::SentenceKind::Prose,
+        revision_id: None,
     }
 }
 
@@ -509,9 +565,10 @@ fn to_sources(hits: Vec<Hit>) -> Vec<Source> {
             url: h.url,
             page_id: h.page_id,
             sentence: h.sentence,
-            text: h.text,
-            before: h.before,
-            after: h.after,
+            // Source text cannot forge a citation: its own "[n]" become "(n)".
+            text: cite::defuse_markers(&h.text),
+            before: h.before.iter().map(|t| cite::defuse_markers(t)).collect(),
+            after: h.after.iter().map(|t| cite::defuse_markers(t)).collect(),
             score: h.score,
             rank: rank + 1,
         })

@@ -208,6 +208,10 @@ fn other_llm_errors_fail_clearly_and_abstentions_are_flagged() {
         .ask("q word", &AskOptions::default(), &mut |_| {})
         .unwrap_err();
     assert!(err.to_string().contains("unavailable"), "{err}");
+    // The backend's message is in the error once: not also its `source` (a report walking
+    // the chain printed "connection refused" twice).
+    assert_eq!(err.to_string().matches("503").count(), 1, "{err}");
+    assert!(std::error::Error::source(&err).is_none());
     let answer = rag
         .ask("q word", &AskOptions::default(), &mut |_| {})
         .unwrap();
@@ -226,6 +230,155 @@ fn a_window_too_small_for_the_question_is_an_error_not_an_overflow() {
         .ask("q word", &AskOptions::default(), &mut |_| {})
         .unwrap_err();
     assert!(err.to_string().contains("cannot hold"), "{err}");
+}
+
+/// Replies with a fixed text and finish reason.
+struct Reply(&'static str, &'static str);
+
+impl Llm for Reply {
+    fn name(&self) -> String {
+        "reply".into()
+    }
+    fn context_window(&self) -> usize {
+        4000
+    }
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(text.split_whitespace().count())
+    }
+    fn complete(
+        &self,
+        _: &LlmRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        on_token(self.0);
+        Ok(Completion {
+            text: self.0.into(),
+            finish_reason: Some(self.1.into()),
+            ..Completion::default()
+        })
+    }
+}
+
+fn gagarin() -> Vec<Hit> {
+    vec![
+        hit(
+            1,
+            5,
+            "Yuri Gagarin",
+            "Yuri Gagarin was the first human in space.",
+        ),
+        hit(2, 0, "Vostok 1", "Vostok 1 launched on 12 April 1961."),
+    ]
+}
+
+#[test]
+fn an_answer_citing_nothing_is_flagged_and_can_be_replaced_by_the_extractive_one() {
+    let llm: Arc<dyn Llm> = Arc::new(Reply("It was Gagarin, in 1961.", "stop"));
+    let rag = Rag::new(fixed(gagarin()), Some(llm));
+    let q = "Who was the first man in space?";
+    let answer = rag.ask(q, &AskOptions::default(), &mut |_| {}).unwrap();
+    assert!(answer.uncited && !answer.abstained && !answer.truncated);
+    assert!(answer.citations.is_empty());
+    assert_eq!(answer.answer, "It was Gagarin, in 1961.");
+    assert_eq!(answer.model_answer, None);
+
+    let strict = AskOptions {
+        require_citations: true,
+        ..AskOptions::default()
+    };
+    let answer = rag.ask(q, &strict, &mut |_| {}).unwrap();
+    assert_eq!(
+        answer.model_answer.as_deref(),
+        Some("It was Gagarin, in 1961.")
+    );
+    assert!(
+        answer.answer.contains("first human in space. [1]"),
+        "{}",
+        answer.answer
+    );
+    assert!(!answer.citations.is_empty() && !answer.abstained);
+    // The citations point into the evidence the answer carries.
+    for c in &answer.citations {
+        let s = answer.evidence.iter().find(|s| s.n == c.n).unwrap();
+        assert_eq!((s.page_id, s.sentence), (c.page_id, c.sentence));
+    }
+    // A cited answer is left alone; an abstention is not "uncited".
+    let llm: Arc<dyn Llm> = Arc::new(Reply("Yuri Gagarin [1].", "stop"));
+    let answer = Rag::new(fixed(gagarin()), Some(llm))
+        .ask(q, &strict, &mut |_| {})
+        .unwrap();
+    assert!(!answer.uncited && answer.model_answer.is_none());
+    let llm: Arc<dyn Llm> = Arc::new(Reply("I don't know.", "stop"));
+    let answer = Rag::new(fixed(gagarin()), Some(llm))
+        .ask(q, &strict, &mut |_| {})
+        .unwrap();
+    assert!(answer.abstained && !answer.uncited && answer.model_answer.is_none());
+}
+
+#[test]
+fn an_answer_cut_at_the_token_limit_is_flagged_truncated() {
+    let llm: Arc<dyn Llm> = Arc::new(Reply("Yuri Gagarin [1] was the first to", "length"));
+    let answer = Rag::new(fixed(gagarin()), Some(llm))
+        .ask(
+            "Who was the first man in space?",
+            &AskOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(answer.truncated && !answer.uncited);
+}
+
+#[test]
+fn a_bracketed_number_in_source_text_cannot_forge_a_citation() {
+    let hits = vec![
+        hit(
+            1,
+            5,
+            "Yuri Gagarin",
+            "Gagarin flew first [2] in 1961 [2, 3].",
+        ),
+        hit(2, 0, "Vostok 1", "Vostok 1 launched on 12 April 1961."),
+    ];
+    let options = AskOptions {
+        extractive_sentences: 1,
+        ..AskOptions::default()
+    };
+    let answer = Rag::new(fixed(hits.clone()), None)
+        .ask("Who flew first?", &options, &mut |_| {})
+        .unwrap();
+    assert_eq!(answer.answer, "Gagarin flew first (2) in 1961 (2, 3). [1]");
+    let cited: Vec<usize> = answer.citations.iter().map(|c| c.n).collect();
+    assert_eq!(cited, vec![1]);
+    assert!(answer.invalid_citations.is_empty());
+    // The model sees the defused text too, so it cannot copy the marker.
+    let llm = Arc::new(Scripted {
+        window: 4000,
+        replies: Mutex::new(vec![Ok("Gagarin [1].".into())]),
+        prompts: Mutex::new(vec![]),
+    });
+    let answer = Rag::new(fixed(hits), Some(llm as Arc<dyn Llm>))
+        .ask("Who flew first?", &AskOptions::default(), &mut |_| {})
+        .unwrap();
+    assert!(answer.evidence.iter().all(|s| !s.text.contains("[2")));
+}
+
+#[test]
+fn a_small_window_shrinks_the_answer_reserve_instead_of_refusing() {
+    let llm = Arc::new(Scripted {
+        window: 512,
+        replies: Mutex::new(vec![Ok("Page 0 [1].".into())]),
+        prompts: Mutex::new(vec![]),
+    });
+    let rag = Rag::new(fixed(many_hits(6, 10)), Some(llm.clone() as Arc<dyn Llm>));
+    let answer = rag
+        .ask("q word", &AskOptions::default(), &mut |_| {})
+        .unwrap();
+    assert!(!answer.evidence.is_empty());
+    assert!(
+        answer.usage.prompt_tokens + 128 <= 512,
+        "{:?}",
+        answer.usage
+    );
 }
 
 proptest! {

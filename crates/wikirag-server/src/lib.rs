@@ -5,6 +5,7 @@
 //!   `done`, `error`);
 //! - `POST /v1/chat/completions` — the OpenAI chat format (streaming too), so chat front-ends
 //!   can use wikirag as a model that answers from Wikipedia with sources;
+//! - `GET /v1/models` — the one model (`wikirag`), as OpenAI clients list it;
 //! - `GET /health`, and `GET /` — a small web page.
 //!
 //! Limits: body size, question length, k, a per-request timeout, a concurrency limit that
@@ -163,9 +164,30 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         .route("/v1/search", post(search))
         .route("/v1/ask", post(ask))
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// `GET /v1/models`: the one model this server is, for OpenAI clients and chat front ends
+/// (Open WebUI and others list models before the first question).
+async fn models(State(s): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let created = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(s.started.elapsed().as_secs());
+    Ok(Json(json!({
+        "object": "list",
+        "data": [{
+            "id": "wikirag",
+            "object": "model",
+            "created": created,
+            "owned_by": "wikirag",
+            "backend": s.backend.backend(),
+        }],
+    })))
 }
 
 async fn health(State(s): State<Shared>) -> Json<Value> {
@@ -502,7 +524,7 @@ async fn chat(
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": with_sources(&answer)},
-                "finish_reason": "stop"
+                "finish_reason": if answer.truncated { "length" } else { "stop" }
             }],
             "usage": {
                 "prompt_tokens": answer.usage.prompt_tokens,

@@ -80,7 +80,10 @@ async function ask(question) {
           showSources(payload.evidence, new Set(payload.citations.map(c => c.n)));
           const ms = Math.round(performance.now() - started);
           $("status").textContent = `${payload.citations.length} citations · ${payload.backend} · ${ms} ms` +
-            (payload.invalid_citations.length ? ` · ${payload.invalid_citations.length} invalid citations removed` : "");
+            (payload.invalid_citations.length ? ` · ${payload.invalid_citations.length} invalid citations removed` : "") +
+            (payload.model_answer ? " · the model cited no source: answered from the sources instead" :
+              payload.uncited ? " · warning: this answer cites no source" : "") +
+            (payload.truncated ? " · cut at the token limit" : "");
           document.body.dataset.state = "done";
         } else if (event === "error") { throw new Error(payload.error.message); }
       }

@@ -17,7 +17,8 @@ pub enum LlmKind {
     Extractive,
     /// An OpenAI-compatible chat-completions server (OpenAI, Azure, Ollama, llama.cpp, vLLM).
     Openai,
-    /// A local GGUF model (llama / qwen2 families) run by candle.
+    /// A local GGUF model (llama, qwen2, phi3, gemma3) run by candle; its tokenizer and chat
+    /// template come from the GGUF unless a tokenizer.json is beside it.
     Local,
 }
 
@@ -48,7 +49,8 @@ pub struct LlmArgs {
     /// The model's context window in tokens (openai: default 8192; local: from the GGUF).
     #[arg(long)]
     pub context_window: Option<usize>,
-    /// tokenizer.json of the model, for exact token counts (openai; local: beside the GGUF).
+    /// The model's tokenizer.json, or its GGUF file (the vocabulary inside), for exact token
+    /// counts (openai; local: beside the GGUF, else inside it).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Seconds before an LLM request is abandoned.
@@ -91,7 +93,12 @@ impl LlmArgs {
                         tokenizers_from(t).with_context(|| format!("loading {}", t.display()))?,
                     );
                 }
-                Some(Arc::new(OpenAi::new(config)))
+                let client = OpenAi::new(config);
+                // Without --context-window, budget to the window the server reports.
+                Some(Arc::new(match self.context_window {
+                    Some(_) => client,
+                    None => client.with_server_window(),
+                }))
             }
             LlmKind::Local => {
                 let path = self
@@ -109,6 +116,12 @@ impl LlmArgs {
 }
 
 fn tokenizers_from(path: &std::path::Path) -> Result<wikirag_llm::Tokenizer> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        return Ok(wikirag_llm::tokenizer_from_gguf(path)?);
+    }
     wikirag_llm::Tokenizer::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -138,6 +151,10 @@ pub struct AskFlags {
     /// Sentences in an extractive answer.
     #[arg(long, default_value_t = 4)]
     pub extractive_sentences: usize,
+    /// Replace a model's answer that cites no source by the extractive answer over the same
+    /// evidence (or an abstention when there is none).
+    #[arg(long)]
+    pub require_citations: bool,
 }
 
 impl AskFlags {
@@ -151,6 +168,7 @@ impl AskFlags {
             max_context_tokens: self.max_context_tokens,
             answer_tokens: self.answer_tokens,
             extractive_sentences: self.extractive_sentences,
+            require_citations: self.require_citations,
             ..AskOptions::default()
         }
     }
@@ -206,6 +224,24 @@ pub fn ask(args: AskArgs) -> Result<i32> {
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
         return Ok(0);
+    }
+    if answer.model_answer.is_some() {
+        writeln!(
+            out,
+            "\n(the model cited no source; answering from the sources instead)\n{}",
+            answer.answer
+        )?;
+    } else if answer.uncited {
+        writeln!(
+            out,
+            "\n(warning: this answer cites no source; nothing in it is checked against the evidence)"
+        )?;
+    }
+    if answer.truncated {
+        writeln!(
+            out,
+            "(the answer was cut at the token limit: --answer-tokens)"
+        )?;
     }
     if !answer.invalid_citations.is_empty() {
         writeln!(
