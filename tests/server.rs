@@ -469,3 +469,68 @@ fn web_page_in_headless_chromium() {
         "screenshot written"
     );
 }
+
+/// The Python interpreter for client tests: `WIKIRAG_TEST_PYTHON`, else `.ci/py` (made by
+/// `.ci/run`), else `python3`; `None` (test skipped) when it cannot `import openai`.
+fn python_with_openai() -> Option<std::path::PathBuf> {
+    let venv = wikirag_tests::root().join(".ci/py/bin/python");
+    let candidates: Vec<std::path::PathBuf> = std::env::var_os("WIKIRAG_TEST_PYTHON")
+        .map(Into::into)
+        .into_iter()
+        .chain([venv, "python3".into()])
+        .collect();
+    candidates.into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import openai"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The official `openai` Python client (PyPI) against `wikirag serve` on loopback: chat front
+/// ends list models first, then ask plainly or streamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_openai_client_talks_to_wikirag() {
+    let Some(py) = python_with_openai() else {
+        eprintln!("SKIPPED: no Python with the openai package (pip install openai)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(
+        Arc::new(Rag::new(sample_index(dir.path()), None)),
+        ServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let script = r#"
+import sys
+from openai import OpenAI
+c = OpenAI(base_url=f"http://127.0.0.1:{sys.argv[1]}/v1", api_key="unused", max_retries=0)
+ids = [m.id for m in c.models.list()]
+assert ids == ["wikirag"], ids
+q = [{"role": "user", "content": "Qui a été la première femme Premier ministre en France ?"}]
+r = c.chat.completions.create(model="wikirag", messages=q)
+text = r.choices[0].message.content
+assert "Cresson" in text and "Sources:" in text, text
+assert r.choices[0].finish_reason == "stop", r
+chunks = list(c.chat.completions.create(model="wikirag", messages=q, stream=True))
+streamed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+assert "Cresson" in streamed, streamed
+print("ok")
+"#;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&py)
+            .args(["-c", script, &port.to_string()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

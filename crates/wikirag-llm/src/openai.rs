@@ -311,13 +311,21 @@ fn read_stream(
     let mut completion = Completion::default();
     let (mut events, mut done) = (0usize, false);
     for line in reader.lines() {
-        let line = line.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                LlmError::Timeout(timeout)
-            } else {
-                LlmError::Other(format!("reading the stream: {e}"))
+        let line = match line {
+            Ok(line) => line,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(LlmError::Timeout(timeout));
             }
-        })?;
+            // llama-cpp-python also drops the connection before the first event when the
+            // prompt exceeds its window ("Requested tokens … exceed context window").
+            Err(e) if events == 0 => {
+                return Err(LlmError::ContextLength(format!(
+                    "the server closed the stream before any event ({e}); llama.cpp does this \
+                     when the prompt exceeds its context window"
+                )));
+            }
+            Err(e) => return Err(LlmError::Other(format!("reading the stream: {e}"))),
+        };
         let Some(data) = line.strip_prefix("data:") else {
             continue;
         };

@@ -19,6 +19,8 @@ enum Reply {
     Status(u16, &'static str),
     Busy(Option<&'static str>),
     Sleep(Duration),
+    /// An event-stream body exactly as given.
+    Raw(&'static str),
 }
 
 /// (URI, Authorization header, api-key header, JSON body) of a request.
@@ -71,6 +73,7 @@ async fn handle(
             }
             r
         }
+        Reply::Raw(body) => ([("content-type", "text/event-stream")], body).into_response(),
         Reply::Sleep(d) => {
             tokio::time::sleep(d).await;
             axum::Json(serde_json::json!({"choices": [{"message": {"content": "late"}}]})).into_response()
@@ -87,6 +90,11 @@ fn serve(script: Vec<Reply>) -> (String, Arc<Fake>) {
     let app = Router::new()
         .fallback(post(handle))
         .with_state(fake.clone());
+    (spawn(app), fake)
+}
+
+/// Serves `app` on a free loopback port from its own thread; returns its `/v1` base URL.
+fn spawn(app: Router) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -100,7 +108,7 @@ fn serve(script: Vec<Reply>) -> (String, Arc<Fake>) {
             axum::serve(listener, app).await.unwrap();
         });
     });
-    (format!("http://{addr}/v1"), fake)
+    format!("http://{addr}/v1")
 }
 
 fn request() -> LlmRequest {
@@ -386,5 +394,95 @@ fn smollm2_tokenizes_like_llama_cpp() {
         let got = tok.encode(text, false).unwrap();
         assert_eq!(got.get_ids(), ids, "{text:?}");
         assert_eq!(tok.decode(ids, false).unwrap(), text);
+    }
+}
+
+/// llama.cpp's server (through llama-cpp-python) answers a streamed prompt longer than its
+/// window with HTTP 200 and an empty stream: a context-length error (the pipeline retries
+/// with less evidence), never an empty answer with success. A stream cut before `[DONE]` or a
+/// finish reason is an error too.
+#[test]
+fn an_empty_or_unfinished_stream_is_an_error_not_an_empty_answer() {
+    let (base, _) = serve(vec![
+        Reply::Raw(""),
+        Reply::Raw(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
+        ),
+        Reply::Raw(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"length\"}]}\n\n",
+        ),
+    ]);
+    let llm = client(&base, true);
+    match llm.complete(&request(), &mut |_| {}) {
+        Err(LlmError::ContextLength(m)) => assert!(m.contains("without a single event"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match llm.complete(&request(), &mut |_| {}) {
+        Err(LlmError::Other(m)) => assert!(m.contains("without [DONE]"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A finish reason without [DONE] is a complete answer.
+    let c = llm.complete(&request(), &mut |_| {}).unwrap();
+    assert_eq!(
+        (c.text.as_str(), c.finish_reason.as_deref()),
+        ("Hi", Some("length"))
+    );
+}
+
+/// The prompt is budgeted to the window the server reports: llama.cpp `/props`, vLLM
+/// `/v1/models` `max_model_len`; the configured window when it reports none.
+#[test]
+fn the_context_window_is_asked_from_the_server() {
+    use axum::routing::get;
+    let llama_cpp = spawn(Router::new().route(
+        "/props",
+        get(|| async {
+            axum::Json(serde_json::json!({"default_generation_settings": {"n_ctx": 2048}}))
+        }),
+    ));
+    let vllm = spawn(Router::new().route(
+        "/v1/models",
+        get(|| async {
+            axum::Json(serde_json::json!({"data": [
+                {"id": "other", "max_model_len": 1024},
+                {"id": "m", "max_model_len": 4096}
+            ]}))
+        }),
+    ));
+    let silent = spawn(Router::new().route(
+        "/v1/models",
+        get(|| async { axum::Json(serde_json::json!({"data": [{"id": "m", "owned_by": "me"}]})) }),
+    ));
+    let window = |base: &str| {
+        OpenAi::new(OpenAiConfig::new(base, "m"))
+            .with_server_window()
+            .context_window()
+    };
+    assert_eq!(window(&llama_cpp), 2048);
+    assert_eq!(window(&vllm), 4096);
+    assert_eq!(window(&silent), 8192);
+    assert_eq!(window("http://127.0.0.1:9/v1"), 8192);
+}
+
+/// llama-cpp-python sends the stream's headers, then drops the connection before any event
+/// when the prompt exceeds its window: also a context-length error.
+#[test]
+fn a_stream_dropped_before_any_event_is_a_context_length_error() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 65536];
+        let _ = conn.read(&mut buf);
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        );
+        // Dropped here: the chunked body never ends.
+    });
+    let llm = client(&format!("http://{addr}/v1"), true);
+    match llm.complete(&request(), &mut |_| {}) {
+        Err(LlmError::ContextLength(m)) => assert!(m.contains("before any event"), "{m}"),
+        other => panic!("{other:?}"),
     }
 }

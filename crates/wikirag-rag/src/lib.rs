@@ -503,7 +503,17 @@ impl<R: Retriever> Rag<R> {
                 }
                 Err(LlmError::ContextLength(message)) if retries < options.max_retries => {
                     retries += 1;
-                    let half = (packed.evidence_budget / 2).max(1);
+                    // Half the evidence actually sent (the budget may be far larger than what
+                    // was used: halving it would send the same prompt again), and no more than
+                    // a window the server named in its message allows.
+                    let mut half = (packed.evidence_tokens / 2).max(1);
+                    if let Some(named) = prompt::window_in_message(&message) {
+                        let fixed = packed.prompt_tokens.saturating_sub(packed.evidence_tokens);
+                        let room = named
+                            .saturating_sub(fixed)
+                            .saturating_sub(answer_tokens.min(named / 4));
+                        half = half.min(room.max(1));
+                    }
                     tracing::warn!(
                         retries,
                         half,

