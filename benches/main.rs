@@ -162,6 +162,7 @@ fn empty_manifest() -> wikirag_index::Manifest {
         embedding: None,
         generation: 0,
         updates: Vec::new(),
+        files: Default::default(),
     }
 }
 

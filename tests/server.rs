@@ -9,10 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use wikirag_core::{Completion, Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest};
+use wikirag_core::{
+    BoxError, Completion, Hit, Llm, LlmError, LlmRequest, Retriever, SearchRequest,
+};
 use wikirag_index::SentenceIndex;
-use wikirag_rag::{AskOptions, Rag};
-use wikirag_server::{ServerConfig, router};
+use wikirag_rag::{Answer, AskEvent, AskOptions, Rag, RagError};
+use wikirag_server::{Backend, ConnectionLimits, ServerConfig, router, serve};
 use wikirag_tests::{build, read_config, sample};
 
 const SEED: &str = "Combien de femmes ont occupé le poste de Premier ministre en France ?";
@@ -313,39 +315,50 @@ async fn router_endpoints_and_limits() {
         StatusCode::OK
     );
 
-    // Overload: one slot, held by a slow request; the next gets 503 with Retry-After.
+    // Overload: one slot, held by a slow request. With no time to wait in the queue the next
+    // request gets 503 with Retry-After; with the default queue it waits for the slot and is
+    // served; with the queue full it gets 503 at once.
     let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
-    let busy = router(
-        Arc::new(Rag::new(Slow(index, Duration::from_millis(800)), None)),
-        ServerConfig {
-            max_concurrent: 1,
-            ..config.clone()
-        },
-    );
-    let first = {
-        let busy = busy.clone();
-        tokio::spawn(async move {
-            call(
-                &busy,
-                "POST",
-                "/v1/search",
-                Some(json!({"query": "Paris"})),
-                None,
-            )
-            .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (s, body) = call(
-        &busy,
-        "POST",
-        "/v1/search",
-        Some(json!({"query": "Paris"})),
-        None,
-    )
-    .await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    let slow_search = Arc::new(Rag::new(Slow(index, Duration::from_millis(600)), None));
+    for (queue_wait, max_queued, second) in [
+        (Duration::ZERO, 256, StatusCode::SERVICE_UNAVAILABLE),
+        (Duration::from_secs(5), 256, StatusCode::OK),
+        (Duration::from_secs(5), 0, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let busy = router(
+            slow_search.clone(),
+            ServerConfig {
+                max_concurrent: 1,
+                queue_wait,
+                max_queued,
+                ..config.clone()
+            },
+        );
+        let first = {
+            let busy = busy.clone();
+            tokio::spawn(async move {
+                call(
+                    &busy,
+                    "POST",
+                    "/v1/search",
+                    Some(json!({"query": "Paris"})),
+                    None,
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (s, body) = call(
+            &busy,
+            "POST",
+            "/v1/search",
+            Some(json!({"query": "Paris"})),
+            None,
+        )
+        .await;
+        assert_eq!(s, second, "queue {queue_wait:?}/{max_queued}: {body}");
+        assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    }
 
     // Timeout: 504.
     let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
@@ -533,4 +546,190 @@ print("ok")
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A backend that panics (as tantivy does on a damaged segment), after a first token.
+struct Panics;
+
+impl Backend for Panics {
+    fn search(&self, _: &SearchRequest) -> Result<Vec<Hit>, BoxError> {
+        panic!("damaged segment")
+    }
+    fn ask(
+        &self,
+        _: &str,
+        _: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+    ) -> Result<Answer, RagError> {
+        on_event(AskEvent::Token("partial "));
+        panic!("damaged segment")
+    }
+    fn backend(&self) -> String {
+        "panics".into()
+    }
+}
+
+/// A panic behind the router is a 500 with a JSON error, and a stream that has begun ends with
+/// an error event (it used to end with 200 and nothing after the first events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_an_error_answer_and_an_error_event() {
+    let app = router(Arc::new(Panics), ServerConfig::default());
+    let q = json!({"question": SEED});
+    for (uri, body) in [
+        ("/v1/search", json!({"query": "Paris"})),
+        ("/v1/ask", q.clone()),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": SEED}]}),
+        ),
+    ] {
+        let (s, text) = call(&app, "POST", uri, Some(body), None).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{uri}: {text}");
+        assert_eq!(json_of(&text)["error"]["type"], "server_error", "{uri}");
+    }
+    let (s, text) = call(
+        &app,
+        "POST",
+        "/v1/ask",
+        Some(json!({"question": SEED, "stream": true})),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        text.contains("event: token") && text.contains("event: error"),
+        "{text}"
+    );
+    let (_, text) = call(
+        &app,
+        "POST",
+        "/v1/chat/completions",
+        Some(json!({"stream": true, "messages": [{"role": "user", "content": SEED}]})),
+        None,
+    )
+    .await;
+    assert!(
+        text.contains("partial")
+            && text.contains("\"error\"")
+            && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+}
+
+/// Sends a raw request and reads the answer until the server closes (or `wait` passes).
+async fn raw(addr: std::net::SocketAddr, request: &[u8], wait: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    if stream.write_all(request).await.is_err() {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Idle sockets, a slowloris client and more connections than the cap: the idle and slow ones
+/// are closed after the head timeout, the ones over the cap are refused at once, a slow body
+/// gets 408, and `/health` keeps answering (with `axum::serve` the idle sockets stayed open
+/// for ever and, past the open-file limit, the server could no longer accept anything).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed_and_health_still_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = ServerConfig {
+        body_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    };
+    let app = router(Arc::new(Panics), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = ConnectionLimits {
+        max_connections: 40,
+        header_timeout: Duration::from_millis(800),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, app, limits, async {
+        let _ = stopped.await;
+    }));
+    let health = b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+    // A slowloris client: a byte of its head every 100 ms, never the end.
+    let slowloris = tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        s.write_all(b"GET /health HTTP/1.1\r\nx-slow: ")
+            .await
+            .unwrap();
+        while started.elapsed() < Duration::from_secs(10) {
+            if s.write_all(b"a").await.is_err() {
+                break;
+            }
+            let mut byte = [0u8; 1];
+            if let Ok(Ok(0) | Err(_)) =
+                tokio::time::timeout(Duration::from_millis(100), s.read(&mut byte)).await
+            {
+                break;
+            }
+        }
+        started.elapsed()
+    });
+    // Idle sockets, many more than the cap.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // Over the cap: refused at once with a 503, not left hanging.
+    let refused = raw(addr, health, Duration::from_secs(2)).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+
+    // Within a few head timeouts the idle sockets are closed and /health answers again.
+    let started = std::time::Instant::now();
+    let answered = loop {
+        let r = raw(addr, health, Duration::from_secs(2)).await;
+        if r.starts_with("HTTP/1.1 200") || started.elapsed() > Duration::from_secs(6) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for (i, s) in idle.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+        // Closed: end of file (idle), or the 503 then end of file (refused over the cap).
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(n)) => assert!(
+                String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 503")
+                    || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+                "idle socket {i} got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(_) => panic!("idle socket {i} still open"),
+        }
+    }
+    let slow_for = slowloris.await.unwrap();
+    assert!(
+        slow_for < Duration::from_secs(3),
+        "the slowloris client was served for {slow_for:?}"
+    );
+
+    // A body that never comes: 408 once the body timeout passes.
+    let r = raw(
+        addr,
+        b"POST /v1/search HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+
+    // Shutdown: returns promptly.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("shut down in time")
+        .unwrap()
+        .unwrap();
 }

@@ -699,6 +699,7 @@ pub fn build(
         embedding: vectors,
         generation: 0,
         updates: Vec::new(),
+        files: Default::default(),
     };
     if stop.is_stopped() {
         return Err(IndexerError::Interrupted);

@@ -10,12 +10,14 @@
 mod embed;
 mod lang;
 mod llm;
+mod panics;
 mod progress;
 mod types;
 
 pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole};
 pub use lang::Language;
 pub use llm::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
+pub use panics::{catch_panic, panic_is_caught, panic_message};
 pub use progress::{NoProgress, Progress, StopFlag};
 pub use types::{
     Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,

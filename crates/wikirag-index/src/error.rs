@@ -31,6 +31,10 @@ pub enum IndexError {
     EmptyQuery,
     #[error("{path} cannot be updated: {reason}")]
     NotUpdatable { path: PathBuf, reason: String },
+    #[error(
+        "index {path} is damaged: {detail}; `wikirag inspect --verify {path}` names the damaged file, and rebuilding the index repairs it"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("{path}: no sentence {sentence} in page {page_id}")]
     NoSuchSentence {
         path: PathBuf,
@@ -40,6 +44,17 @@ pub enum IndexError {
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+/// Runs `f` on the index at `path`; a panic inside tantivy (it panics on some damaged segment
+/// files) becomes [`IndexError::Damaged`] instead of reaching the user.
+pub(crate) fn guard<T>(path: &std::path::Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    wikirag_core::catch_panic(f).unwrap_or_else(|detail| {
+        Err(IndexError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("reading it panicked ({detail})"),
+        })
+    })
+}
 
 pub(crate) trait Context<T> {
     fn at(self, path: &std::path::Path) -> Result<T>;

@@ -5,6 +5,7 @@
 //! wikitext (that is `wikirag-corpus`), and it never prints. An index directory is published
 //! only whole: it is built in a temporary directory and renamed into place with its manifest.
 
+mod checksum;
 mod collect;
 mod error;
 pub mod facts;
@@ -14,6 +15,7 @@ pub mod schema;
 mod update;
 mod writer;
 
+pub use checksum::{FileSum, MANIFEST_SUM_FILE, Verification, verify};
 pub use error::{IndexError, Result};
 pub use manifest::{
     BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,

@@ -112,6 +112,10 @@ pub struct Manifest {
     /// The updates applied since the build, oldest first (`dumps` are those of the build).
     #[serde(default)]
     pub updates: Vec<UpdateRecord>,
+    /// Every other file of the index (relative path → size and SHA-256), recorded when it is
+    /// published; empty for indexes published before checksums.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, crate::checksum::FileSum>,
 }
 
 /// One `wikirag update`: the dumps it read and what changed.
@@ -139,7 +143,20 @@ pub struct UpdateRecord {
 }
 
 impl Manifest {
+    /// Reads the manifest (no checks of the files).
     pub fn read(dir: &Path) -> Result<Manifest> {
+        Ok(Self::read_bytes(dir)?.0)
+    }
+
+    /// Reads the manifest and makes the cheap checks: it matches its checksum, and every file
+    /// it lists is there with its size.
+    pub fn read_checked(dir: &Path) -> Result<Manifest> {
+        let (manifest, bytes) = Self::read_bytes(dir)?;
+        crate::checksum::check_on_open(dir, &bytes, &manifest)?;
+        Ok(manifest)
+    }
+
+    fn read_bytes(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
         let path = dir.join(MANIFEST_FILE);
         if !path.exists() {
             return Err(IndexError::NotAnIndex {
@@ -147,8 +164,13 @@ impl Manifest {
             });
         }
         let bytes = std::fs::read(&path).at(&path)?;
+        Ok((Self::parse(dir, &bytes)?, bytes))
+    }
+
+    pub(crate) fn parse(dir: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| IndexError::BadManifest {
+            serde_json::from_slice(bytes).map_err(|e| IndexError::BadManifest {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
@@ -169,9 +191,27 @@ impl Manifest {
         })
     }
 
+    /// Writes the manifest into `dir` with the size and checksum of every other file there,
+    /// and its own checksum beside it (`manifest.sha256`). Each file is replaced atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let path = dir.join(MANIFEST_FILE);
-        let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
-        std::fs::write(&path, json).at(&path)
+        let mut manifest = self.clone();
+        manifest.files = crate::checksum::sum_dir(dir)?;
+        let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+        write_atomically(&dir.join(MANIFEST_FILE), &json)?;
+        crate::checksum::write_manifest_sum(dir, &json)
     }
+}
+
+/// Writes `bytes` to `path` by a rename from a temporary file beside it (synced first): a
+/// reader finds the old file or the new one, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).at(&tmp)?;
+    f.write_all(bytes).at(&tmp)?;
+    f.sync_all().at(&tmp)?;
+    drop(f);
+    std::fs::rename(&tmp, path).at(path)
 }

@@ -112,7 +112,11 @@ impl Positions {
 
 impl SentenceIndex {
     pub fn open(dir: &Path) -> Result<SentenceIndex> {
-        let manifest = Manifest::read(dir)?;
+        crate::error::guard(dir, || Self::open_unguarded(dir))
+    }
+
+    fn open_unguarded(dir: &Path) -> Result<SentenceIndex> {
+        let manifest = Manifest::read_checked(dir)?;
         let index = Index::open_in_dir(dir).at(dir)?;
         schema::register_analyzers(&index);
         let fields = Fields::for_index(&index.schema());
@@ -285,6 +289,10 @@ impl SentenceIndex {
 
     /// Searches, ranks and attaches context.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        crate::error::guard(&self.path, || self.search_unguarded(req))
+    }
+
+    fn search_unguarded(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
         let wider = SearchRequest {
             k: wikirag_core::dedupe_slack(req.k),
@@ -397,9 +405,11 @@ impl SentenceIndex {
 
     /// The sentences `first..=last` of a page, in order.
     pub fn sentences(&self, page_id: u64, first: u32, last: u32) -> Result<Vec<(u32, String)>> {
-        let searcher = self.reader.searcher();
-        let addrs = self.page_sentences(&searcher, page_id)?;
-        self.texts_in(&searcher, &addrs, first, last)
+        crate::error::guard(&self.path, || {
+            let searcher = self.reader.searcher();
+            let addrs = self.page_sentences(&searcher, page_id)?;
+            self.texts_in(&searcher, &addrs, first, last)
+        })
     }
 
     /// The texts of the sentences `first..=last` among a page's `addrs`, in order.
@@ -488,6 +498,10 @@ impl SentenceIndex {
     /// The sentences at `(page_id, ordinal)` as hits (score 0), in the order asked, with
     /// `context` neighbouring sentences on each side.
     pub fn fetch_hits(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
+        crate::error::guard(&self.path, || self.fetch_hits_unguarded(positions, context))
+    }
+
+    fn fetch_hits_unguarded(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
         // One lookup per page serves its hits and their context.
         let mut pages: HashMap<u64, HashMap<u32, DocAddress>> = HashMap::new();
@@ -525,12 +539,14 @@ impl Retriever for SentenceIndex {
 
     /// Positions from fast fields, no stored document read.
     fn search_positions(&self, request: &SearchRequest) -> Result<wikirag_core::ScoredPositions> {
-        let searcher = self.reader.searcher();
-        Ok(self
-            .rank(&searcher, request)?
-            .into_iter()
-            .map(|(score, page, sentence, _)| ((page, sentence as u32), score))
-            .collect())
+        crate::error::guard(&self.path, || {
+            let searcher = self.reader.searcher();
+            Ok(self
+                .rank(&searcher, request)?
+                .into_iter()
+                .map(|(score, page, sentence, _)| ((page, sentence as u32), score))
+                .collect())
+        })
     }
 }
 

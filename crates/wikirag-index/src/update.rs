@@ -181,7 +181,7 @@ impl IndexUpdater {
     /// Starts an update of the index at `dest`: copies it into a new generation and reads
     /// which pages (and revisions) it holds.
     pub fn open(dest: &Path, options: &WriterOptions) -> Result<IndexUpdater> {
-        let manifest = Manifest::read(dest)?;
+        let manifest = Manifest::read_checked(dest)?;
         let generation = Generation::begin(dest)?;
         let dir = generation.dir().to_path_buf();
         let index = Index::open_in_dir(&dir).at(&dir)?;

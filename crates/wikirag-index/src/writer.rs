@@ -400,6 +400,7 @@ mod tests {
             embedding: None,
             generation: 0,
             updates: Vec::new(),
+            files: Default::default(),
         }
     }
 

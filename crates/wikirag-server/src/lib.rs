@@ -8,14 +8,20 @@
 //! - `GET /v1/models` — the one model (`wikirag`), as OpenAI clients list it;
 //! - `GET /health`, and `GET /` — a small web page.
 //!
-//! Limits: body size, question length, k, a per-request timeout, a concurrency limit that
-//! answers 503 when full, an optional bearer API key. Bad requests get a 4xx JSON error;
-//! internal errors are logged and answered with a generic 500.
+//! Limits: body size, question length, k, a per-request timeout, a time limit on receiving the
+//! body, a concurrency limit with a short bounded queue in front (a request waits up to
+//! `queue_wait` for a slot; past that, or with the queue full, 503), an optional bearer API key.
+//! Bad requests get a 4xx JSON error; internal errors (a panic included) are logged and
+//! answered with a generic 500, or an `error` event once a stream has begun. Connections are
+//! [`serve`]d with their own limits ([`ConnectionLimits`]).
 
+mod listen;
 mod page;
 
+pub use listen::{ConnectionLimits, serve};
+
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -70,8 +77,14 @@ pub struct ServerConfig {
     pub max_question_chars: usize,
     pub max_k: usize,
     pub request_timeout: Duration,
-    /// Requests served at once; more get 503.
+    /// Requests served at once; more wait in the queue.
     pub max_concurrent: usize,
+    /// How long a request may wait for a slot before it is answered 503.
+    pub queue_wait: Duration,
+    /// Requests waiting at once; more are answered 503 at once.
+    pub max_queued: usize,
+    /// Time to receive a request's body once its head has arrived.
+    pub body_timeout: Duration,
     /// Required as `Authorization: Bearer KEY` on /v1/* when set.
     pub api_key: Option<String>,
     pub ask: AskOptions,
@@ -87,6 +100,9 @@ impl Default for ServerConfig {
             max_k: 100,
             request_timeout: Duration::from_secs(120),
             max_concurrent: 32,
+            queue_wait: Duration::from_secs(5),
+            max_queued: 256,
+            body_timeout: Duration::from_secs(10),
             api_key: None,
             ask: AskOptions::default(),
             index_name: String::new(),
@@ -98,6 +114,8 @@ struct AppState {
     backend: Arc<dyn Backend>,
     config: ServerConfig,
     slots: Arc<Semaphore>,
+    /// Requests waiting for a slot.
+    queued: AtomicUsize,
     started: Instant,
 }
 
@@ -155,6 +173,7 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
     let state = Arc::new(AppState {
         backend,
         slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        queued: AtomicUsize::new(0),
         config,
         started: Instant::now(),
     });
@@ -197,6 +216,7 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
         "backend": s.backend.backend(),
         "uptime_s": s.started.elapsed().as_secs(),
         "available_slots": s.slots.available_permits(),
+        "queued": s.queued.load(Ordering::Relaxed),
     }))
 }
 
@@ -222,25 +242,80 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn slot(s: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
-    s.slots.clone().try_acquire_owned().map_err(|_| {
+/// A slot to serve a request in: at once when one is free, else after waiting in a bounded
+/// queue (tokio's semaphore is fair: first come, first served).
+async fn slot(s: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    if let Ok(permit) = s.slots.clone().try_acquire_owned() {
+        return Ok(permit);
+    }
+    let busy = || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is busy; retry shortly",
         )
-    })
+    };
+    struct Waiting<'a>(&'a AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    if s.queued.fetch_add(1, Ordering::Relaxed) >= s.config.max_queued {
+        s.queued.fetch_sub(1, Ordering::Relaxed);
+        return Err(busy());
+    }
+    let _waiting = Waiting(&s.queued);
+    match tokio::time::timeout(s.config.queue_wait, s.slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(busy()),
+    }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-        } else {
-            ApiError::bad(format!("unreadable body: {e}"))
-        }
-    })?;
+/// A request body received within `body_timeout` (a client that sends its body slowly, or
+/// never, does not hold the connection forever), or why not.
+struct Body(Result<Bytes, ApiError>);
+
+impl FromRequest<Shared> for Body {
+    type Rejection = Infallible;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, Infallible> {
+        let limit = state.config.body_timeout;
+        Ok(Body(
+            match tokio::time::timeout(limit, Bytes::from_request(req, state)).await {
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                )),
+                Ok(Err(e)) => Err(ApiError::bad(format!("unreadable body: {e}"))),
+                Err(_) => Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        limit.as_secs()
+                    ),
+                )),
+            },
+        ))
+    }
+}
+
+/// Runs `ask`, turning a panic into an error the client is told about (a stream that has begun
+/// cannot change its status: it ends with an `error` event instead of ending silently).
+fn ask_caught(
+    backend: &dyn Backend,
+    question: &str,
+    options: &AskOptions,
+    on_event: &mut dyn FnMut(AskEvent<'_>),
+) -> Result<Answer, ApiError> {
+    match wikirag_core::catch_panic(|| backend.ask(question, options, on_event)) {
+        Ok(result) => result.map_err(rag_error),
+        Err(message) => Err(ApiError::internal("ask panicked", &message)),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, ApiError> {
+    let body = body.0?;
     serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))
 }
 
@@ -251,6 +326,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::time::timeout(s.config.request_timeout, tokio::task::spawn_blocking(work)).await {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.is_panic() => Err(ApiError::internal(
+            "request panicked",
+            &wikirag_core::panic_message(e.into_panic().as_ref()),
+        )),
         Ok(Err(e)) => Err(ApiError::internal("worker", &e)),
         Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -299,7 +378,7 @@ fn check_text(s: &AppState, what: &str, text: &str) -> Result<(), ApiError> {
 async fn search(
     State(s): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&s, &headers)?;
     let body: SearchBody = parse(body)?;
@@ -310,7 +389,7 @@ async fn search(
         context: body.context.unwrap_or(0).min(10),
         per_page: body.per_page.unwrap_or(3),
     };
-    let permit = slot(&s)?;
+    let permit = slot(&s).await?;
     let backend = s.backend.clone();
     let started = Instant::now();
     let hits = blocking(&s, move || {
@@ -373,31 +452,30 @@ fn rag_error(e: RagError) -> ApiError {
 async fn ask(
     State(s): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
     let body: AskBody = parse(body)?;
     check_text(&s, "question", &body.question)?;
     let options = ask_options(&s, &body)?;
-    let permit = slot(&s)?;
+    let permit = slot(&s).await?;
     let backend = s.backend.clone();
     if !body.stream {
         let answer = blocking(&s, move || {
             let _permit = permit;
-            backend.ask(&body.question, &options, &mut |_| {})
+            ask_caught(backend.as_ref(), &body.question, &options, &mut |_| {})
         })
-        .await?
-        .map_err(rag_error)?;
+        .await??;
         return Ok(Json(answer).into_response());
     }
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     let timeout = s.config.request_timeout;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let started = Instant::now();
-        let send = |event: Event| tx.blocking_send(Ok(event)).is_ok();
-        let result = backend.ask(&body.question, &options, &mut |e| {
-            if started.elapsed() > timeout {
+        let deadline = Instant::now() + timeout;
+        let send = |event: Event| send_until(&tx, event, deadline);
+        let result = ask_caught(backend.as_ref(), &body.question, &options, &mut |e| {
+            if Instant::now() > deadline {
                 return;
             }
             let event = match e {
@@ -417,15 +495,10 @@ async fn ask(
                 .event("done")
                 .json_data(&answer)
                 .expect("answer serialises"),
-            Err(e) => {
-                let e = rag_error(e);
-                Event::default()
-                    .event("error")
-                    .json_data(
-                        json!({"error": {"message": e.message, "status": e.status.as_u16()}}),
-                    )
-                    .expect("error serialises")
-            }
+            Err(e) => Event::default()
+                .event("error")
+                .json_data(json!({"error": {"message": e.message, "status": e.status.as_u16()}}))
+                .expect("error serialises"),
         };
         let _ = send(last);
     });
@@ -483,7 +556,7 @@ fn with_sources(answer: &Answer) -> String {
 async fn chat(
     State(s): State<Shared>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
     let body: ChatBody = parse(body)?;
@@ -498,7 +571,7 @@ async fn chat(
     let mut options = s.config.ask.clone();
     options.max_question_chars = s.config.max_question_chars;
     let model = body.model.clone().unwrap_or_else(|| "wikirag".into());
-    let permit = slot(&s)?;
+    let permit = slot(&s).await?;
     let backend = s.backend.clone();
     let id = format!(
         "chatcmpl-{}",
@@ -512,10 +585,9 @@ async fn chat(
     if !body.stream {
         let answer = blocking(&s, move || {
             let _permit = permit;
-            backend.ask(&question, &options, &mut |_| {})
+            ask_caught(backend.as_ref(), &question, &options, &mut |_| {})
         })
-        .await?
-        .map_err(rag_error)?;
+        .await??;
         return Ok(Json(json!({
             "id": id,
             "object": "chat.completion",
@@ -536,6 +608,7 @@ async fn chat(
         .into_response());
     }
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
+    let deadline = Instant::now() + s.config.request_timeout;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let chunk = |delta: Value, finish: Option<&str>| {
@@ -548,10 +621,10 @@ async fn chat(
             )
         };
         let send = |e: Event| {
-            let _ = tx.blocking_send(Ok(e));
+            send_until(&tx, e, deadline);
         };
         send(chunk(json!({"role": "assistant", "content": ""}), None));
-        let result = backend.ask(&question, &options, &mut |e| {
+        let result = ask_caught(backend.as_ref(), &question, &options, &mut |e| {
             if let AskEvent::Token(t) = e {
                 send(chunk(json!({ "content": t }), None));
             }
@@ -566,7 +639,6 @@ async fn chat(
                 send(chunk(json!({}), Some("stop")));
             }
             Err(e) => {
-                let e = rag_error(e);
                 send(Event::default().data(
                     json!({"error": {"message": e.message, "type": "server_error"}}).to_string(),
                 ));
@@ -575,4 +647,28 @@ async fn chat(
         send(Event::default().data("[DONE]"));
     });
     Ok(Sse::new(ReceiverStream::new(rx)).into_response())
+}
+
+/// Sends a stream event unless the client has gone or stopped reading past `deadline`: a
+/// client that never reads must not hold a slot forever (a blocking send would wait for it).
+fn send_until(
+    tx: &mpsc::Sender<Result<Event, Infallible>>,
+    event: Event,
+    deadline: Instant,
+) -> bool {
+    let mut event = Ok(event);
+    loop {
+        match tx.try_send(event) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if Instant::now() >= deadline {
+                    tracing::warn!("a stream's client stopped reading: the rest is dropped");
+                    return false;
+                }
+                event = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }

@@ -294,9 +294,23 @@ pub struct ServeArgs {
     /// `WIKIRAG_API_KEY` when that is set, else there is none.
     #[arg(long)]
     pub server_key_env: Option<String>,
-    /// Requests served at once; more get 503.
+    /// Requests served at once; more wait in a queue.
     #[arg(long, default_value_t = 32)]
     pub max_concurrent: usize,
+    /// Milliseconds a request may wait in the queue for a slot before it is answered 503.
+    #[arg(long, default_value_t = 5000)]
+    pub queue_wait_ms: u64,
+    /// Requests waiting at once; more are answered 503 at once.
+    #[arg(long, default_value_t = 256)]
+    pub max_queued: usize,
+    /// Connections open at once (idle ones included); one more is answered 503 and closed.
+    /// Keep it under the open-file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head (and its body), and how long an idle
+    /// connection is kept open.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_s: u64,
     /// Seconds before a request is answered 504.
     #[arg(long, default_value_t = 120)]
     pub timeout_s: u64,
@@ -439,6 +453,9 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         max_question_chars: args.max_question_chars,
         request_timeout: Duration::from_secs(args.timeout_s),
         max_concurrent: args.max_concurrent,
+        queue_wait: Duration::from_millis(args.queue_wait_ms),
+        max_queued: args.max_queued,
+        body_timeout: Duration::from_secs(args.header_timeout_s.max(1)),
         api_key,
         ask: args.ask.options(),
         // The directory's name only: /health must not tell the machine's layout.
@@ -486,8 +503,12 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
             args.index.display(),
             listener.local_addr()?
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        let limits = wikirag_server::ConnectionLimits {
+            max_connections: args.max_connections.max(1),
+            header_timeout: Duration::from_secs(args.header_timeout_s.max(1)),
+            ..Default::default()
+        };
+        wikirag_server::serve(listener, app, limits, shutdown_signal())
             .await
             .context("serving")?;
         eprintln!("wikirag: shut down");

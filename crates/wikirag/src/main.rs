@@ -266,6 +266,10 @@ struct InspectArgs {
     /// Print the whole manifest as JSON.
     #[arg(long)]
     json: bool,
+    /// Read every file of the index and compare it with the sizes and SHA-256 checksums
+    /// recorded when it was published; exit 1 when anything differs.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -308,6 +312,15 @@ fn main() {
     }
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    // A panic the libraries catch (tantivy on a damaged segment) is reported as the error it
+    // becomes; any other is a bug, said as one (never a bare backtrace hint).
+    std::panic::set_hook(Box::new(|info| {
+        if wikirag_core::panic_is_caught() {
+            tracing::debug!("caught panic: {info}");
+        } else {
+            eprintln!("error: internal error in wikirag (a bug; please report it): {info}");
+        }
+    }));
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -633,8 +646,45 @@ fn search(args: SearchArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn verify(args: &InspectArgs) -> Result<i32> {
+    let started = Instant::now();
+    let v = wikirag_index::verify(&args.index)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for problem in &v.problems {
+            println!("DAMAGED  {problem}");
+        }
+        if v.unrecorded && v.problems.is_empty() {
+            println!(
+                "{}: published before wikirag recorded checksums: nothing to compare with (rebuild or update it once to record them)",
+                args.index.display()
+            );
+        } else if v.problems.is_empty() {
+            println!(
+                "ok: {} files, {:.1} MB, as published ({:.1} s)",
+                v.files,
+                v.bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+        } else {
+            println!(
+                "{}: {} problem(s) in {} files read; rebuild the index (`wikirag index ... --force`)",
+                args.index.display(),
+                v.problems.len(),
+                v.files
+            );
+        }
+    }
+    Ok(if v.problems.is_empty() && !v.unrecorded {
+        0
+    } else {
+        1
+    })
+}
+
 fn relink(args: RelinkArgs) -> Result<i32> {
-    let mut manifest = wikirag_index::Manifest::read(&args.index)?;
+    let mut manifest = wikirag_index::Manifest::read_checked(&args.index)?;
     let Some(embedding) = manifest.embedding.as_mut() else {
         bail!(
             "{}: this index has no vectors (it was built without --model); nothing to link",
@@ -674,6 +724,9 @@ fn relink(args: RelinkArgs) -> Result<i32> {
 }
 
 fn inspect(args: InspectArgs) -> Result<i32> {
+    if args.verify {
+        return verify(&args);
+    }
     let m = wikirag_index::Manifest::read(&args.index)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&m)?);

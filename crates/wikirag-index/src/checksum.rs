@@ -1,0 +1,221 @@
+//! Checksums of an index's files. Publishing records every file's size and SHA-256 in the
+//! manifest (`files`) and the manifest's own SHA-256 beside it (`manifest.sha256`, in
+//! `sha256sum -c` form). Opening checks what is cheap: the manifest's checksum and every
+//! file's size. [`verify`] (`wikirag inspect --verify`) reads every byte.
+
+use crate::error::{Context, IndexError, Result};
+use crate::manifest::{MANIFEST_FILE, Manifest};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The file holding the manifest's checksum.
+pub const MANIFEST_SUM_FILE: &str = "manifest.sha256";
+
+/// A file of the index as it was published.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileSum {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Whether `name` (relative, `/`-separated) is recorded: everything but the manifest, its
+/// checksum and tantivy's lock files (created and removed by readers and writers).
+fn recorded(name: &str) -> bool {
+    name != MANIFEST_FILE
+        && name != MANIFEST_SUM_FILE
+        && !(name.starts_with(".tantivy-") && name.ends_with(".lock"))
+        && !name.ends_with(".tmp")
+}
+
+/// Every recorded file under `dir`, relative with `/`, sorted.
+fn list(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for entry in std::fs::read_dir(&here).at(&here)? {
+            let entry = entry.at(&here)?;
+            let rel = rel.join(entry.file_name());
+            let kind = entry.file_type().at(&entry.path())?;
+            if kind.is_dir() {
+                stack.push(rel);
+            } else {
+                let name = rel.to_string_lossy().replace('\\', "/");
+                if recorded(&name) {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    let mut file = std::fs::File::open(path).at(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sizes and checksums of the files under `dir` (what publishing records).
+pub(crate) fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
+    list(dir)?
+        .into_iter()
+        .map(|name| {
+            let (bytes, sha256) = sha256_file(&dir.join(&name))?;
+            Ok((name, FileSum { bytes, sha256 }))
+        })
+        .collect()
+}
+
+/// Writes `manifest.sha256` for the manifest bytes just written.
+pub(crate) fn write_manifest_sum(dir: &Path, manifest_bytes: &[u8]) -> Result<()> {
+    let line = format!(
+        "{}  {MANIFEST_FILE}\n",
+        hex(&Sha256::digest(manifest_bytes))
+    );
+    crate::manifest::write_atomically(&dir.join(MANIFEST_SUM_FILE), line.as_bytes())
+}
+
+fn damaged(dir: &Path, file: &str, detail: String) -> IndexError {
+    IndexError::Damaged {
+        path: dir.to_path_buf(),
+        detail: format!("{file}: {detail}"),
+    }
+}
+
+/// The manifest matches `manifest.sha256` (when there is one; `required`: there must be).
+fn check_manifest_sum(dir: &Path, manifest_bytes: &[u8], required: bool) -> Result<()> {
+    let sum_path = dir.join(MANIFEST_SUM_FILE);
+    match std::fs::read_to_string(&sum_path) {
+        Ok(line) => {
+            let expected = line.split_whitespace().next().unwrap_or("");
+            let found = hex(&Sha256::digest(manifest_bytes));
+            if expected != found {
+                return Err(damaged(
+                    dir,
+                    MANIFEST_FILE,
+                    format!(
+                        "its SHA-256 is {found}, {MANIFEST_SUM_FILE} says {expected:?} (edited or damaged)"
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Err(_) if required => Err(damaged(
+            dir,
+            MANIFEST_SUM_FILE,
+            "missing (the manifest lists checksums, so it was published with one)".into(),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The cheap checks made on every open: the manifest matches its checksum, and every recorded
+/// file is there with its size. Indexes published before checksums pass.
+pub(crate) fn check_on_open(dir: &Path, manifest_bytes: &[u8], manifest: &Manifest) -> Result<()> {
+    check_manifest_sum(dir, manifest_bytes, !manifest.files.is_empty())?;
+    for (name, sum) in &manifest.files {
+        let path = dir.join(name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == sum.bytes => {}
+            Ok(m) => {
+                return Err(damaged(
+                    dir,
+                    name,
+                    format!("{} bytes, published with {}", m.len(), sum.bytes),
+                ));
+            }
+            Err(e) => return Err(damaged(dir, name, format!("cannot be read ({e})"))),
+        }
+    }
+    Ok(())
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Verification {
+    /// Files read and compared (the manifest included).
+    pub files: usize,
+    pub bytes: u64,
+    /// One line per damaged, missing or unexpected file; empty when the index is whole.
+    pub problems: Vec<String>,
+    /// The index was published before checksums: only the manifest could be read.
+    pub unrecorded: bool,
+}
+
+/// Reads every byte of the index at `dir` and compares it with what was published.
+pub fn verify(dir: &Path) -> Result<Verification> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_bytes = std::fs::read(&manifest_path).at(&manifest_path)?;
+    let mut v = Verification {
+        files: 1,
+        bytes: manifest_bytes.len() as u64,
+        ..Verification::default()
+    };
+    if let Err(e) = check_manifest_sum(dir, &manifest_bytes, false) {
+        v.problems.push(match e {
+            IndexError::Damaged { detail, .. } => detail,
+            other => other.to_string(),
+        });
+    }
+    let manifest = match Manifest::parse(dir, &manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            v.problems.push(e.to_string());
+            return Ok(v);
+        }
+    };
+    if manifest.files.is_empty() {
+        v.unrecorded = true;
+        return Ok(v);
+    }
+    if !dir.join(MANIFEST_SUM_FILE).is_file() {
+        v.problems.push(format!(
+            "{MANIFEST_SUM_FILE}: missing (the manifest lists checksums, so it was published with one)"
+        ));
+    }
+    for (name, sum) in &manifest.files {
+        let path = dir.join(name);
+        match sha256_file(&path) {
+            Ok((bytes, sha256)) => {
+                v.files += 1;
+                v.bytes += bytes;
+                if bytes != sum.bytes {
+                    v.problems.push(format!(
+                        "{name}: {bytes} bytes, published with {}",
+                        sum.bytes
+                    ));
+                } else if sha256 != sum.sha256 {
+                    v.problems
+                        .push(format!("{name}: content differs from what was published (SHA-256 {sha256}, expected {})", sum.sha256));
+                }
+            }
+            Err(e) => v.problems.push(format!("{name}: cannot be read ({e})")),
+        }
+    }
+    for name in list(dir)? {
+        if !manifest.files.contains_key(&name) {
+            v.problems
+                .push(format!("{name}: not part of the published index"));
+        }
+    }
+    Ok(v)
+}
