@@ -198,7 +198,16 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
                 options.threads
             };
             let index = match &options.multistream_index {
-                Some(index) => Some(read_multistream_index(path, index)?),
+                Some(index) => match read_multistream_index(path, index) {
+                    Ok(offsets) => Some(offsets),
+                    // A wrong companion (shifted offsets, another dump's, not an index at
+                    // all): the streams are found by scanning for their headers instead.
+                    Err(e @ CorpusError::BadIndex { .. }) => {
+                        tracing::warn!(error = %e, "ignoring the multistream index: scanning the dump for its streams instead");
+                        None
+                    }
+                    Err(e) => return Err(e),
+                },
                 None => None,
             };
             let multistream = index.as_ref().is_some_and(|o| o.len() > 1)
@@ -282,9 +291,30 @@ pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
     } else {
         Box::new(BufReader::new(file))
     };
+    let mut reader = reader;
     let mut offsets: Vec<u64> = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
+    let mut raw = Vec::new();
+    for i in 0.. {
+        raw.clear();
+        // Lines are `offset:page_id:title` (a title is at most 255 bytes): a longer one means
+        // this is not an index (`/dev/zero` would otherwise be read for ever).
+        let n = (&mut reader)
+            .take(MAX_INDEX_LINE as u64 + 1)
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| bad(i + 1, e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        if raw.len() > MAX_INDEX_LINE {
+            return Err(bad(
+                i + 1,
+                format!(
+                    "a line longer than {MAX_INDEX_LINE} bytes: this is not a multistream index"
+                ),
+            ));
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
         if line.is_empty() {
             continue;
         }
@@ -305,7 +335,38 @@ pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
             offsets.push(off);
         }
     }
+    check_offsets(dump, &offsets).map_err(|message| bad(0, message))?;
     Ok(offsets)
+}
+
+/// The longest line a multistream index may have.
+const MAX_INDEX_LINE: usize = 4096;
+
+/// Every offset lies in the dump, and (for up to 1,024 of them, evenly spread) a bzip2 stream
+/// starts there: an index of another dump, or one shifted, is caught before it is used.
+fn check_offsets(dump: &Path, offsets: &[u64]) -> std::result::Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(dump).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if let Some(&last) = offsets.last()
+        && last >= size
+    {
+        return Err(format!(
+            "offset {last} lies past the end of the dump ({size} bytes): the index belongs to another file"
+        ));
+    }
+    let step = offsets.len().div_ceil(1024).max(1);
+    for &off in offsets.iter().step_by(step) {
+        let mut head = [0u8; 10];
+        file.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
+        let n = read_up_to(&mut file, &mut head).map_err(|e| e.to_string())?;
+        if !is_stream_start(&head[..n]) {
+            return Err(format!(
+                "no bzip2 stream starts at offset {off}: the index belongs to another file or is shifted"
+            ));
+        }
+    }
+    Ok(())
 }
 
 type Chunk = (u64, u64, Vec<u8>); // (sequence, compressed offset, bytes)
@@ -516,6 +577,46 @@ impl Read for ParallelBzReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A companion index that is not one (`/dev/zero`: one endless line) or belongs to
+    /// another file (offsets where no stream starts, or past the end) is refused by
+    /// `read_multistream_index`, and `open` falls back to scanning the dump for its streams.
+    #[test]
+    fn a_wrong_multistream_index_is_refused_and_open_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump = dir.path().join("d.xml.bz2");
+        let xml = b"<mediawiki><page><title>A</title><ns>0</ns><id>1</id><revision><id>2</id><text>a</text></revision></page></mediawiki>";
+        let mut bytes = Vec::new();
+        for part in [&xml[..40], &xml[40..]] {
+            let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            std::io::Write::write_all(&mut enc, part).unwrap();
+            bytes.extend(enc.finish().unwrap());
+        }
+        std::fs::write(&dump, &bytes).unwrap();
+        let cases: [(&str, Vec<u8>, &str); 3] = [
+            ("zeros", vec![0u8; 100_000], "longer than 4096"),
+            (
+                "shifted",
+                b"3:1:A\n".to_vec(),
+                "no bzip2 stream starts at offset 3",
+            ),
+            ("other", b"0:1:A\n999999:2:B\n".to_vec(), "past the end"),
+        ];
+        for (name, index, expected) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, index).unwrap();
+            let err = read_multistream_index(&dump, &path).unwrap_err();
+            assert!(err.to_string().contains(expected), "{name}: {err}");
+            let options = OpenOptions {
+                multistream_index: Some(path),
+                ..OpenOptions::default()
+            };
+            let mut opened = open(&dump, &options, Arc::new(wikirag_core::NoProgress)).unwrap();
+            let mut out = Vec::new();
+            opened.reader.read_to_end(&mut out).unwrap();
+            assert_eq!(out, xml, "{name}");
+        }
+    }
 
     #[test]
     fn finds_stream_headers() {
