@@ -244,3 +244,43 @@ fn a_build_that_skipped_every_page_fails_and_says_why() {
     );
     assert!(!out.exists(), "nothing published");
 }
+
+/// The same dump given twice (here as XML and as bz2 multistream) is indexed once: the
+/// second copy's pages are counted as unchanged, not added again (every hit came twice).
+#[test]
+fn the_same_dump_given_twice_is_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let once = build(
+        read_config(&[&sample("frwiki-sample.xml")]),
+        &dir.path().join("once"),
+    )
+    .unwrap();
+    let twice = build(
+        read_config(&[
+            &sample("frwiki-sample.xml"),
+            &sample("frwiki-sample-multistream.xml.bz2"),
+        ]),
+        &dir.path().join("twice"),
+    )
+    .unwrap();
+    assert_eq!(twice.counts, once.counts);
+    assert_eq!(twice.dumps[1].articles, 0);
+    assert_eq!(
+        twice.dumps[1].unchanged,
+        once.dumps[0].articles + once.dumps[0].redirects
+    );
+    let index = wikirag_index::SentenceIndex::open(&dir.path().join("twice")).unwrap();
+    let hits = index
+        .search(&wikirag_core::SearchRequest {
+            query: "Premier ministre".into(),
+            k: 20,
+            context: 0,
+            per_page: 20,
+        })
+        .unwrap();
+    let mut keys: Vec<_> = hits.iter().map(|h| (h.page_id, h.sentence)).collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "duplicate hits");
+}

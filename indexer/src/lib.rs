@@ -182,6 +182,40 @@ pub trait PageFilter: Send + Sync {
     fn wanted(&self, wiki: &str, page: &Page) -> bool;
 }
 
+/// A build keeps the first copy of each (wiki, page id): the same dump given twice (or as
+/// `.xml` and `.bz2`) is indexed once; later copies are counted as `unchanged`. One bit per
+/// page id and wiki (10 MB for enwiki's ids); ids past 2³² are not tracked.
+#[derive(Default)]
+struct FirstOfEachPage {
+    seen: std::sync::Mutex<std::collections::HashMap<String, Vec<u64>>>,
+}
+
+impl PageFilter for FirstOfEachPage {
+    fn wanted(&self, wiki: &str, page: &Page) -> bool {
+        let Ok(id) = usize::try_from(page.id) else {
+            return true;
+        };
+        if id > u32::MAX as usize {
+            return true;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let bits = match seen.get_mut(wiki) {
+            Some(bits) => bits,
+            None => seen.entry(wiki.to_string()).or_default(),
+        };
+        let (word, bit) = (id / 64, 1u64 << (id % 64));
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        let first = bits[word] & bit == 0;
+        bits[word] |= bit;
+        if !first {
+            tracing::debug!(wiki, page_id = page.id, title = %page.title, "a page met again (the same dump given twice?): the first copy is kept");
+        }
+        first
+    }
+}
+
 struct RedirectPage {
     alias: String,
     target: String,
@@ -600,7 +634,13 @@ pub fn build(
     let mut embedding_secs = 0.0;
     let mut vectors = None;
     let records = match &config.embed {
-        None => read_into(&config.read, &mut builder, progress.clone(), stop)?,
+        None => read_filtered(
+            &config.read,
+            &mut builder,
+            progress.clone(),
+            stop,
+            Some(Arc::new(FirstOfEachPage::default())),
+        )?,
         Some(embed) => {
             let dir = builder.temp_dir().join(wikirag_vectors::VECTORS_DIR);
             let writer = VectorWriter::create(&dir, embed.embedder.info().dim)?;
@@ -613,7 +653,13 @@ pub fn build(
                 progress: progress.clone(),
             };
             progress.items_started("embedding sentences", 0);
-            let records = read_into(&config.read, &mut sink, progress.clone(), stop)?;
+            let records = read_filtered(
+                &config.read,
+                &mut sink,
+                progress.clone(),
+                stop,
+                Some(Arc::new(FirstOfEachPage::default())),
+            )?;
             sink.flush()?;
             let writer = sink.writer;
             let embedded = writer.len();
@@ -701,24 +747,18 @@ pub fn build(
         updates: Vec::new(),
         files: Default::default(),
     };
-    if stop.is_stopped() {
-        return Err(IndexerError::Interrupted);
-    }
-    let commit_started = Instant::now();
-    // The commit time is known only after publishing; record the total instead.
-    manifest.durations.insert(
-        "total_before_commit".to_string(),
-        started.elapsed().as_secs_f64(),
-    );
-    let path = builder.publish(&manifest)?;
-    manifest
-        .durations
-        .insert("commit".to_string(), commit_started.elapsed().as_secs_f64());
+    // Everything but the commit is measured; the manifest is written once, inside the
+    // directory that is then swapped in (rewriting it after publishing would open a window
+    // where it and its checksum disagree).
     manifest
         .durations
         .insert("total".to_string(), started.elapsed().as_secs_f64());
-    // Rewrite the manifest with the final durations (the directory is already complete).
-    manifest.write(&path)?;
+    if !stop.begin_publish() {
+        return Err(IndexerError::Interrupted);
+    }
+    let path = builder.publish(&manifest)?;
+    // As published: with the checksums of its files.
+    let manifest = Manifest::read(&path)?;
     Ok(BuildReport { path, manifest })
 }
 

@@ -378,7 +378,12 @@ pub fn update(
         seconds: started.elapsed().as_secs_f64(),
     };
     manifest.updates.push(record.clone());
+    if !stop.begin_publish() {
+        return Err(IndexerError::Interrupted);
+    }
     let path = up.publish(&manifest)?;
+    // As published: with the checksums of its files.
+    let manifest = wikirag_index::Manifest::read(&path)?;
     Ok(UpdateReport {
         path,
         manifest,

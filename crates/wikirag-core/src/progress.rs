@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Progress of a long stage, reported by libraries and drawn by the binary.
 ///
@@ -30,18 +30,63 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// A shared flag a long stage polls to stop early (Ctrl-C).
+/// A shared flag a long stage polls to stop early (Ctrl-C). Once a build or update has begun
+/// to publish ([`StopFlag::begin_publish`]) a stop no longer takes: the publish is one atomic
+/// step, and whoever asked is told so instead of being told that nothing will be published.
 #[derive(Debug, Default, Clone)]
-pub struct StopFlag(Arc<AtomicBool>);
+pub struct StopFlag(Arc<AtomicU8>);
+
+const RUNNING: u8 = 0;
+const STOPPED: u8 = 1;
+const PUBLISHING: u8 = 2;
 
 impl StopFlag {
     pub fn new() -> StopFlag {
         StopFlag::default()
     }
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// Asks to stop; false when publishing has already begun (it will finish).
+    pub fn stop(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(RUNNING, STOPPED, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(state) => state == STOPPED,
+        }
     }
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) == STOPPED
+    }
+    /// Marks the point of no return: false when a stop came first (publish nothing).
+    pub fn begin_publish(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(RUNNING, PUBLISHING, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => true,
+            Err(state) => state == PUBLISHING,
+        }
+    }
+    pub fn is_publishing(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == PUBLISHING
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopFlag;
+
+    /// A stop before publishing wins; once publishing has begun a stop does not take, and
+    /// says so (Ctrl-C used to print "nothing will be published" and then publish).
+    #[test]
+    fn a_stop_takes_only_before_publishing() {
+        let early = StopFlag::new();
+        assert!(early.stop() && early.is_stopped());
+        assert!(!early.begin_publish() && !early.is_publishing());
+
+        let late = StopFlag::new();
+        assert!(late.begin_publish() && late.is_publishing());
+        assert!(!late.stop());
+        assert!(!late.is_stopped() && late.is_publishing());
     }
 }

@@ -354,12 +354,29 @@ fn init_tracing(verbose: u8) {
 fn stop_on_ctrl_c() -> StopFlag {
     let stop = StopFlag::new();
     let flag = stop.clone();
+    let presses = std::sync::atomic::AtomicUsize::new(0);
     let _ = ctrlc::set_handler(move || {
-        if flag.is_stopped() {
+        let press = presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if press > 0 {
+            eprintln!(
+                "\ninterrupted again: exiting now{}",
+                if flag.is_publishing() {
+                    " (the index is replaced in one step: the old or the new one is in place, whole)"
+                } else {
+                    "; nothing was published"
+                }
+            );
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: stopping, nothing will be published (Ctrl-C again to exit now)");
-        flag.stop();
+        if flag.stop() {
+            eprintln!(
+                "\ninterrupted: stopping, nothing will be published (Ctrl-C again to exit now)"
+            );
+        } else {
+            eprintln!(
+                "\ninterrupted while publishing: the index is being replaced in one step and will be whole; finishing (Ctrl-C again to exit now)"
+            );
+        }
     });
     stop
 }
