@@ -91,6 +91,38 @@ fn truncated_single_stream_bz2_keeps_earlier_pages() {
     assert!(rec.articles > 0, "{rec:?}");
 }
 
+/// A multistream file whose damaged stream holds several bzip2 blocks (as the enwiktionary
+/// sample cut at 230,542 bytes): the parallel path keeps every page of the whole blocks before
+/// the fault, exactly as the sequential path does (it used to publish nothing: "malformed XML
+/// at byte 0").
+#[test]
+fn a_damaged_multistream_stream_keeps_its_whole_blocks_in_parallel_too() {
+    let xml = large_xml(40);
+    let start = xml.find("  <page>").unwrap();
+    let end = xml.rfind("</mediawiki>").unwrap();
+    let mut bytes = Vec::new();
+    for part in [&xml[..start], &xml[start..end], &xml[end..]] {
+        let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        std::io::Write::write_all(&mut enc, part.as_bytes()).unwrap();
+        bytes.extend(enc.finish().unwrap());
+    }
+    let cut = &bytes[..bytes.len() * 7 / 10];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut-multistream.xml.bz2");
+    std::fs::write(&path, cut).unwrap();
+    let mut records = Vec::new();
+    for parallel in [true, false] {
+        let mut config = read_config(&[&path]);
+        config.parallel_decompression = parallel;
+        let m = build(config, &dir.path().join(format!("idx-{parallel}"))).unwrap();
+        let rec = m.dumps[0].clone();
+        assert!(rec.fatal_error.is_some(), "{rec:?}");
+        assert!(rec.articles > 0, "parallel {parallel}: {rec:?}");
+        records.push((rec.articles, rec.redirects, m.counts.sentences));
+    }
+    assert_eq!(records[0], records[1], "parallel vs sequential");
+}
+
 #[test]
 fn xml_breaking_mid_file_names_the_offset_and_last_page() {
     let xml = sample_xml();

@@ -11,10 +11,11 @@ pub enum CorpusError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: read error at compressed byte {offset}: {source}")]
+    #[error("{path}: read error at byte {offset} of the decompressed stream: {source}")]
     Read {
         path: PathBuf,
-        /// Offset in the file on disk (compressed bytes).
+        /// Offset in the decompressed XML (the source names the compressed offset where it
+        /// knows it).
         offset: u64,
         source: std::io::Error,
     },

@@ -372,7 +372,9 @@ fn check_offsets(dump: &Path, offsets: &[u64]) -> std::result::Result<(), String
 type Chunk = (u64, u64, Vec<u8>); // (sequence, compressed offset, bytes)
 
 enum Msg {
-    Data(io::Result<Vec<u8>>),
+    /// A stream's output; with an error, the output decoded before the fault (the whole
+    /// blocks before it), then the error.
+    Data(Vec<u8>, Option<io::Error>),
     /// The splitter is done: `seq` of this message is the number of streams.
     End,
 }
@@ -382,7 +384,9 @@ type Decoded = (u64, Msg);
 /// XML in file order. Memory stays bounded: at most `2 × threads` streams are in flight.
 pub struct ParallelBzReader {
     results: crossbeam_channel::Receiver<Decoded>,
-    pending: BTreeMap<u64, io::Result<Vec<u8>>>,
+    pending: BTreeMap<u64, (Vec<u8>, Option<io::Error>)>,
+    /// The fault to report once `current` (what came before it) has been read.
+    fault: Option<io::Error>,
     /// Number of streams, once the splitter has finished.
     end: Option<u64>,
     next: u64,
@@ -411,7 +415,8 @@ impl ParallelBzReader {
             let path = path.clone();
             thread::spawn(move || {
                 for (seq, offset, bytes) in job_rx {
-                    let result = decode_stream(&bytes).map_err(|e| {
+                    let (out, fault) = decode_stream(&bytes);
+                    let fault = fault.map(|e| {
                         io::Error::new(
                             e.kind(),
                             format!(
@@ -421,7 +426,7 @@ impl ParallelBzReader {
                             ),
                         )
                     });
-                    if res_tx.send((seq, Msg::Data(result))).is_err() {
+                    if res_tx.send((seq, Msg::Data(out, fault))).is_err() {
                         break;
                     }
                 }
@@ -433,12 +438,13 @@ impl ParallelBzReader {
                 let _ = res_tx_split.send((streams, Msg::End));
             }
             Err((seq, e)) => {
-                let _ = res_tx_split.send((seq, Msg::Data(Err(e))));
+                let _ = res_tx_split.send((seq, Msg::Data(Vec::new(), Some(e))));
             }
         });
         ParallelBzReader {
             results: res_rx,
             pending: BTreeMap::new(),
+            fault: None,
             end: None,
             next: 0,
             current: Vec::new(),
@@ -449,18 +455,28 @@ impl ParallelBzReader {
 
     fn refill(&mut self) -> io::Result<bool> {
         loop {
-            if let Some(result) = self.pending.remove(&self.next) {
+            if let Some(fault) = self.fault.take() {
+                self.done = true;
+                return Err(fault);
+            }
+            if let Some((data, fault)) = self.pending.remove(&self.next) {
                 self.next += 1;
-                self.current = result?;
+                self.current = data;
                 self.pos = 0;
+                // What the damaged stream gave before its fault is read first, as the
+                // sequential path does; the fault ends the file after it.
+                self.fault = fault;
+                if self.current.is_empty() {
+                    continue;
+                }
                 return Ok(true);
             }
             if self.end == Some(self.next) {
                 return Ok(false);
             }
             match self.results.recv() {
-                Ok((seq, Msg::Data(result))) => {
-                    self.pending.insert(seq, result);
+                Ok((seq, Msg::Data(data, fault))) => {
+                    self.pending.insert(seq, (data, fault));
                 }
                 Ok((streams, Msg::End)) => self.end = Some(streams),
                 // Every sender is gone without an end marker: a thread died.
@@ -474,12 +490,13 @@ impl ParallelBzReader {
     }
 }
 
-fn decode_stream(bytes: &[u8]) -> io::Result<Vec<u8>> {
+/// A chunk's output, and the fault that ended it early (with what came before it).
+fn decode_stream(bytes: &[u8]) -> (Vec<u8>, Option<io::Error>) {
     let mut out = Vec::with_capacity(bytes.len() * 5);
     // A chunk can hold several streams (an index lists no offset for the footer stream).
     let mut dec = bzip2::read::MultiBzDecoder::new(bytes);
-    dec.read_to_end(&mut out)?;
-    Ok(out)
+    let fault = dec.read_to_end(&mut out).err();
+    (out, fault)
 }
 
 /// Reads the compressed file sequentially and cuts it into streams, either at the index's
