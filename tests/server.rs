@@ -408,6 +408,8 @@ async fn router_endpoints_and_limits() {
 
 /// The web page in headless Chromium, driven by playwright-core (`tests/browser/ask.mjs`):
 /// type the question, click Ask, get a streamed answer with clickable citations, screenshot.
+/// Then on a server with an API key: the page asks for the key (it used to get 401 on every
+/// question), keeps it, and answers.
 #[test]
 fn web_page_in_headless_chromium() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -427,8 +429,24 @@ fn web_page_in_headless_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let index = sample_index(dir.path());
-    let app = router(Arc::new(Rag::new(index, None)), ServerConfig::default());
+    let index = Arc::new(Rag::new(sample_index(dir.path()), None));
+    for key in [None, Some("s3cret")] {
+        web_page_asks(&dir, index.clone(), key, chromium, &playwright);
+    }
+}
+
+fn web_page_asks(
+    dir: &tempfile::TempDir,
+    backend: Arc<Rag<SentenceIndex>>,
+    key: Option<&str>,
+    chromium: &str,
+    playwright: &Path,
+) {
+    let config = ServerConfig {
+        api_key: key.map(str::to_string),
+        ..ServerConfig::default()
+    };
+    let app = router(backend, config);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -448,7 +466,8 @@ fn web_page_in_headless_chromium() {
         .arg(format!("http://{addr}/"))
         .arg(SEED)
         .arg(&shot)
-        .env("PLAYWRIGHT_CORE_DIR", &playwright)
+        .args(key)
+        .env("PLAYWRIGHT_CORE_DIR", playwright)
         .env("CHROMIUM", chromium)
         .output()
         .unwrap();
@@ -460,6 +479,7 @@ fn web_page_in_headless_chromium() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["askedForKey"], key.is_some(), "{v}");
     let answer = v["answer"].as_str().unwrap();
     assert!(
         answer.contains("Édith Cresson") && answer.contains("Élisabeth Borne"),

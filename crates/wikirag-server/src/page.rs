@@ -1,5 +1,7 @@
 //! The web page served at `/`: a question box, the answer streamed in, clickable citations and
-//! the evidence sentences. No external assets (works offline). `/?q=...` asks at once.
+//! the evidence sentences. No external assets (works offline). `/?q=...` asks at once. On a
+//! server with an API key the page asks for the key once (on the first 401), keeps it in the
+//! browser's local storage and sends it as `Authorization: Bearer`.
 
 pub const INDEX: &str = r##"<!doctype html>
 <html lang="en">
@@ -29,6 +31,10 @@ pub const INDEX: &str = r##"<!doctype html>
   <input type="text" id="q" name="q" placeholder="Ask a question…" autocomplete="off" required>
   <button type="submit">Ask</button>
 </form>
+<form id="keyform" hidden>
+  <input type="password" id="key" placeholder="This server needs its API key" autocomplete="off">
+  <button type="submit">Use key</button>
+</form>
 <div id="status"></div>
 <div id="answer" aria-live="polite"></div>
 <h2 style="font-size:1.1rem">Sources</h2>
@@ -46,14 +52,28 @@ function showSources(sources, cited) {
     (s.section ? ` <span class="meta">› ${esc(s.section)}</span>` : "") +
     `<br><span class="sentence">${esc(s.text)}</span></li>`).join("");
 }
+const KEY = "wikirag-key";
+function headers() {
+  const h = {"content-type": "application/json"};
+  const key = localStorage.getItem(KEY);
+  if (key) h["authorization"] = "Bearer " + key;
+  return h;
+}
 async function ask(question) {
   $("answer").textContent = ""; $("sources").innerHTML = ""; $("status").textContent = "Searching…";
-  $("answer").classList.remove("error");
+  $("answer").classList.remove("error"); delete document.body.dataset.state;
   const started = performance.now();
   let text = "", sources = [];
   try {
-    const resp = await fetch("/v1/ask", {method: "POST", headers: {"content-type": "application/json"},
+    const resp = await fetch("/v1/ask", {method: "POST", headers: headers(),
       body: JSON.stringify({question, stream: true})});
+    if (resp.status === 401) {
+      localStorage.removeItem(KEY);
+      $("keyform").hidden = false; $("key").focus();
+      $("status").textContent = "This server needs an API key: enter it to ask (it is kept in this browser).";
+      document.body.dataset.state = "needs-key";
+      return;
+    }
     if (!resp.ok) {
       const body = await resp.json().catch(() => ({}));
       throw new Error((body.error && body.error.message) || resp.statusText);
@@ -94,6 +114,13 @@ async function ask(question) {
   }
 }
 $("ask").addEventListener("submit", (e) => { e.preventDefault(); ask($("q").value); });
+$("keyform").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const key = $("key").value.trim();
+  if (!key) return;
+  localStorage.setItem(KEY, key); $("key").value = ""; $("keyform").hidden = true;
+  if ($("q").value) ask($("q").value);
+});
 const initial = new URLSearchParams(location.search).get("q");
 if (initial) { $("q").value = initial; ask(initial); }
 </script>
