@@ -71,9 +71,54 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
 
 impl<T> Context<T> for std::result::Result<T, tantivy::TantivyError> {
     fn at(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|source| IndexError::Tantivy {
-            path: path.to_path_buf(),
-            source,
-        })
+        self.map_err(|source| tantivy_error(path, source))
     }
+}
+
+/// A tantivy error, said plainly when the cause is a full disk: tantivy's writer threads
+/// report only "an index writer was killed", so the file system is asked.
+fn tantivy_error(path: &std::path::Path, source: tantivy::TantivyError) -> IndexError {
+    const ENOSPC: i32 = 28;
+    let full = match &source {
+        tantivy::TantivyError::IoError(io) => io.raw_os_error() == Some(ENOSPC),
+        tantivy::TantivyError::ErrorInThread(_) => free_bytes(path).is_some_and(|f| f < 4 << 20),
+        _ => false,
+    };
+    if full {
+        let free = free_bytes(path).map_or(String::new(), |f| format!(" ({f} bytes free)"));
+        return IndexError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "{}{free}: free some space or build elsewhere",
+                std::io::Error::from_raw_os_error(ENOSPC)
+            )),
+        };
+    }
+    IndexError::Tantivy {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `path`.
+#[cfg(target_os = "linux")]
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    #[allow(unsafe_code)]
+    // SAFETY: `c` is a valid NUL-terminated path and `stat` is written by statvfs before use.
+    let stat = unsafe {
+        if libc::statvfs(c.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn free_bytes(_: &std::path::Path) -> Option<u64> {
+    None
 }

@@ -324,7 +324,10 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                progress::without_printed_warnings(&error_text(&e))
+            );
             let interrupted = matches!(
                 e.downcast_ref::<wikirag_indexer::IndexerError>(),
                 Some(wikirag_indexer::IndexerError::Interrupted)
@@ -335,6 +338,23 @@ fn main() {
             std::process::exit(if interrupted { 130 } else { 2 });
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the message already holds
+/// (thiserror variants that show their source) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing(verbose: u8) {

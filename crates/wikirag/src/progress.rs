@@ -9,6 +9,22 @@ use wikirag_core::Progress;
 /// Warnings printed in full before the rest are only counted.
 const SHOWN_WARNINGS: u64 = 20;
 
+/// The warnings printed so far, so the final error does not print one of them again.
+static PRINTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// `message` with any warning already printed in full replaced by a pointer to it (a file
+/// that could not be read was warned about, then named again by "no article could be read").
+pub fn without_printed_warnings(message: &str) -> String {
+    let printed = PRINTED.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = message.to_string();
+    for w in printed.iter().filter(|w| !w.is_empty()) {
+        if out.contains(w.as_str()) {
+            out = out.replacen(w.as_str(), "see the warning above", 1);
+        }
+    }
+    out
+}
+
 pub struct Bars {
     bar: Mutex<Option<ProgressBar>>,
     pages: AtomicU64,
@@ -99,6 +115,10 @@ impl Progress for Bars {
     fn warning(&self, message: &str) {
         let n = self.warnings.fetch_add(1, Ordering::Relaxed) + 1;
         let line = if n <= SHOWN_WARNINGS {
+            PRINTED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(message.to_string());
             format!("warning: {message}")
         } else if n == SHOWN_WARNINGS + 1 {
             "warning: more warnings follow; `wikirag inspect` lists them".to_string()

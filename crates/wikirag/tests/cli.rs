@@ -807,3 +807,86 @@ fn serve_refuses_to_start_open_when_its_key_variable_is_missing() {
         );
     }
 }
+
+/// An input that cannot be read is warned about once; the final error points at the warning
+/// instead of printing the same text again. `inspect --verify` says "ok" on a whole index and
+/// names a damaged file (exit 1).
+#[test]
+fn an_error_is_said_once_and_verify_names_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothere.xml");
+    let out = wikirag(&[
+        "index",
+        missing.to_str().unwrap(),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("nothere.xml").count(), 1, "{stderr}");
+    assert!(stderr.contains("see the warning above"), "{stderr}");
+
+    let index = build_sample(dir.path());
+    let ok = wikirag(&["inspect", "--index", index.to_str().unwrap(), "--verify"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).starts_with("ok: "), "{}", text(&ok.stdout));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(index.join("manifest.json")).unwrap()).unwrap();
+    let (name, _) = manifest["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(n, _)| n.ends_with(".store"))
+        .expect("a tantivy store file");
+    let path = index.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let bad = wikirag(&["inspect", "--index", index.to_str().unwrap(), "--verify"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad.stdout));
+    assert!(
+        text(&bad.stdout).contains(&format!("DAMAGED  {name}")),
+        "{}",
+        text(&bad.stdout)
+    );
+}
+
+/// A build that fills the disk says so (tantivy's writer only said "an index writer was
+/// killed", twice) and leaves no temporary directory. Needs a small tmpfs (root); skipped
+/// where it cannot be mounted.
+#[test]
+fn a_full_disk_is_said_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48k", "tmpfs"])
+        .arg(&small)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let out = wikirag(&[
+        "index",
+        sample("enwiki-sample.xml").to_str().unwrap(),
+        "--out",
+        small.join("idx").to_str().unwrap(),
+        "-q",
+    ]);
+    let left: Vec<_> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let _ = Command::new("umount").arg(&small).output();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("No space left on device").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
