@@ -46,25 +46,23 @@ impl StopFlag {
     }
     /// Asks to stop; false when publishing has already begun (it will finish).
     pub fn stop(&self) -> bool {
-        match self
-            .0
-            .compare_exchange(RUNNING, STOPPED, Ordering::SeqCst, Ordering::SeqCst)
-        {
-            Ok(_) => true,
-            Err(state) => state == STOPPED,
-        }
+        self.leave_running(STOPPED)
     }
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::Relaxed) == STOPPED
     }
     /// Marks the point of no return: false when a stop came first (publish nothing).
     pub fn begin_publish(&self) -> bool {
+        self.leave_running(PUBLISHING)
+    }
+    /// Moves from running to `to`; true when the flag is (now or already) in `to`.
+    fn leave_running(&self, to: u8) -> bool {
         match self
             .0
-            .compare_exchange(RUNNING, PUBLISHING, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(RUNNING, to, Ordering::SeqCst, Ordering::SeqCst)
         {
             Ok(_) => true,
-            Err(state) => state == PUBLISHING,
+            Err(state) => state == to,
         }
     }
     pub fn is_publishing(&self) -> bool {
