@@ -3,19 +3,33 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
 use wikirag_core::{Language, Page, SiteInfo};
 use wikirag_corpus::{CleanOptions, Cleaner};
+
+/// One cleaner per language for the whole run: building the parser's configuration costs far
+/// more than cleaning a small input, and it is built once per dump in the indexer too.
+fn cleaner(code: &str) -> &'static Cleaner {
+    static EN: OnceLock<Cleaner> = OnceLock::new();
+    static FR: OnceLock<Cleaner> = OnceLock::new();
+    let cell = if code == "fr" { &FR } else { &EN };
+    cell.get_or_init(|| {
+        Cleaner::new(
+            &SiteInfo::default(),
+            Language::from_code(code),
+            CleanOptions::default(),
+        )
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (lang, text) = match text.strip_prefix("fr:") {
-        Some(rest) => (Language::from_code("fr"), rest),
-        None => (Language::from_code("en"), text),
+    let (cleaner, text) = match text.strip_prefix("fr:") {
+        Some(rest) => (cleaner("fr"), rest),
+        None => (cleaner("en"), text),
     };
-    let site = SiteInfo::default();
-    let cleaner = Cleaner::new(&site, lang, CleanOptions::default());
     let page = Page {
         title: "Fuzz".into(),
         id: 1,

@@ -9,7 +9,7 @@
 //! directory); a fault in one page skips that page; a fault that ends a file keeps every page
 //! before it and is recorded in the manifest; a stop request (Ctrl-C) publishes nothing.
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -277,6 +277,29 @@ pub fn read_filtered(
     Ok(records)
 }
 
+/// What the reader thread learns from a dump's head before any page.
+struct Head {
+    size: u64,
+    compression: wikirag_corpus::Compression,
+    mode: wikirag_corpus::OpenMode,
+    site: wikirag_core::SiteInfo,
+}
+
+/// How often a thread waiting on input looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The language a dump is read in: the user's, else its `<siteinfo>`'s (None: neither).
+fn dump_language(config: &ReadConfig, site: &wikirag_core::SiteInfo) -> Option<Language> {
+    config.language.clone().or_else(|| site.language())
+}
+
+/// The key of the wiki a dump belongs to.
+fn dump_wiki(config: &ReadConfig, site: &wikirag_core::SiteInfo) -> String {
+    site.wiki_key().unwrap_or_else(|| {
+        dump_language(config, site).map_or_else(|| "und".to_string(), |l| l.code().to_string())
+    })
+}
+
 fn read_one(
     config: &ReadConfig,
     input: &Input,
@@ -292,55 +315,47 @@ fn read_one(
         multistream_index: input.multistream_index.clone(),
         parallel: config.parallel_decompression,
     };
-    let opened = wikirag_corpus::open(&input.path, &open_options, progress.clone())?;
-    progress.input_started(&input.path.display().to_string(), Some(opened.size));
-    let reader =
-        DumpReader::new(&input.path, opened.reader)?.with_max_page_bytes(config.max_page_bytes);
-    let site = reader.site_info().clone();
-    let language = match (&config.language, site.language()) {
-        (Some(lang), _) => lang.clone(),
-        (None, Some(lang)) => lang,
-        (None, None) => {
-            let msg = format!(
-                "{}: <siteinfo> names no language; indexing without stemming (pass --lang to choose)",
-                input.path.display()
-            );
-            tracing::warn!("{msg}");
-            progress.warning(&msg);
-            Language::Other("und".into())
-        }
-    };
-    let wiki = site
-        .wiki_key()
-        .unwrap_or_else(|| language.code().to_string());
-    tracing::info!(path = %input.path.display(), %language, %wiki, mode = ?opened.mode, "reading dump");
-    sink.start_input(&wiki)?;
-    let mut record = DumpRecord {
-        wiki: wiki.clone(),
-        bytes: opened.size,
-        compression: format!("{:?}", opened.compression).to_lowercase(),
-        mode: format!("{:?}", opened.mode),
-        language: language.code().to_string(),
-        dbname: site.dbname.clone(),
-        base_url: site.base.clone(),
-        ..input.record()
-    };
-    let cleaner = Arc::new(Cleaner::new(
-        &site,
-        language.clone(),
-        CleanOptions {
-            parse_timeout: config.parse_timeout,
-        },
-    ));
+    let (head_tx, head_rx) = bounded::<std::result::Result<Head, CorpusError>>(1);
     let (page_tx, page_rx) = bounded::<Page>(threads * 64);
     let (out_tx, out_rx) = bounded::<Out>(threads * 64);
     let namespaces = config.namespaces.clone();
-    let reader_wiki = wiki.clone();
     let reader_stop = stop.clone();
     let reader_out = out_tx.clone();
+    let reader_config = config.clone();
+    let reader_path = input.path.clone();
+    let reader_progress = progress.clone();
+    // Everything that waits on the input (opening it, its head, its pages) happens on this
+    // thread, and the caller only ever waits with a timeout: a FIFO with no writer or a
+    // stalled pipe cannot keep Ctrl-C from stopping the build.
     let reader_thread = std::thread::Builder::new()
         .name("wikirag-read".into())
         .spawn(move || {
+            let opened = match wikirag_corpus::open(&reader_path, &open_options, reader_progress) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    let _ = head_tx.send(Err(e));
+                    return;
+                }
+            };
+            let (size, compression, mode) = (opened.size, opened.compression, opened.mode);
+            let reader = match DumpReader::new(&reader_path, opened.reader) {
+                Ok(reader) => reader.with_max_page_bytes(reader_config.max_page_bytes),
+                Err(e) => {
+                    let _ = head_tx.send(Err(e));
+                    return;
+                }
+            };
+            let site = reader.site_info().clone();
+            let reader_wiki = dump_wiki(&reader_config, &site);
+            let head = Head {
+                size,
+                compression,
+                mode,
+                site,
+            };
+            if head_tx.send(Ok(head)).is_err() {
+                return;
+            }
             let mut reader = reader;
             while let Some(item) = reader.next_page() {
                 if reader_stop.is_stopped() {
@@ -384,6 +399,65 @@ fn read_one(
             }
         })
         .expect("spawn reader thread");
+    let head = loop {
+        match head_rx.recv_timeout(STOP_POLL) {
+            Ok(head) => break head?,
+            Err(RecvTimeoutError::Timeout) if stop.is_stopped() => {
+                // The reader may be blocked in `open` or `read`: it is left behind, not waited
+                // for; it holds nothing that is published.
+                return Err(IndexerError::Interrupted);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(IndexerError::Sink(format!(
+                    "{}: the reader stopped before the dump's head was read",
+                    input.path.display()
+                )));
+            }
+        }
+    };
+    let Head {
+        size,
+        compression,
+        mode,
+        site,
+    } = head;
+    progress.input_started(
+        &input.path.display().to_string(),
+        (size > 0).then_some(size),
+    );
+    let language = match dump_language(config, &site) {
+        Some(lang) => lang,
+        None => {
+            let msg = format!(
+                "{}: <siteinfo> names no language; indexing without stemming (pass --lang to choose)",
+                input.path.display()
+            );
+            tracing::warn!("{msg}");
+            progress.warning(&msg);
+            Language::Other("und".into())
+        }
+    };
+    let wiki = dump_wiki(config, &site);
+    tracing::info!(path = %input.path.display(), %language, %wiki, ?mode, "reading dump");
+    sink.start_input(&wiki)?;
+    let mut record = DumpRecord {
+        wiki: wiki.clone(),
+        bytes: size,
+        compression: format!("{compression:?}").to_lowercase(),
+        mode: format!("{mode:?}"),
+        language: language.code().to_string(),
+        dbname: site.dbname.clone(),
+        base_url: site.base.clone(),
+        ..input.record()
+    };
+    let cleaner = Arc::new(Cleaner::new(
+        &site,
+        language.clone(),
+        CleanOptions {
+            parse_timeout: config.parse_timeout,
+        },
+    ));
     let mut workers = Vec::new();
     for i in 0..threads {
         let page_rx: Receiver<Page> = page_rx.clone();
@@ -412,7 +486,13 @@ fn read_one(
     drop(page_rx);
     let mut sink_error = None;
     let mut fatal = None;
-    for out in &out_rx {
+    loop {
+        let out = match out_rx.recv_timeout(STOP_POLL) {
+            Ok(out) => out,
+            Err(RecvTimeoutError::Timeout) if stop.is_stopped() => break,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if stop.is_stopped() {
             break;
         }
@@ -465,6 +545,10 @@ fn read_one(
         }
     }
     drop(out_rx);
+    if stop.is_stopped() {
+        // Not waited for: the reader may be blocked on input that never comes.
+        return Err(IndexerError::Interrupted);
+    }
     let _ = reader_thread.join();
     for w in workers {
         let _ = w.join();
@@ -480,9 +564,6 @@ fn read_one(
         tracing::error!("{msg}");
         progress.warning(&msg);
         record.fatal_error = Some(msg);
-    }
-    if stop.is_stopped() {
-        return Err(IndexerError::Interrupted);
     }
     record.seconds = started.elapsed().as_secs_f64();
     progress.input_finished(&record.path);
@@ -816,6 +897,123 @@ pub fn site_info(path: &Path) -> Result<wikirag_core::SiteInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects the titles it is given.
+    #[derive(Default)]
+    struct Titles(Vec<String>);
+
+    impl Sink for Titles {
+        fn article(&mut self, article: &Article) -> Result<()> {
+            self.0.push(article.title.clone());
+            Ok(())
+        }
+        fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
+            self.0.push(format!("→ {}", redirect.alias));
+            Ok(())
+        }
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+    }
+
+    /// Runs `f` on a thread and waits at most `limit` for it.
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("still running after {limit:?}"))
+    }
+
+    fn sample(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/sample")
+            .join(name)
+    }
+
+    /// A FIFO nobody writes to blocks `open` for ever: Ctrl-C must still stop the build at
+    /// once (it waited for a writer that never came).
+    #[test]
+    fn a_stop_takes_effect_while_a_fifo_waits_for_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("dump.xml");
+        mkfifo(&fifo);
+        let stop = StopFlag::new();
+        let stopper = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stopper.stop();
+        });
+        let config = ReadConfig {
+            inputs: vec![Input::new(&fifo)],
+            ..ReadConfig::default()
+        };
+        let result = within(Duration::from_secs(10), move || {
+            read_into(
+                &config,
+                &mut Titles::default(),
+                Arc::new(wikirag_core::NoProgress),
+                &stop,
+            )
+            .map(|_| ())
+        });
+        assert!(
+            matches!(result, Err(IndexerError::Interrupted)),
+            "{result:?}"
+        );
+    }
+
+    /// A dump through a pipe (`<(cat dump.xml.bz2)`) is read once from its start: the bytes
+    /// that tell its format are not lost to a second `open`, and a multistream index, which
+    /// needs seeking, is set aside. It gives exactly what the file gives.
+    #[test]
+    fn a_dump_through_a_fifo_gives_what_the_file_gives() {
+        let dump = sample("enwiki-sample-multistream.xml.bz2");
+        let index = sample("enwiki-sample-multistream-index.txt.bz2");
+        let read = move |path: &Path| {
+            let config = ReadConfig {
+                inputs: vec![Input {
+                    path: path.to_path_buf(),
+                    multistream_index: Some(index.clone()),
+                }],
+                ..ReadConfig::default()
+            };
+            let mut titles = Titles::default();
+            let records = read_into(
+                &config,
+                &mut titles,
+                Arc::new(wikirag_core::NoProgress),
+                &StopFlag::new(),
+            )
+            .unwrap();
+            titles.0.sort();
+            (titles.0, records[0].fatal_error.clone())
+        };
+        let (from_file, fault) = read(&dump);
+        assert!(from_file.len() > 10 && fault.is_none(), "{fault:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("dump.xml.bz2");
+        mkfifo(&fifo);
+        let writer_fifo = fifo.clone();
+        let bytes = std::fs::read(&dump).unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_fifo)
+                .unwrap();
+            let _ = w.write_all(&bytes);
+        });
+        let (from_fifo, fault) = within(Duration::from_secs(30), move || read(&fifo));
+        assert_eq!(fault, None);
+        assert_eq!(from_fifo, from_file);
+    }
 
     #[test]
     fn dates_from_wikimedia_names() {

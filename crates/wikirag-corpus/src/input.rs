@@ -146,25 +146,48 @@ impl<R: Read> Read for Position<R> {
 }
 
 /// Opens a dump file, detecting its compression, and returns a reader of its XML.
+///
+/// The file is opened once and read from its start to its end: a pipe, a FIFO or
+/// `/dev/stdin` (`<(bzcat …)`) works like a file. The first bytes that decide the format are
+/// kept and handed on, never read twice. Only a regular file is split by a multistream index
+/// (that needs seeking); for anything else the streams are found by scanning.
 pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> Result<Opened> {
     let open_err = |source| CorpusError::Open {
         path: path.to_path_buf(),
         source,
     };
     let mut file = File::open(path).map_err(open_err)?;
-    let size = file.metadata().map_err(open_err)?.len();
-    let mut head = [0u8; 10];
+    let meta = file.metadata().map_err(open_err)?;
+    if meta.is_dir() {
+        return Err(open_err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    let regular = meta.is_file();
+    let size = if regular { meta.len() } else { 0 };
+    let mut head = vec![0u8; 10];
     let n = read_up_to(&mut file, &mut head).map_err(open_err)?;
-    let head = &head[..n];
+    head.truncate(n);
     let compression = if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
-    } else if is_stream_start(head) {
+    } else if is_stream_start(&head) {
         Compression::Bzip2
     } else {
         Compression::None
     };
-    drop(file);
-    let file = File::open(path).map_err(open_err)?;
+    // A bzip2 file is multistream if a second stream starts within the first
+    // [`PROBE_BYTES`] (multistream dumps start with a small header stream holding
+    // `<siteinfo>`): those bytes are read now and handed on with the rest.
+    let probed_multistream = if compression == Compression::Bzip2 {
+        head.resize(PROBE_BYTES, 0);
+        let more = read_up_to(&mut file, &mut head[n..]).map_err(open_err)?;
+        head.truncate(n + more);
+        !find_stream_starts(&head).is_empty()
+    } else {
+        false
+    };
+    let file = io::Cursor::new(head).chain(file);
     let offset = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = Position {
         inner: Counting {
@@ -198,6 +221,10 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
                 options.threads
             };
             let index = match &options.multistream_index {
+                Some(_) if !regular => {
+                    tracing::warn!(path = %path.display(), "not a regular file: the multistream index is not used, the streams are found by scanning");
+                    None
+                }
                 Some(index) => match read_multistream_index(path, index) {
                     Ok(offsets) => Some(offsets),
                     // A wrong companion (shifted offsets, another dump's, not an index at
@@ -210,8 +237,7 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
                 },
                 None => None,
             };
-            let multistream = index.as_ref().is_some_and(|o| o.len() > 1)
-                || probe_multistream(path).map_err(open_err)?;
+            let multistream = index.as_ref().is_some_and(|o| o.len() > 1) || probed_multistream;
             if options.parallel && multistream {
                 tracing::debug!(path = %path.display(), threads, "parallel multistream decompression");
                 (
@@ -258,15 +284,6 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// How far into a bzip2 file to look for a second stream before treating it as single-stream.
 const PROBE_BYTES: usize = 16 << 20;
 
-/// A file is multistream if a second stream starts within the first [`PROBE_BYTES`].
-/// (Multistream dumps start with a small header stream holding `<siteinfo>`.)
-fn probe_multistream(path: &Path) -> io::Result<bool> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; PROBE_BYTES];
-    let n = read_up_to(&mut file, &mut buf)?;
-    Ok(!find_stream_starts(&buf[..n]).is_empty())
-}
-
 /// Reads the stream offsets from a `-multistream-index.txt[.bz2]` file (`offset:page_id:title`).
 pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
     let bad = |line: usize, message: String| CorpusError::BadIndex {
@@ -279,14 +296,12 @@ pub fn read_multistream_index(dump: &Path, index: &Path) -> Result<Vec<u64>> {
         path: index.to_path_buf(),
         source,
     })?;
-    let mut head = [0u8; 3];
-    let mut peek = BufReader::new(file);
-    let n = read_up_to(&mut peek, &mut head).map_err(|e| bad(0, e.to_string()))?;
-    let file = File::open(index).map_err(|source| CorpusError::Open {
-        path: index.to_path_buf(),
-        source,
-    })?;
-    let reader: Box<dyn BufRead> = if n == 3 && &head == b"BZh" {
+    let mut file = BufReader::new(file);
+    let compressed = file
+        .fill_buf()
+        .map_err(|e| bad(0, e.to_string()))?
+        .starts_with(b"BZh");
+    let reader: Box<dyn BufRead> = if compressed {
         Box::new(BufReader::new(bzip2::read::MultiBzDecoder::new(file)))
     } else {
         Box::new(BufReader::new(file))
