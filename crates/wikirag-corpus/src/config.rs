@@ -3,7 +3,7 @@
 use parse_wiki_text_2::{Configuration, ConfigurationSource};
 use wikirag_core::{Language, SiteInfo};
 
-const EXTENSION_TAGS: &[&str] = &[
+pub(crate) const EXTENSION_TAGS: &[&str] = &[
     "categorytree",
     "ce",
     "charinsert",

@@ -5,6 +5,7 @@
 //! parse-wiki-text-2, and sentence splitting. It is pure and synchronous: no index, no model,
 //! no printing (it emits `tracing` events and reports through [`wikirag_core::Progress`]).
 
+mod balance;
 mod clean;
 mod config;
 mod error;
