@@ -123,6 +123,87 @@ fn a_damaged_multistream_stream_keeps_its_whole_blocks_in_parallel_too() {
     assert_eq!(records[0], records[1], "parallel vs sequential");
 }
 
+/// A damaged stream in the middle of a multistream dump (Wikimedia's layout: a head stream
+/// with `<siteinfo>`, streams of whole pages, a footer): the parallel path keeps every page of
+/// every other stream, before and after it, and says which stream was damaged (it used to
+/// stop there and lose the rest of the file). The sequential path still stops at the damage.
+#[test]
+fn a_damaged_stream_in_the_middle_loses_only_its_own_pages() {
+    let xml = large_xml(12);
+    let start = xml.find("  <page>").unwrap();
+    let end = xml.rfind("</mediawiki>").unwrap();
+    let pages: Vec<&str> = xml[start..end].split_inclusive("  </page>\n").collect();
+    let mut parts = vec![&xml[..start]];
+    let chunk = pages.len().div_ceil(8); // 8 page streams
+    let groups: Vec<String> = pages.chunks(chunk).map(|c| c.concat()).collect();
+    parts.extend(groups.iter().map(String::as_str));
+    parts.push(&xml[end..]);
+    let mut bytes = Vec::new();
+    let mut damaged_at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let mut stream = wikirag_tests::bzip2(part.as_bytes());
+        if i == 4 {
+            // Inside the block's data, past its header: the block fails its checks.
+            let at = stream.len() / 2;
+            for b in &mut stream[at..at + 8] {
+                *b ^= 0x5A;
+            }
+            damaged_at = bytes.len();
+        }
+        bytes.extend(stream);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged-multistream.xml.bz2");
+    std::fs::write(&path, &bytes).unwrap();
+    let titles = |path: &std::path::Path, parallel: bool| {
+        let mut config = read_config(&[path]);
+        config.parallel_decompression = parallel;
+        let mut sink = wikirag_tests::Collect::default();
+        let records = wikirag_indexer::read_into(
+            &config,
+            &mut sink,
+            std::sync::Arc::new(wikirag_core::NoProgress),
+            &wikirag_core::StopFlag::new(),
+        )
+        .unwrap();
+        let titles: std::collections::BTreeSet<String> =
+            sink.articles.into_iter().map(|a| a.title).collect();
+        (titles, records[0].clone())
+    };
+    let whole_path = dir.path().join("whole.xml");
+    std::fs::write(&whole_path, &xml).unwrap();
+    let (whole, _) = titles(&whole_path, true);
+    let lost: Vec<&str> = groups[3]
+        .match_indices("<title>")
+        .map(|(at, _)| {
+            let rest = &groups[3][at + 7..];
+            &rest[..rest.find("</title>").unwrap()]
+        })
+        .filter(|t| whole.contains(*t))
+        .collect();
+    assert!(!lost.is_empty());
+    let (kept, rec) = titles(&path, true);
+    let err = rec.fatal_error.clone().expect("the damage is reported");
+    assert!(
+        err.contains(&format!("compressed byte {damaged_at}")) && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(err.contains("the streams after it were read"), "{err}");
+    let expected: std::collections::BTreeSet<String> = whole
+        .iter()
+        .filter(|t| !lost.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(kept, expected);
+    // The published index has the same articles.
+    let m = build(read_config(&[&path]), &dir.path().join("idx")).unwrap();
+    assert_eq!(m.counts.articles, kept.len() as u64);
+    assert!(m.dumps[0].fatal_error.is_some());
+    // Sequentially, the damage ends the file (bzip2 cannot find the next stream itself).
+    let (sequential, rec) = titles(&path, false);
+    assert!(sequential.len() < kept.len() && rec.fatal_error.is_some());
+}
+
 #[test]
 fn xml_breaking_mid_file_names_the_offset_and_last_page() {
     let xml = sample_xml();

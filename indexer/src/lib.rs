@@ -283,6 +283,7 @@ struct Head {
     compression: wikirag_corpus::Compression,
     mode: wikirag_corpus::OpenMode,
     site: wikirag_core::SiteInfo,
+    damage: wikirag_corpus::input::DamageLog,
 }
 
 /// How often a thread waiting on input looks at the stop flag.
@@ -337,7 +338,8 @@ fn read_one(
                     return;
                 }
             };
-            let (size, compression, mode) = (opened.size, opened.compression, opened.mode);
+            let (size, compression, mode, damage) =
+                (opened.size, opened.compression, opened.mode, opened.damage);
             let reader = match DumpReader::new(&reader_path, opened.reader) {
                 Ok(reader) => reader.with_max_page_bytes(reader_config.max_page_bytes),
                 Err(e) => {
@@ -352,6 +354,7 @@ fn read_one(
                 compression,
                 mode,
                 site,
+                damage,
             };
             if head_tx.send(Ok(head)).is_err() {
                 return;
@@ -421,6 +424,7 @@ fn read_one(
         compression,
         mode,
         site,
+        damage,
     } = head;
     progress.input_started(
         &input.path.display().to_string(),
@@ -564,6 +568,15 @@ fn read_one(
         tracing::error!("{msg}");
         progress.warning(&msg);
         record.fatal_error = Some(msg);
+    }
+    // Damaged streams read past: their pages are missing, so the dump is not whole.
+    for msg in damage.messages() {
+        tracing::error!("{msg}");
+        progress.warning(&msg);
+        record.fatal_error = Some(match record.fatal_error.take() {
+            Some(before) => format!("{before}; {msg}"),
+            None => msg,
+        });
     }
     record.seconds = started.elapsed().as_secs_f64();
     progress.input_finished(&record.path);

@@ -87,6 +87,28 @@ pub struct Opened {
     pub compression: Compression,
     pub mode: OpenMode,
     pub size: u64,
+    /// Damage read past: a multistream stream that failed to decompress in the middle of the
+    /// file, whose whole pages were kept and after which reading went on with the next
+    /// stream. Filled while `reader` is read; look once it is done.
+    pub damage: DamageLog,
+}
+
+/// What a reader skipped over, one message per damaged part, each naming the file and the
+/// compressed offset.
+#[derive(Clone, Debug, Default)]
+pub struct DamageLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl DamageLog {
+    fn push(&self, message: String) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push(message);
+        }
+    }
+
+    /// The messages so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.0.lock().map(|log| log.clone()).unwrap_or_default()
+    }
 }
 
 /// Counts the compressed bytes consumed and reports them.
@@ -198,6 +220,7 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
         offset: offset.clone(),
     };
     let buf = 1 << 20;
+    let damage = DamageLog::default();
     let (reader, mode): (Box<dyn BufRead + Send>, OpenMode) = match compression {
         Compression::None => (
             Box::new(BufReader::with_capacity(buf, counted)),
@@ -243,7 +266,13 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
                 (
                     Box::new(BufReader::with_capacity(
                         buf,
-                        ParallelBzReader::start(path.to_path_buf(), counted, index, threads),
+                        ParallelBzReader::start(
+                            path.to_path_buf(),
+                            counted,
+                            index,
+                            threads,
+                            damage.clone(),
+                        ),
                     )),
                     OpenMode::Bzip2Parallel { threads },
                 )
@@ -267,6 +296,7 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
         compression,
         mode,
         size,
+        damage,
     })
 }
 
@@ -390,6 +420,8 @@ enum Msg {
     /// A stream's output; with an error, the output decoded before the fault (the whole
     /// blocks before it), then the error.
     Data(Vec<u8>, Option<io::Error>),
+    /// Reading the file itself failed (or a stream was too large): nothing after this.
+    Failed(io::Error),
     /// The splitter is done: `seq` of this message is the number of streams.
     End,
 }
@@ -399,9 +431,19 @@ type Decoded = (u64, Msg);
 /// XML in file order. Memory stays bounded: at most `2 × threads` streams are in flight.
 pub struct ParallelBzReader {
     results: crossbeam_channel::Receiver<Decoded>,
-    pending: BTreeMap<u64, (Vec<u8>, Option<io::Error>)>,
+    /// Streams decoded ahead of `next`: output, fault, and whether reading may go on after it.
+    pending: BTreeMap<u64, (Vec<u8>, Option<io::Error>, bool)>,
     /// The fault to report once `current` (what came before it) has been read.
     fault: Option<io::Error>,
+    /// A damaged stream whose whole pages were handed out: if another stream follows, it is
+    /// logged in `damage` and reading goes on; if none does, it ends the file like a
+    /// truncation.
+    skipped: Option<io::Error>,
+    /// After a skipped stream: drop output up to the next `<page>` (or `</mediawiki>`).
+    resync: bool,
+    /// What was handed out so far ends between two pages (or after `<siteinfo>`).
+    at_page_boundary: bool,
+    damage: DamageLog,
     /// Number of streams, once the splitter has finished.
     end: Option<u64>,
     next: u64,
@@ -420,6 +462,7 @@ impl ParallelBzReader {
         file: R,
         index: Option<Vec<u64>>,
         threads: usize,
+        damage: DamageLog,
     ) -> ParallelBzReader {
         let threads = threads.max(1);
         let (job_tx, job_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
@@ -453,13 +496,17 @@ impl ParallelBzReader {
                 let _ = res_tx_split.send((streams, Msg::End));
             }
             Err((seq, e)) => {
-                let _ = res_tx_split.send((seq, Msg::Data(Vec::new(), Some(e))));
+                let _ = res_tx_split.send((seq, Msg::Failed(e)));
             }
         });
         ParallelBzReader {
             results: res_rx,
             pending: BTreeMap::new(),
             fault: None,
+            skipped: None,
+            resync: false,
+            at_page_boundary: true,
+            damage,
             end: None,
             next: 0,
             current: Vec::new(),
@@ -474,26 +521,69 @@ impl ParallelBzReader {
                 self.done = true;
                 return Err(fault);
             }
-            if let Some((data, fault)) = self.pending.remove(&self.next) {
+            if let Some((mut data, fault, recoverable)) = self.pending.remove(&self.next) {
+                let seq = self.next;
                 self.next += 1;
+                if let Some(skipped) = self.skipped.take() {
+                    // The damaged stream was not the last: say so, and go on from the first
+                    // page this one holds.
+                    tracing::warn!(error = %skipped, "damaged bzip2 stream skipped; reading goes on with the next stream");
+                    self.damage.push(format!(
+                        "{skipped}: its pages after its last whole block were skipped; the streams after it were read"
+                    ));
+                    self.resync = true;
+                }
+                if self.resync {
+                    match first_page_start(&data) {
+                        Some(at) => {
+                            data.drain(..at);
+                            self.resync = false;
+                        }
+                        None => data.clear(),
+                    }
+                }
+                match fault {
+                    // A stream of pages (not the head with `<siteinfo>`) whose output starts
+                    // at a page boundary: its whole pages are kept, the page it breaks off in
+                    // is dropped, and the next stream may go on.
+                    Some(fault)
+                        if recoverable && seq > 0 && self.at_page_boundary && !self.resync =>
+                    {
+                        data.truncate(last_page_end(&data));
+                        self.skipped = Some(fault);
+                    }
+                    // What the damaged stream gave before its fault is read first, as the
+                    // sequential path does; the fault ends the file after it.
+                    Some(fault) => self.fault = Some(fault),
+                    None => {}
+                }
+                if !data.is_empty() {
+                    self.at_page_boundary = ends_between_pages(&data);
+                }
                 self.current = data;
                 self.pos = 0;
-                // What the damaged stream gave before its fault is read first, as the
-                // sequential path does; the fault ends the file after it.
-                self.fault = fault;
                 if self.current.is_empty() {
                     continue;
                 }
                 return Ok(true);
             }
             if self.end == Some(self.next) {
+                if let Some(skipped) = self.skipped.take() {
+                    // The damaged stream was the last one: the file ends there, as when it
+                    // is truncated.
+                    self.done = true;
+                    return Err(skipped);
+                }
                 return Ok(false);
             }
             match self.results.recv() {
+                Ok((seq, Msg::End)) => self.end = Some(seq),
                 Ok((seq, Msg::Data(data, fault))) => {
-                    self.pending.insert(seq, (data, fault));
+                    self.pending.insert(seq, (data, fault, true));
                 }
-                Ok((streams, Msg::End)) => self.end = Some(streams),
+                Ok((seq, Msg::Failed(e))) => {
+                    self.pending.insert(seq, (Vec::new(), Some(e), false));
+                }
                 // Every sender is gone without an end marker: a thread died.
                 Err(_) => {
                     return Err(io::Error::other(
@@ -503,6 +593,28 @@ impl ParallelBzReader {
             }
         }
     }
+}
+
+/// Where the first `<page>` (or the closing `</mediawiki>`) starts. In XML a literal `<` in
+/// text is escaped, so these can only be elements.
+fn first_page_start(data: &[u8]) -> Option<usize> {
+    let page = memchr::memmem::find(data, b"<page>");
+    let end = memchr::memmem::find(data, b"</mediawiki>");
+    match (page, end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Just after the last `</page>` (0 if none).
+fn last_page_end(data: &[u8]) -> usize {
+    memchr::memmem::rfind(data, b"</page>").map_or(0, |at| at + b"</page>".len())
+}
+
+/// The output ends after a whole page or after the `<siteinfo>` head.
+fn ends_between_pages(data: &[u8]) -> bool {
+    let trimmed = data.trim_ascii_end();
+    trimmed.ends_with(b"</page>") || trimmed.ends_with(b"</siteinfo>")
 }
 
 /// A chunk's output, and the fault that ended it early (with what came before it).
