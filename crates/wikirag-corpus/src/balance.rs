@@ -4,19 +4,24 @@
 //! end of the page, and parses the rest again as text. Unclosed openers inside one another make
 //! that exponential: 40 `{` in a 60-byte page took the whole parse timeout (5 s) and 100 MB,
 //! 78 of them in a 438-byte page 1.3 GB; 30 unclosed `<ref>`, `{{x|` or `[[File:a|` did the
-//! same. MediaWiki shows such an opener as the text it is, so this pass finds the ones that no
-//! closer matches (templates and parameters `{{`/`{{{`, links `[[`, extension tags such as
-//! `<ref>`) and moves their characters to the private-use plane, where the parser sees plain
-//! text and the renderer puts them back. A page whose openers are all closed is not copied.
+//! same, and so did a run of 38 `{` even when closed. This pass finds the openers no closer
+//! matches (templates and parameters `{{`/`{{{`, links `[[`) and the braces of a run past six,
+//! and moves their characters to the private-use plane, where the parser sees plain text and
+//! the renderer puts them back (MediaWiki shows them as the text they are); an extension tag
+//! with no end (`<ref>`, `<nowiki>`) is dropped, its content kept, as the parser did with a
+//! single one. A page with none of these is not copied.
 
 use crate::clean::PROTECTED;
 use crate::config::EXTENSION_TAGS;
 use std::borrow::Cow;
 
-/// A run of `{` (or one `[[`, or one `<tag`) still waiting for its closer.
+/// The longest run of `{` given to the parser as markup.
+const MAX_BRACE_RUN: usize = 6;
+
+/// A run of `{` (or one `[[`, or one `<tag …>`) still waiting for its closer.
 struct Opener {
     at: usize,
-    /// Characters of the run not yet matched (braces), or 1 (links and tags).
+    /// Characters of the run not yet matched (braces), 2 (links), or the tag's length.
     open: usize,
 }
 
@@ -28,13 +33,26 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     let mut tags: Vec<(usize, Vec<Opener>)> = Vec::new(); // (index in EXTENSION_TAGS, openers)
     // (byte offset, how many characters from there) to protect.
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
+    // (byte offset, length) of unclosed extension tags, which are dropped as the parser
+    // dropped a single one (`<nowiki>` with no end: its content stays, the tag goes).
+    let mut dropped: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'{' => {
                 let run = run_len(bytes, i, b'{');
-                if run >= 2 {
-                    braces.push(Opener { at: i, open: run });
+                // A longer run than wikitext ever nests in one place (`{{{{{1}}}}}`) is text
+                // but for its last braces: 38 in a row, closed, still took the parser
+                // exponential time (found by fuzzing).
+                let excess = run.saturating_sub(MAX_BRACE_RUN);
+                if excess > 0 {
+                    unmatched.push((i, excess));
+                }
+                if run - excess >= 2 {
+                    braces.push(Opener {
+                        at: i + excess,
+                        open: run - excess,
+                    });
                 }
                 i += run;
             }
@@ -83,8 +101,11 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
                             stack.pop();
                         } else if end.is_none() {
                             unmatched.push((i, 1)); // `<ref` with no `>` at all
-                        } else if !self_closing {
-                            stack.push(Opener { at: i, open: 1 });
+                        } else if let Some(end) = end.filter(|_| !self_closing) {
+                            stack.push(Opener {
+                                at: i,
+                                open: end + 1 - i,
+                            });
                         }
                         i = name_at + name_len;
                     }
@@ -97,22 +118,29 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     unmatched.extend(braces.iter().map(|o| (o.at, o.open)));
     unmatched.extend(links.iter().map(|o| (o.at, o.open)));
     for (_, stack) in &tags {
-        unmatched.extend(stack.iter().map(|o| (o.at, o.open)));
+        dropped.extend(stack.iter().map(|o| (o.at, o.open)));
     }
-    if unmatched.is_empty() {
+    if unmatched.is_empty() && dropped.is_empty() {
         return Cow::Borrowed(text);
     }
-    unmatched.sort_unstable();
-    let mut out = String::with_capacity(text.len() + 3 * unmatched.len());
+    let mut edits: Vec<(usize, usize, bool)> = unmatched
+        .into_iter()
+        .map(|(at, n)| (at, n, false))
+        .chain(dropped.into_iter().map(|(at, n)| (at, n, true)))
+        .collect();
+    edits.sort_unstable();
+    let mut out = String::with_capacity(text.len() + 3 * edits.len());
     let mut pos = 0;
-    for (at, n) in unmatched {
+    for (at, n, drop) in edits {
         if at < pos {
             continue;
         }
         out.push_str(&text[pos..at]);
-        // Only ASCII markup characters are counted as openers, so these are whole chars.
-        for c in text[at..at + n].chars() {
-            out.push(char::from_u32(PROTECTED + c as u32).unwrap_or(c));
+        if !drop {
+            // Only ASCII markup characters are counted as openers: these are whole chars.
+            for c in text[at..at + n].chars() {
+                out.push(char::from_u32(PROTECTED + c as u32).unwrap_or(c));
+            }
         }
         pos = at + n;
     }
@@ -172,9 +200,11 @@ mod tests {
         assert_eq!(shown("a {{{{b}} c"), "a ^^{{b}} c");
         assert_eq!(shown("{{a}} {{b [[c]]"), "{{a}} ^^b [[c]]");
         assert_eq!(shown("x [[y z"), "x ^^y z");
-        assert_eq!(shown("p<ref>q <ref>r</ref>"), "p^ref>q <ref>r</ref>");
-        assert_eq!(shown("p<REF name=a>q"), "p^REF name=a>q");
+        assert_eq!(shown("p<ref>q <ref>r</ref>"), "pq <ref>r</ref>");
+        assert_eq!(shown("p<REF name=a>q"), "pq");
         assert_eq!(shown("p <ref x"), "p ^ref x");
         assert_eq!(shown("é {{ ü"), "é ^^ ü");
+        // Past six in a row, the first braces are text even when closed.
+        assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "^^{{{{{{x}}}}}}}}");
     }
 }

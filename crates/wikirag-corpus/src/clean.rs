@@ -958,18 +958,20 @@ mod tests {
                 parse_timeout: std::time::Duration::from_secs(2),
             },
         );
-        for opener in [
-            "{",
-            "{{x|",
-            "{{{",
-            "<ref>",
-            "<ref name=a>",
-            "<gallery>",
-            "[[File:a|",
+        let closed_run = format!("{}}}}}t}}}} {}", "{".repeat(46), "}".repeat(42));
+        for (opener, times) in [
+            ("{", 80),
+            ("{{x|", 80),
+            ("{{{", 80),
+            ("<ref>", 80),
+            ("<ref name=a>", 80),
+            ("<gallery>", 80),
+            ("[[File:a|", 80),
+            (closed_run.as_str(), 1), // found by fuzzing
         ] {
             let text = format!(
                 "Alpha beta gamma {} delta after.\n\nA second paragraph here.",
-                opener.repeat(80)
+                opener.repeat(times)
             );
             let article = cleaner
                 .clean(&Page {
@@ -978,7 +980,7 @@ mod tests {
                     text,
                     ..Page::default()
                 })
-                .unwrap_or_else(|e| panic!("{opener} x 80: {e}"));
+                .unwrap_or_else(|e| panic!("{opener} x {times}: {e}"));
             let all = texts(&article).join(" ");
             assert!(all.contains("A second paragraph here."), "{opener}: {all}");
         }

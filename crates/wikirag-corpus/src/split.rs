@@ -180,8 +180,11 @@ fn merge_pieces<'a>(pieces: impl Iterator<Item = &'a str>, lang: &Language) -> V
 fn push_sentence(out: &mut Vec<String>, s: &str) {
     let s = s.trim();
     if !s.chars().any(char::is_alphanumeric) {
-        // Punctuation alone: glue it to the previous sentence, if any.
-        if let Some(last) = out.last_mut() {
+        // Punctuation alone: glue it to the previous sentence, if any and if it still fits
+        // (found by fuzzing: 600 bytes, then punctuation, made a 620-byte sentence).
+        if let Some(last) = out.last_mut()
+            && last.len() + s.len() <= MAX_SENTENCE_BYTES
+        {
             last.push_str(s);
         }
         return;
@@ -225,6 +228,27 @@ mod tests {
 
     fn check(lang: Language, text: &str, expect: &[&str]) {
         assert_eq!(split_sentences(text, &lang), expect, "{text}");
+    }
+
+    /// Punctuation glued to a sentence already at the limit took it past the limit.
+    #[test]
+    fn glued_punctuation_keeps_sentences_within_the_limit() {
+        let long = format!("{}end.", "word ".repeat(119));
+        assert!(long.len() <= MAX_SENTENCE_BYTES && long.len() > MAX_SENTENCE_BYTES - 10);
+        let text = format!("{long} !!!!!!!!!!!!!!!!!!!! ?? Next one.");
+        for lang in [Language::English, Language::French] {
+            for parts in [
+                split_sentences(&text, &lang),
+                split_sentences_uax29(&text, &lang),
+            ] {
+                assert!(
+                    parts.iter().all(|p| p.len() <= MAX_SENTENCE_BYTES),
+                    "{:?}",
+                    parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+                );
+                assert!(parts.iter().any(|p| p == "Next one."), "{parts:?}");
+            }
+        }
     }
 
     #[test]
