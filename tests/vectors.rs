@@ -392,6 +392,23 @@ fn damage_to_any_file_is_found_and_never_panics() {
                 "{name}@{at}: {v:?}"
             );
 
+            // A small file is read whole on open: its damage is refused at once.
+            if sum.bytes <= 1 << 20 {
+                let e = SentenceIndex::open(&copy)
+                    .err()
+                    .unwrap_or_else(|| panic!("{name}@{at}: damage to a small file opened"));
+                assert!(
+                    matches!(e, wikirag_index::IndexError::Damaged { .. })
+                        && e.to_string().contains(name.as_str()),
+                    "{name}@{at}: {e}"
+                );
+            }
+            // Damage no check on open can see (there before the checksums were taken):
+            // searching must still never panic.
+            wikirag_index::Manifest::read(&copy)
+                .unwrap()
+                .write(&copy)
+                .unwrap();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let Ok(bm25) = SentenceIndex::open(&copy) else {
                     return false;
