@@ -5,11 +5,11 @@
 //! that exponential: 40 `{` in a 60-byte page took the whole parse timeout (5 s) and 100 MB,
 //! 78 of them in a 438-byte page 1.3 GB; 30 unclosed `<ref>`, `{{x|` or `[[File:a|` did the
 //! same, and so did a run of 38 `{` even when closed. This pass finds the openers no closer
-//! matches (templates and parameters `{{`/`{{{`, links `[[`) and the braces of a run past six,
-//! and moves their characters to the private-use plane, where the parser sees plain text and
-//! the renderer puts them back (MediaWiki shows them as the text they are); an extension tag
-//! with no end (`<ref>`, `<nowiki>`) is dropped, its content kept, as the parser did with a
-//! single one. A page with none of these is not copied.
+//! matches (templates and parameters `{{`/`{{{`, links `[[`, tables `{|`) and the braces of a
+//! run past six, and moves their characters to the private-use plane, where the parser sees
+//! plain text and the renderer puts them back (MediaWiki shows them as the text they are); an
+//! extension tag with no end (`<ref>`, `<nowiki>`) is dropped, its content kept, as the parser
+//! did with a single one. A page with none of these is not copied.
 
 use crate::clean::PROTECTED;
 use crate::config::EXTENSION_TAGS;
@@ -30,6 +30,7 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut braces: Vec<Opener> = Vec::new();
     let mut links: Vec<Opener> = Vec::new();
+    let mut tables: Vec<Opener> = Vec::new();
     let mut tags: Vec<(usize, Vec<Opener>)> = Vec::new(); // (index in EXTENSION_TAGS, openers)
     // (byte offset, how many characters from there) to protect.
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
@@ -39,6 +40,14 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            b'{' if bytes.get(i + 1) == Some(&b'|') && at_line_start(bytes, i) => {
+                tables.push(Opener { at: i, open: 1 });
+                i += 2;
+            }
+            b'|' if bytes.get(i + 1) == Some(&b'}') && at_line_start(bytes, i) => {
+                tables.pop();
+                i += 2;
+            }
             b'{' => {
                 let run = run_len(bytes, i, b'{');
                 // A longer run than wikitext ever nests in one place (`{{{{{1}}}}}`) is text
@@ -117,6 +126,7 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     }
     unmatched.extend(braces.iter().map(|o| (o.at, o.open)));
     unmatched.extend(links.iter().map(|o| (o.at, o.open)));
+    unmatched.extend(tables.iter().map(|o| (o.at, o.open)));
     for (_, stack) in &tags {
         dropped.extend(stack.iter().map(|o| (o.at, o.open)));
     }
@@ -146,6 +156,15 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[pos..]);
     Cow::Owned(out)
+}
+
+/// Only spaces, tabs or `:` indentation stand between the line's start and `at`.
+fn at_line_start(bytes: &[u8], at: usize) -> bool {
+    bytes[..at]
+        .iter()
+        .rev()
+        .find(|&&c| !matches!(c, b' ' | b'\t' | b':'))
+        .is_none_or(|&c| c == b'\n')
 }
 
 fn run_len(bytes: &[u8], from: usize, b: u8) -> usize {
@@ -204,6 +223,8 @@ mod tests {
         assert_eq!(shown("p<REF name=a>q"), "pq");
         assert_eq!(shown("p <ref x"), "p ^ref x");
         assert_eq!(shown("é {{ ü"), "é ^^ ü");
+        assert_eq!(shown("{|\n|a\n|}\n{|\n|b"), "{|\n|a\n|}\n^|\n|b");
+        assert_eq!(shown(": {|\n|a"), ": ^|\n|a");
         // Past six in a row, the first braces are text even when closed.
         assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "^^{{{{{{x}}}}}}}}");
     }

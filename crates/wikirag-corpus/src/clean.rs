@@ -967,7 +967,8 @@ mod tests {
             ("<ref name=a>", 80),
             ("<gallery>", 80),
             ("[[File:a|", 80),
-            (closed_run.as_str(), 1), // found by fuzzing
+            (closed_run.as_str(), 1),                // found by fuzzing
+            ("\n{| class=\"wikitable\"\n! a\n", 40), // found by fuzzing
         ] {
             let text = format!(
                 "Alpha beta gamma {} delta after.\n\nA second paragraph here.",
