@@ -74,6 +74,12 @@ pub enum CorpusError {
         title: String,
         millis: u128,
     },
+    #[error("page {page_id} ({title:?}): the wikitext parser failed: {message}")]
+    ParserPanic {
+        page_id: u64,
+        title: String,
+        message: String,
+    },
 }
 
 impl CorpusError {
@@ -87,6 +93,7 @@ impl CorpusError {
                 | CorpusError::MissingField { .. }
                 | CorpusError::BadPageId { .. }
                 | CorpusError::ParseTimeout { .. }
+                | CorpusError::ParserPanic { .. }
         )
     }
 }
