@@ -223,10 +223,7 @@ mod tests {
         assert_eq!(shown("p <ref x"), "p ^ref x");
         assert_eq!(shown("é {{ ü"), "é ^^ ü");
         // Found by fuzzing: `<!-->` is no comment to the parser, so what follows is markup.
-        assert_eq!(
-            shown("<s <!-->\n={{{{{{{{{{R"),
-            "<s <!-->\n=^^^^^^^^^^R"
-        );
+        assert_eq!(shown("<s <!-->\n={{{{{{{{{{R"), "<s <!-->\n=^^^^^^^^^^R");
         assert_eq!(shown("{|\n|a\n|}\n{|\n|b"), "{|\n|a\n|}\n^|\n|b");
         assert_eq!(shown(": {|\n|a"), ": ^|\n|a");
         // Past six in a row, the first braces are text even when closed.

@@ -981,7 +981,10 @@ mod tests {
             ("[[File:a|", 80),
             (closed_run.as_str(), 1),                // found by fuzzing
             ("\n{| class=\"wikitable\"\n! a\n", 40), // found by fuzzing
-            ("<s <!-->\n={{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{Réuli f", 1), // fuzzing
+            (
+                "<s <!-->\n={{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{Réuli f",
+                1,
+            ), // fuzzing
         ] {
             let text = format!(
                 "Alpha beta gamma {} delta after.\n\nA second paragraph here.",
@@ -1030,7 +1033,10 @@ mod tests {
                 Ok(_) => {}
             }
         }
-        assert!(panics > 0, "no page made the parser panic: the test shows nothing");
+        assert!(
+            panics > 0,
+            "no page made the parser panic: the test shows nothing"
+        );
     }
 
     fn texts(a: &Article) -> Vec<String> {
