@@ -226,9 +226,17 @@ fn int8_queries_stay_close_to_f32() {
     let real = root().join("models/all-MiniLM-L6-v2");
     let tiny = tempfile::tempdir().unwrap();
     write_tiny_bert(tiny.path(), 32, WORDS, false).unwrap();
-    let mut dirs = vec![(tiny.path().to_path_buf(), 0.999f32)];
+    // AVX2 quantises inputs to 7 bits (its `vpmaddubsw` would saturate on 8), half the
+    // resolution of VNNI's: its queries sit a little further from f32 (tiny model, "paris":
+    // 0.9987 on AVX2).
+    let floor = if wikirag_models::int8_kernel() == Some("avx2") {
+        0.997f32
+    } else {
+        0.999
+    };
+    let mut dirs = vec![(tiny.path().to_path_buf(), floor)];
     if real.join("model.safetensors").exists() {
-        dirs.push((real, 0.999));
+        dirs.push((real, floor));
     } else {
         eprintln!(
             "real model skipped: {} absent (run scripts/fetch-model.sh)",
