@@ -5,11 +5,11 @@
 //! that exponential: 40 `{` in a 60-byte page took the whole parse timeout (5 s) and 100 MB,
 //! 78 of them in a 438-byte page 1.3 GB; 30 unclosed `<ref>`, `{{x|` or `[[File:a|` did the
 //! same, and so did a run of 38 `{` even when closed. This pass finds the openers no closer
-//! matches (templates and parameters `{{`/`{{{`, links `[[`, tables `{|`) and the braces of a
-//! run past six, and moves their characters to the private-use plane, where the parser sees
-//! plain text and the renderer puts them back (MediaWiki shows them as the text they are); an
-//! extension tag with no end (`<ref>`, `<nowiki>`) is dropped, its content kept, as the parser
-//! did with a single one. A page with none of these is not copied.
+//! matches (templates and parameters `{{`/`{{{`, links `[[`, tables `{|`, extension tags such
+//! as `<ref>`) and the braces of a run past six, and drops them before parsing: the parser
+//! kept such openers as text and the cleaner's last pass stripped that markup, so the
+//! sentences read as before, without the backtracking. The content after an opener is kept,
+//! as the parser did. A page with none of these is not copied.
 
 use crate::clean::PROTECTED;
 use crate::config::EXTENSION_TAGS;
@@ -132,9 +132,11 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     if unmatched.is_empty() && dropped.is_empty() {
         return Cow::Borrowed(text);
     }
+    // Unmatched openers are dropped too: the parser left them as text, and the cleaner's
+    // last pass stripped that markup (a sentence never shows `[[` or `{{`).
     let mut edits: Vec<(usize, usize, bool)> = unmatched
         .into_iter()
-        .map(|(at, n)| (at, n, false))
+        .map(|(at, n)| (at, n, true))
         .chain(dropped.into_iter().map(|(at, n)| (at, n, true)))
         .collect();
     edits.sort_unstable();
@@ -214,19 +216,19 @@ mod tests {
 
     #[test]
     fn unclosed_openers_become_text() {
-        assert_eq!(shown("a {{b c"), "a ^^b c");
-        assert_eq!(shown("a {{{{b}} c"), "a ^^{{b}} c");
-        assert_eq!(shown("{{a}} {{b [[c]]"), "{{a}} ^^b [[c]]");
-        assert_eq!(shown("x [[y z"), "x ^^y z");
+        assert_eq!(shown("a {{b c"), "a b c");
+        assert_eq!(shown("a {{{{b}} c"), "a {{b}} c");
+        assert_eq!(shown("{{a}} {{b [[c]]"), "{{a}} b [[c]]");
+        assert_eq!(shown("x [[y z"), "x y z");
         assert_eq!(shown("p<ref>q <ref>r</ref>"), "pq <ref>r</ref>");
         assert_eq!(shown("p<REF name=a>q"), "pq");
-        assert_eq!(shown("p <ref x"), "p ^ref x");
-        assert_eq!(shown("é {{ ü"), "é ^^ ü");
+        assert_eq!(shown("p <ref x"), "p ref x");
+        assert_eq!(shown("é {{ ü"), "é  ü");
         // Found by fuzzing: `<!-->` is no comment to the parser, so what follows is markup.
-        assert_eq!(shown("<s <!-->\n={{{{{{{{{{R"), "<s <!-->\n=^^^^^^^^^^R");
-        assert_eq!(shown("{|\n|a\n|}\n{|\n|b"), "{|\n|a\n|}\n^|\n|b");
-        assert_eq!(shown(": {|\n|a"), ": ^|\n|a");
+        assert_eq!(shown("<s <!-->\n={{{{{{{{{{R"), "<s <!-->\n=R");
+        assert_eq!(shown("{|\n|a\n|}\n{|\n|b"), "{|\n|a\n|}\n|\n|b");
+        assert_eq!(shown(": {|\n|a"), ": |\n|a");
         // Past six in a row, the first braces are text even when closed.
-        assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "^^{{{{{{x}}}}}}}}");
+        assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "{{{{{{x}}}}}}}}");
     }
 }
