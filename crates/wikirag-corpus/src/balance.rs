@@ -1,4 +1,4 @@
-//! Openers that are never closed, made plain text before parsing.
+//! Openers that are never closed, dropped before parsing.
 //!
 //! parse-wiki-text backtracks on an opener it cannot close: it tries the element, fails at the
 //! end of the page, and parses the rest again as text. Unclosed openers inside one another make
@@ -11,7 +11,6 @@
 //! sentences read as before, without the backtracking. The content after an opener is kept,
 //! as the parser did. A page with none of these is not copied.
 
-use crate::clean::PROTECTED;
 use crate::config::EXTENSION_TAGS;
 use std::borrow::Cow;
 
@@ -25,18 +24,15 @@ struct Opener {
     open: usize,
 }
 
-/// Protects every opener that no closer matches; see the module comment.
-pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
+/// Drops every opener that no closer matches; see the module comment.
+pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut braces: Vec<Opener> = Vec::new();
     let mut links: Vec<Opener> = Vec::new();
     let mut tables: Vec<Opener> = Vec::new();
     let mut tags: Vec<(usize, Vec<Opener>)> = Vec::new(); // (index in EXTENSION_TAGS, openers)
-    // (byte offset, how many characters from there) to protect.
+    // (byte offset, length) of every opener no closer matches: dropped before parsing.
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
-    // (byte offset, length) of unclosed extension tags, which are dropped as the parser
-    // dropped a single one (`<nowiki>` with no end: its content stays, the tag goes).
-    let mut dropped: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -127,32 +123,21 @@ pub(crate) fn protect_unclosed(text: &str) -> Cow<'_, str> {
     unmatched.extend(links.iter().map(|o| (o.at, o.open)));
     unmatched.extend(tables.iter().map(|o| (o.at, o.open)));
     for (_, stack) in &tags {
-        dropped.extend(stack.iter().map(|o| (o.at, o.open)));
+        unmatched.extend(stack.iter().map(|o| (o.at, o.open)));
     }
-    if unmatched.is_empty() && dropped.is_empty() {
+    if unmatched.is_empty() {
         return Cow::Borrowed(text);
     }
-    // Unmatched openers are dropped too: the parser left them as text, and the cleaner's
-    // last pass stripped that markup (a sentence never shows `[[` or `{{`).
-    let mut edits: Vec<(usize, usize, bool)> = unmatched
-        .into_iter()
-        .map(|(at, n)| (at, n, true))
-        .chain(dropped.into_iter().map(|(at, n)| (at, n, true)))
-        .collect();
-    edits.sort_unstable();
-    let mut out = String::with_capacity(text.len() + 3 * edits.len());
+    // The parser left such openers as text and the cleaner's last pass stripped them: dropped
+    // here, the sentences read the same.
+    unmatched.sort_unstable();
+    let mut out = String::with_capacity(text.len());
     let mut pos = 0;
-    for (at, n, drop) in edits {
+    for (at, n) in unmatched {
         if at < pos {
             continue;
         }
         out.push_str(&text[pos..at]);
-        if !drop {
-            // Only ASCII markup characters are counted as openers: these are whole chars.
-            for c in text[at..at + n].chars() {
-                out.push(char::from_u32(PROTECTED + c as u32).unwrap_or(c));
-            }
-        }
         pos = at + n;
     }
     out.push_str(&text[pos..]);
@@ -194,13 +179,7 @@ mod tests {
     use super::*;
 
     fn shown(text: &str) -> String {
-        protect_unclosed(text)
-            .chars()
-            .map(|c| match (c as u32).checked_sub(PROTECTED) {
-                Some(a) if a < 128 => '^',
-                _ => c,
-            })
-            .collect()
+        drop_unclosed(text).into_owned()
     }
 
     #[test]
@@ -210,7 +189,7 @@ mod tests {
             "no markup at all",
             "a } b ]] c </ref> d", // stray closers
         ] {
-            assert!(matches!(protect_unclosed(text), Cow::Borrowed(_)), "{text}");
+            assert!(matches!(drop_unclosed(text), Cow::Borrowed(_)), "{text}");
         }
     }
 

@@ -106,7 +106,7 @@ impl Cleaner {
 
     fn clean_unguarded(&self, page: &Page) -> Result<Article> {
         let plain = protect_plain_text_tags(&page.text);
-        let text = crate::balance::protect_unclosed(&plain);
+        let text = crate::balance::drop_unclosed(&plain);
         let output = self
             .config
             .parse_with_timeout(&text, self.options.parse_timeout)
@@ -806,7 +806,7 @@ fn strip_tags(text: &str) -> String {
 }
 
 /// Offset of the private-use plane that stands for markup characters inside `<nowiki>`.
-pub(crate) const PROTECTED: u32 = 0xF_0000;
+const PROTECTED: u32 = 0xF_0000;
 /// The characters wikitext gives a meaning to; inside `<nowiki>` they are plain text.
 const MARKUP: &[char] = &[
     '[', ']', '{', '}', '|', '\'', '<', '>', '=', '*', '#', ':', ';', '~', '_', '-', '&', '!',
