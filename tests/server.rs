@@ -753,3 +753,172 @@ async fn idle_and_slow_connections_are_closed_and_health_still_answers() {
         .unwrap()
         .unwrap();
 }
+
+/// Records what the chat endpoint asked of the model, answers citing [1], stops at the limit.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<LlmRequest>>);
+
+impl Llm for Recording {
+    fn name(&self) -> String {
+        "recording".into()
+    }
+    fn context_window(&self) -> usize {
+        4096
+    }
+    fn complete(
+        &self,
+        request: &LlmRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        self.0.lock().unwrap().push(request.clone());
+        let text = if request.max_tokens == 64 {
+            // The follow-up rewrite.
+            "When did Valentina Tereshkova fly into space?"
+        } else {
+            "She flew in 1963 [1]"
+        };
+        on_token(text);
+        Ok(Completion {
+            text: text.into(),
+            finish_reason: Some("length".into()),
+            prompt_tokens: Some(321),
+            completion_tokens: Some(7),
+            ..Completion::default()
+        })
+    }
+}
+
+/// `/v1/chat/completions` follows the conversation (a follow-up is searched with what it
+/// refers to), honours `max_tokens` and `temperature` or says it ignores them, refuses `n` > 1,
+/// reports usage (streamed too, with `stream_options.include_usage`) and a cut answer as
+/// `finish_reason: "length"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_follows_the_conversation_and_honours_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let conversation = json!([
+        {"role": "user", "content": "Who was Valentina Tereshkova?"},
+        {"role": "assistant", "content": "A Soviet cosmonaut [1].\n\nSources:\n[1] Valentina Tereshkova"},
+        {"role": "user", "content": "When did she fly?"}
+    ]);
+
+    // Extractive: the heuristic rewrite; generation options are reported as ignored.
+    let app = router(
+        Arc::new(Rag::new(sample_index(dir.path()), None)),
+        ServerConfig::default(),
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"messages": conversation, "temperature": 0.5, "max_tokens": 50,
+                   "tools": []})
+            .to_string(),
+        ))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ignored = resp.headers()["x-wikirag-ignored"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for field in ["tools", "temperature", "max_tokens"] {
+        assert!(ignored.contains(field), "{ignored}");
+    }
+    let v = json_of(&String::from_utf8_lossy(
+        &resp.into_body().collect().await.unwrap().to_bytes(),
+    ));
+    assert_eq!(
+        v["wikirag"]["question"],
+        "When did she fly? (Valentina Tereshkova)"
+    );
+    assert!(
+        v["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["title"] == "Valentina Tereshkova"),
+        "{:#}",
+        v["citations"]
+    );
+
+    // Bad options are refused, not dropped.
+    for (body, needle) in [
+        (json!({"messages": conversation, "n": 2}), "n must be 1"),
+        (
+            json!({"messages": conversation, "max_tokens": 0}),
+            "max_tokens",
+        ),
+        (
+            json!({"messages": conversation, "temperature": 7}),
+            "temperature",
+        ),
+    ] {
+        let (s, text) = call(&app, "POST", "/v1/chat/completions", Some(body), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+        assert!(text.contains(needle), "{text}");
+    }
+
+    // With a model: its rewrite, the request's limits, usage and the cut answer.
+    let llm = Arc::new(Recording::default());
+    let index = SentenceIndex::open(&dir.path().join("index")).unwrap();
+    let app = router(
+        Arc::new(Rag::new(index, Some(llm.clone() as Arc<dyn Llm>))),
+        ServerConfig::default(),
+    );
+    let body = json!({"messages": conversation, "temperature": 0.7, "max_tokens": 40, "n": 1});
+    let (s, text) = call(
+        &app,
+        "POST",
+        "/v1/chat/completions",
+        Some(body.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let v = json_of(&text);
+    assert_eq!(
+        v["wikirag"]["question"],
+        "When did Valentina Tereshkova fly into space?"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["prompt_tokens"], 321);
+    assert_eq!(v["usage"]["completion_tokens"], 7);
+    assert_eq!(v["usage"]["total_tokens"], 328);
+    {
+        let asked = llm.0.lock().unwrap();
+        let answer = asked.last().unwrap();
+        assert_eq!(answer.max_tokens, 40);
+        assert!((answer.temperature - 0.7).abs() < 1e-6);
+        assert!(
+            answer.messages[1].content.contains("Tereshkova"),
+            "{:?}",
+            answer.messages
+        );
+    }
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (s, text) = call(&app, "POST", "/v1/chat/completions", Some(streamed), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(json_of)
+        .collect();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]), "{text}");
+    assert_eq!(last["usage"]["total_tokens"], 328);
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c["usage"].is_null())
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "length"),
+        "{text}"
+    );
+}

@@ -58,6 +58,13 @@ pub fn detect(text: &str) -> &'static str {
     best.0
 }
 
+/// Whether `word` (lower case) is a function or question word of `lang`.
+pub fn is_stop_word(word: &str, lang: &str) -> bool {
+    STOP.iter()
+        .find(|(c, _)| *c == lang)
+        .is_some_and(|(_, s)| s.contains(&word))
+}
+
 /// Keywords of a question: function and question words dropped, names and numbers kept, in
 /// order. Returns the question itself when nothing would be left.
 pub fn keywords(question: &str, lang: &str) -> String {

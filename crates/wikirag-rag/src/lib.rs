@@ -15,6 +15,7 @@
 //! This crate sees only the core traits.
 
 mod cite;
+pub mod followup;
 mod lang;
 mod prompt;
 
@@ -211,6 +212,13 @@ impl<R: Retriever> Rag<R> {
 
     pub fn retriever(&self) -> &R {
         &self.retriever
+    }
+
+    /// The question to answer for a conversation's last user message: itself, or a
+    /// standalone rewrite when it is a follow-up ([`followup::standalone`], with the model
+    /// when there is one).
+    pub fn standalone_question(&self, turns: &[followup::Turn<'_>]) -> Option<String> {
+        followup::standalone(turns, self.llm.as_deref())
     }
 
     pub fn backend_name(&self) -> String {

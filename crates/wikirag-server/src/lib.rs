@@ -36,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use wikirag_core::{BoxError, Hit, Retriever, SearchRequest};
+use wikirag_rag::followup::Turn;
 use wikirag_rag::{Answer, AskEvent, AskOptions, Rag, RagError};
 
 /// What the server serves: search and ask, behind an object-safe face.
@@ -49,6 +50,11 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Answer, RagError>;
     /// The answering backend's name ("extractive", "openai:gpt-4o-mini").
     fn backend(&self) -> String;
+    /// The question a conversation's last user message asks, standing alone (a follow-up
+    /// such as "When did he fly?" rewritten); `None` without a user message.
+    fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
+        wikirag_rag::followup::standalone(turns, None)
+    }
 }
 
 impl<R: Retriever + 'static> Backend for Rag<R> {
@@ -67,6 +73,9 @@ impl<R: Retriever + 'static> Backend for Rag<R> {
     }
     fn backend(&self) -> String {
         self.backend_name()
+    }
+    fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
+        self.standalone_question(turns)
     }
 }
 
@@ -514,7 +523,38 @@ struct ChatBody {
     messages: Vec<ChatMessageIn>,
     #[serde(default)]
     stream: bool,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    n: Option<u64>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    temperature: Option<f64>,
 }
+
+#[derive(Deserialize, Default)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// Chat request fields this server acts on; any other is reported as ignored.
+const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+];
+
+/// The most answer tokens a chat request may ask for.
+const MAX_ANSWER_TOKENS: u64 = 32_768;
 
 #[derive(Deserialize)]
 struct ChatMessageIn {
@@ -553,26 +593,117 @@ fn with_sources(answer: &Answer) -> String {
     s
 }
 
+/// What a chat request asks beyond its messages, checked: the options to answer with, and
+/// the fields that do not apply (reported in `x-wikirag-ignored` and the answer's `wikirag`
+/// object rather than silently dropped).
+fn chat_options(
+    s: &AppState,
+    raw: &serde_json::Map<String, Value>,
+    body: &ChatBody,
+) -> Result<(AskOptions, Vec<String>), ApiError> {
+    let mut options = s.config.ask.clone();
+    options.max_question_chars = s.config.max_question_chars;
+    let mut ignored: Vec<String> = raw
+        .keys()
+        .filter(|k| !CHAT_FIELDS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if let Some(n) = body.n
+        && n != 1
+    {
+        return Err(ApiError::bad(format!(
+            "n must be 1 (got {n}): wikirag gives one answer per question"
+        )));
+    }
+    let llm = s.backend.backend() != "extractive";
+    if let Some(max) = body.max_completion_tokens.or(body.max_tokens) {
+        if !(1..=MAX_ANSWER_TOKENS).contains(&max) {
+            return Err(ApiError::bad(format!(
+                "max_tokens must be between 1 and {MAX_ANSWER_TOKENS} (got {max})"
+            )));
+        }
+        if llm {
+            options.answer_tokens = max as usize;
+        } else {
+            ignored.push("max_tokens (the extractive answer is not generated)".into());
+        }
+    }
+    if let Some(t) = body.temperature {
+        if !(t.is_finite() && (0.0..=2.0).contains(&t)) {
+            return Err(ApiError::bad(format!(
+                "temperature must be between 0 and 2 (got {t})"
+            )));
+        }
+        if llm {
+            options.temperature = t as f32;
+        } else {
+            ignored.push("temperature (the extractive answer is not generated)".into());
+        }
+    }
+    Ok((options, ignored))
+}
+
+fn usage_json(answer: &Answer) -> Value {
+    let prompt = answer
+        .usage
+        .backend_prompt_tokens
+        .unwrap_or(answer.usage.prompt_tokens);
+    let completion = answer.usage.completion_tokens.unwrap_or(0);
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion
+    })
+}
+
 async fn chat(
     State(s): State<Shared>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
-    let body: ChatBody = parse(body)?;
-    let question = body
+    let raw: serde_json::Map<String, Value> = parse(body)?;
+    let body: ChatBody = serde_json::from_value(Value::Object(raw.clone()))
+        .map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
+    let (options, ignored) = chat_options(&s, &raw, &body)?;
+    let texts: Vec<(String, String)> = body
         .messages
         .iter()
+        .map(|m| (m.role.clone(), content_text(&m.content)))
+        .collect();
+    let last = texts
+        .iter()
         .rev()
-        .find(|m| m.role == "user")
-        .map(|m| content_text(&m.content))
+        .find(|(role, text)| role == "user" && !text.trim().is_empty())
+        .map(|(_, text)| text.clone())
         .ok_or_else(|| ApiError::bad("no user message"))?;
-    check_text(&s, "the last user message", &question)?;
-    let mut options = s.config.ask.clone();
-    options.max_question_chars = s.config.max_question_chars;
+    check_text(&s, "the last user message", &last)?;
     let model = body.model.clone().unwrap_or_else(|| "wikirag".into());
+    let include_usage = body
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
     let permit = slot(&s).await?;
     let backend = s.backend.clone();
+    let max_chars = s.config.max_question_chars;
+    // A follow-up ("When did he fly?") is made standalone from the conversation before it is
+    // searched; the rewrite may ask the model, so it runs with the answer, under the slot.
+    let standalone = move |backend: &dyn Backend| -> String {
+        let turns: Vec<Turn<'_>> = texts
+            .iter()
+            .map(|(role, text)| Turn { role, text })
+            .collect();
+        let q = wikirag_core::catch_panic(|| backend.standalone(&turns))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| last.clone());
+        // The rewrite must still be a question the pipeline accepts.
+        if q.chars().count() > max_chars {
+            last
+        } else {
+            q
+        }
+    };
     let id = format!(
         "chatcmpl-{}",
         SystemTime::now()
@@ -582,53 +713,80 @@ async fn chat(
     let created = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let ignored_header = ignored.join(", ");
+    if !ignored.is_empty() {
+        tracing::info!("chat request fields ignored: {ignored_header}");
+    }
+    let with_ignored = |mut response: Response| {
+        if let Ok(v) = header::HeaderValue::from_str(&ignored_header)
+            && !ignored_header.is_empty()
+        {
+            response.headers_mut().insert("x-wikirag-ignored", v);
+        }
+        response
+    };
     if !body.stream {
-        let answer = blocking(&s, move || {
+        let (question, answer) = blocking(&s, move || {
             let _permit = permit;
-            ask_caught(backend.as_ref(), &question, &options, &mut |_| {})
+            let question = standalone(backend.as_ref());
+            let answer = ask_caught(backend.as_ref(), &question, &options, &mut |_| {});
+            (question, answer)
         })
-        .await??;
-        return Ok(Json(json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": with_sources(&answer)},
-                "finish_reason": if answer.truncated { "length" } else { "stop" }
-            }],
-            "usage": {
-                "prompt_tokens": answer.usage.prompt_tokens,
-                "completion_tokens": answer.usage.completion_tokens.unwrap_or(0),
-                "total_tokens": answer.usage.prompt_tokens + answer.usage.completion_tokens.unwrap_or(0)
-            },
-            "citations": answer.citations,
-        }))
-        .into_response());
+        .await?;
+        let answer = answer?;
+        return Ok(with_ignored(
+            Json(json!({
+                "id": id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": with_sources(&answer)},
+                    "finish_reason": if answer.truncated { "length" } else { "stop" }
+                }],
+                "usage": usage_json(&answer),
+                "citations": answer.citations,
+                "wikirag": {
+                    "question": question,
+                    "abstained": answer.abstained,
+                    "uncited": answer.uncited,
+                    "truncated": answer.truncated,
+                    "ignored": ignored,
+                },
+            }))
+            .into_response(),
+        ));
     }
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     let deadline = Instant::now() + s.config.request_timeout;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        // With `include_usage`, every chunk carries `"usage": null` and a last chunk with no
+        // choices carries the counts (as OpenAI streams them).
         let chunk = |delta: Value, finish: Option<&str>| {
-            Event::default().data(
-                json!({
-                    "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-                })
-                .to_string(),
-            )
+            let mut v = json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+            });
+            if include_usage {
+                v["usage"] = Value::Null;
+            }
+            Event::default().data(v.to_string())
         };
         let send = |e: Event| {
             send_until(&tx, e, deadline);
         };
         send(chunk(json!({"role": "assistant", "content": ""}), None));
-        let result = ask_caught(backend.as_ref(), &question, &options, &mut |e| {
-            if let AskEvent::Token(t) = e {
-                send(chunk(json!({ "content": t }), None));
-            }
-        });
+        let result = wikirag_core::catch_panic(|| standalone(backend.as_ref()))
+            .map_err(|m| ApiError::internal("follow-up rewrite panicked", &m))
+            .and_then(|question| {
+                ask_caught(backend.as_ref(), &question, &options, &mut |e| {
+                    if let AskEvent::Token(t) = e {
+                        send(chunk(json!({ "content": t }), None));
+                    }
+                })
+            });
         match result {
             Ok(answer) => {
                 let sources = with_sources(&answer);
@@ -636,7 +794,19 @@ async fn chat(
                 if !tail.is_empty() {
                     send(chunk(json!({ "content": tail }), None));
                 }
-                send(chunk(json!({}), Some("stop")));
+                let finish = if answer.truncated { "length" } else { "stop" };
+                send(chunk(json!({}), Some(finish)));
+                if include_usage {
+                    send(
+                        Event::default().data(
+                            json!({
+                                "id": id, "object": "chat.completion.chunk", "created": created,
+                                "model": model, "choices": [], "usage": usage_json(&answer)
+                            })
+                            .to_string(),
+                        ),
+                    );
+                }
             }
             Err(e) => {
                 send(Event::default().data(
@@ -646,7 +816,9 @@ async fn chat(
         }
         send(Event::default().data("[DONE]"));
     });
-    Ok(Sse::new(ReceiverStream::new(rx)).into_response())
+    Ok(with_ignored(
+        Sse::new(ReceiverStream::new(rx)).into_response(),
+    ))
 }
 
 /// Sends a stream event unless the client has gone or stopped reading past `deadline`: a
