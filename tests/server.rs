@@ -212,7 +212,9 @@ async fn router_endpoints_and_limits() {
     assert_eq!(v["object"], "chat.completion");
     let content = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(
-        content.contains("Sources:") && content.contains("https://fr.wikipedia.org/wiki/"),
+        content.contains("Sources:")
+            && content.contains("https://fr.wikipedia.org/w/index.php?title=")
+            && content.contains("#:~:text="),
         "{content}"
     );
     let mut streamed = chat.clone();
@@ -406,12 +408,8 @@ async fn router_endpoints_and_limits() {
     assert_eq!(v["backend"], "canned");
 }
 
-/// The web page in headless Chromium, driven by playwright-core (`tests/browser/ask.mjs`):
-/// type the question, click Ask, get a streamed answer with clickable citations, screenshot.
-/// Then on a server with an API key: the page asks for the key (it used to get 401 on every
-/// question), keeps it, and answers.
-#[test]
-fn web_page_in_headless_chromium() {
+/// Chromium and playwright-core, when both are installed (`.ci/run` installs them).
+fn headless_chromium() -> Option<(&'static str, std::path::PathBuf)> {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists());
@@ -426,6 +424,170 @@ fn web_page_in_headless_chromium() {
             "SKIPPED: needs chromium, node and playwright-core in {} (.ci/run installs them)",
             playwright.display()
         );
+        return None;
+    };
+    Some((chromium, playwright))
+}
+
+/// A sentence as a Wikipedia page shows it: reference markers after punctuation
+/// (`Paris,[3] the capital`, `… in 1889.[4]`), names as links.
+fn rendered(sentence: &str, marker: &mut usize) -> String {
+    let mut out = String::new();
+    for (i, word) in sentence.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let escaped = word
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let core = escaped.trim_end_matches([',', ';', '.', ':', '!', '?']);
+        let punct = &escaped[core.len()..];
+        if i > 0 && core.chars().next().is_some_and(char::is_uppercase) {
+            out.push_str(&format!("<a href=\"/wiki/{core}\">{core}</a>"));
+        } else {
+            out.push_str(core);
+        }
+        out.push_str(punct);
+        if !punct.is_empty() {
+            *marker += 1;
+            out.push_str(&format!(
+                "<sup class=\"reference\"><a href=\"#cite_note-{marker}\">[{marker}]</a></sup>"
+            ));
+        }
+    }
+    out
+}
+
+/// Every sentence of five sample articles (French and English), cited by its link: opened in
+/// headless Chromium on a rendering of the article with reference markers and links in it, the
+/// text fragment scrolls to that very sentence (`tests/browser/fragment.mjs`).
+#[test]
+fn text_fragments_land_on_the_cited_sentence_in_headless_chromium() {
+    let Some((chromium, playwright)) = headless_chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path());
+    let mut links = Vec::new();
+    let mut no_fragment = Vec::new();
+    for title in [
+        "Premier ministre français",
+        "Femmes ministres en France",
+        "Valentina Tereshkova",
+        "Marie Curie",
+        "Eiffel Tower",
+    ] {
+        let hit = index
+            .search(&SearchRequest {
+                query: title.into(),
+                k: 50,
+                context: 0,
+                per_page: 50,
+            })
+            .unwrap()
+            .into_iter()
+            .find(|h| h.title == title)
+            .unwrap_or_else(|| panic!("{title} not found"));
+        assert!(hit.revision_id.is_some(), "{title}: no revision");
+        let sentences = index.sentences(hit.page_id, 0, u32::MAX).unwrap();
+        assert!(sentences.len() >= 5, "{title}: {}", sentences.len());
+        let mut marker = 0;
+        let mut html = String::from(
+            "<!doctype html><meta charset=utf-8><body><div style=\"height:3000px\"></div>",
+        );
+        for (n, text) in &sentences {
+            html.push_str(&format!(
+                "<p id=\"s{n}\" style=\"margin:0 0 2000px 0\">{}</p>",
+                rendered(text, &mut marker)
+            ));
+        }
+        let file = dir.path().join(format!("{}.html", hit.page_id));
+        std::fs::write(&file, html).unwrap();
+        for (i, (n, text)) in sentences.iter().enumerate() {
+            let earlier: Vec<&str> = sentences[..i].iter().map(|(_, t)| t.as_str()).collect();
+            let link = wikirag_core::link::sentence_link(&hit.url, hit.revision_id, text, &earlier);
+            assert!(
+                link.contains(&format!("oldid={}", hit.revision_id.unwrap())),
+                "{link}"
+            );
+            let Some((_, fragment)) = link.split_once('#') else {
+                // No words of its own (a table row repeating names said before): no fragment
+                // rather than one landing on an earlier sentence.
+                no_fragment.push(format!("{title} #{n}: {text}"));
+                continue;
+            };
+            links.push(json!({
+                "id": format!("s{n}"),
+                "title": title,
+                "text": text,
+                "url": format!("file://{}#{fragment}", file.display()),
+            }));
+        }
+    }
+    let list = dir.path().join("links.json");
+    std::fs::write(&list, serde_json::to_vec(&links).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("node")
+        .arg(wikirag_tests::root().join("tests/browser/fragment.mjs"))
+        .arg(&list)
+        .env("PLAYWRIGHT_CORE_DIR", &playwright)
+        .env("CHROMIUM", chromium)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen.len(), links.len());
+    eprintln!(
+        "Chromium opened {} links in {:.1?}",
+        links.len(),
+        started.elapsed()
+    );
+    let missed: Vec<String> = seen
+        .iter()
+        .zip(&links)
+        .filter(|(s, _)| s["landed"] != s["id"])
+        .map(|(s, l)| {
+            format!(
+                "{} {}: landed {} — {}",
+                l["title"], s["id"], s["landed"], l["url"]
+            )
+        })
+        .collect();
+    eprintln!(
+        "{} of {} sentence links landed on their sentence; {} sentences without words of \
+         their own got no fragment:\n{}",
+        links.len() - missed.len(),
+        links.len(),
+        no_fragment.len(),
+        no_fragment.join("\n")
+    );
+    assert!(missed.is_empty(), "{}", missed.join("\n"));
+    // Only rows and facts that repeat what the page said before go without.
+    assert!(
+        no_fragment.len() * 10 <= links.len(),
+        "{}",
+        no_fragment.join("\n")
+    );
+    assert!(
+        no_fragment.iter().all(|s| s.contains(": ")),
+        "{}",
+        no_fragment.join("\n")
+    );
+}
+
+/// The web page in headless Chromium, driven by playwright-core (`tests/browser/ask.mjs`):
+/// type the question, click Ask, get a streamed answer with clickable citations, screenshot.
+/// Then on a server with an API key: the page asks for the key (it used to get 401 on every
+/// question), keeps it, and answers.
+#[test]
+fn web_page_in_headless_chromium() {
+    let Some((chromium, playwright)) = headless_chromium() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 
 mod embed;
 mod lang;
+pub mod link;
 mod llm;
 mod panics;
 mod progress;
@@ -98,6 +99,18 @@ pub trait Retriever: Send + Sync {
             .into_iter()
             .map(|h| ((h.page_id, h.sentence), h.score))
             .collect())
+    }
+
+    /// The sentences `0..=last` of a page, numbered, in order: what a link to one of them
+    /// needs to tell it from the page's earlier sentences ([`link::sentence_link`]). `None`
+    /// when this retriever cannot tell.
+    fn page_sentences(
+        &self,
+        page_id: u64,
+        last: u32,
+    ) -> Result<Option<Vec<(u32, String)>>, Self::Error> {
+        let _ = (page_id, last);
+        Ok(None)
     }
 }
 

@@ -420,12 +420,17 @@ impl SentenceIndex {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, String)>> {
-        let mut out = Vec::new();
-        for i in first..=last {
-            if let Some(&addr) = addrs.get(&i) {
-                let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
-                out.push((i, text_of(&doc, self.fields.text)));
-            }
+        // The page's own ordinals, not the range: a wide range (`0..=u32::MAX`) costs nothing.
+        let mut wanted: Vec<(u32, DocAddress)> = addrs
+            .iter()
+            .filter(|(i, _)| (first..=last).contains(*i))
+            .map(|(&i, &addr)| (i, addr))
+            .collect();
+        wanted.sort_unstable_by_key(|&(i, _)| i);
+        let mut out = Vec::with_capacity(wanted.len());
+        for (i, addr) in wanted {
+            let doc: TantivyDocument = searcher.doc(addr).at(&self.path)?;
+            out.push((i, text_of(&doc, self.fields.text)));
         }
         Ok(out)
     }
@@ -535,6 +540,10 @@ impl Retriever for SentenceIndex {
     type Error = IndexError;
     fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         SentenceIndex::search(self, request)
+    }
+
+    fn page_sentences(&self, page_id: u64, last: u32) -> Result<Option<Vec<(u32, String)>>> {
+        self.sentences(page_id, 0, last).map(Some)
     }
 
     /// Positions from fast fields, no stored document read.

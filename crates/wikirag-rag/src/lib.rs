@@ -106,7 +106,15 @@ pub struct Source {
     pub n: usize,
     pub title: String,
     pub section: String,
+    /// The article.
     pub url: String,
+    /// The sentence: the indexed revision with a text fragment that scrolls to and
+    /// highlights it ([`wikirag_core::link::sentence_link`]); empty without an article URL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub link: String,
+    /// The revision that was indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_id: Option<u64>,
     pub page_id: u64,
     pub sentence: u32,
     /// The retrieved sentence.
@@ -126,7 +134,11 @@ pub struct Citation {
     pub n: usize,
     pub title: String,
     pub section: String,
+    /// The article.
     pub url: String,
+    /// The sentence in the indexed revision (see [`Source::link`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub link: String,
     pub page_id: u64,
     pub sentence: u32,
     pub text: String,
@@ -298,6 +310,38 @@ impl<R: Retriever> Rag<R> {
         Ok(answer)
     }
 
+    /// Links that land on each source's sentence, chosen against the sentences before it on
+    /// its page (when the retriever can give them; else the links stay as they are).
+    fn link_sources(&self, sources: &mut [Source]) {
+        let mut last: HashMap<u64, u32> = HashMap::new();
+        for s in sources.iter().filter(|s| !s.url.is_empty()) {
+            let e = last.entry(s.page_id).or_insert(s.sentence);
+            *e = (*e).max(s.sentence);
+        }
+        for (page_id, last) in last {
+            let texts = match self.retriever.page_sentences(page_id, last) {
+                Ok(Some(texts)) => texts,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(page_id, "sentences for links: {e}");
+                    continue;
+                }
+            };
+            for s in sources.iter_mut().filter(|s| s.page_id == page_id) {
+                let earlier: Vec<&str> = texts
+                    .iter()
+                    .filter(|(n, _)| *n < s.sentence)
+                    .map(|(_, t)| t.as_str())
+                    .collect();
+                let text = texts
+                    .iter()
+                    .find(|(n, _)| *n == s.sentence)
+                    .map_or(s.text.as_str(), |(_, t)| t.as_str());
+                s.link = wikirag_core::link::sentence_link(&s.url, s.revision_id, text, &earlier);
+            }
+        }
+    }
+
     fn retrieve(
         &self,
         question: &str,
@@ -357,7 +401,8 @@ impl<R: Retriever> Rag<R> {
         on_event: &mut dyn FnMut(AskEvent<'_>),
     ) -> (Answer, Timings) {
         let t = Instant::now();
-        let sources = to_sources(hits);
+        let mut sources = to_sources(hits);
+        self.link_sources(&mut sources);
         on_event(AskEvent::Sources(&sources));
         // The best sentence, then: a sentence from a page an already chosen sentence names
         // ("… Édith Cresson and Élisabeth Borne" → their own articles), else the best sentence
@@ -442,12 +487,13 @@ impl<R: Retriever> Rag<R> {
         loop {
             let t = Instant::now();
             let budget = Budget::new(window, answer_tokens, cap);
-            let packed = prompt::pack(&counter, &budget, question, language, &hits).ok_or(
+            let mut packed = prompt::pack(&counter, &budget, question, language, &hits).ok_or(
                 RagError::NoRoom {
                     window,
                     answer: answer_tokens,
                 },
             )?;
+            self.link_sources(&mut packed.sources);
             timings.packing_ms += ms(t);
             if retries == 0 {
                 on_event(AskEvent::Sources(&packed.sources));
@@ -553,7 +599,7 @@ fn source_hit(s: &Source) -> Hit {
         after: s.after.clone(),
         score: -(s.rank as f32),
         kind: wikirag_core::SentenceKind::Prose,
-        revision_id: None,
+        revision_id: s.revision_id,
     }
 }
 
@@ -578,6 +624,8 @@ fn to_sources(hits: Vec<Hit>) -> Vec<Source> {
         .enumerate()
         .map(|(i, (rank, h))| Source {
             n: i + 1,
+            link: wikirag_core::link::sentence_link(&h.url, h.revision_id, &h.text, &[]),
+            revision_id: h.revision_id,
             title: h.title,
             section: h.section,
             url: h.url,

@@ -588,7 +588,8 @@ fn with_sources(answer: &Answer) -> String {
         } else {
             format!(" › {}", c.section)
         };
-        s.push_str(&format!("[{}] {}{} — {}\n", c.n, c.title, section, c.url));
+        let link = if c.link.is_empty() { &c.url } else { &c.link };
+        s.push_str(&format!("[{}] {}{} — {}\n", c.n, c.title, section, link));
     }
     s
 }

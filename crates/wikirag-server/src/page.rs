@@ -48,8 +48,9 @@ function linkCitations(text) {
 function showSources(sources, cited) {
   $("sources").innerHTML = sources.map(s =>
     `<li id="src-${s.n}" value="${s.n}" class="${cited.has(s.n) ? "cited" : ""}">` +
-    `<a href="${esc(s.url)}#s${s.sentence}" target="_blank" rel="noopener">${esc(s.title)}</a>` +
+    `<a href="${esc(s.link || s.url)}" target="_blank" rel="noopener" title="the sentence in the indexed revision">${esc(s.title)}</a>` +
     (s.section ? ` <span class="meta">› ${esc(s.section)}</span>` : "") +
+    (s.link && s.url ? ` <a class="meta article" href="${esc(s.url)}" target="_blank" rel="noopener">article</a>` : "") +
     `<br><span class="sentence">${esc(s.text)}</span></li>`).join("");
 }
 const KEY = "wikirag-key";

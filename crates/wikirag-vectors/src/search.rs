@@ -321,6 +321,11 @@ where
     fn search_many(&self, requests: &[SearchRequest]) -> Result<Vec<Vec<Hit>>> {
         Searcher::search_many(self, requests)
     }
+    fn page_sentences(&self, page_id: u64, last: u32) -> Result<Option<Vec<(u32, String)>>> {
+        self.bm25
+            .page_sentences(page_id, last)
+            .map_err(|e| VectorError::Lookup(Box::new(e)))
+    }
 }
 
 /// Fuses two best-first lists of (position, score) into one, best first; ties by position.

@@ -259,12 +259,12 @@ pub fn ask(args: AskArgs) -> Result<i32> {
         } else {
             format!(" › {}", c.section)
         };
-        writeln!(
-            out,
-            "  [{}] {}{} — {}#s{}",
-            c.n, c.title, section, c.url, c.sentence
-        )?;
+        writeln!(out, "  [{}] {}{} — {}", c.n, c.title, section, c.url)?;
         writeln!(out, "      {}", c.text)?;
+        // The sentence itself: the indexed revision, scrolled to and highlighted.
+        if !c.link.is_empty() && c.link != c.url {
+            writeln!(out, "      ↳ {}", c.link)?;
+        }
     }
     if !answer.dropped.is_empty() {
         writeln!(

@@ -672,7 +672,27 @@ fn search(args: SearchArgs) -> Result<i32> {
         for a in &h.after {
             writeln!(out, "      {a}")?;
         }
-        writeln!(out, "      {}#s{}", h.url, h.sentence)?;
+        // The link lands on this sentence: its start is chosen against the page's earlier ones.
+        let earlier = wikirag_core::Retriever::page_sentences(
+            &searcher,
+            h.page_id,
+            h.sentence.saturating_sub(1),
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        let earlier: Vec<&str> = earlier
+            .iter()
+            .filter(|(n, _)| *n < h.sentence)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let link = wikirag_core::link::sentence_link(&h.url, h.revision_id, &h.text, &earlier);
+        if !h.url.is_empty() {
+            writeln!(out, "      {}", h.url)?;
+        }
+        if !link.is_empty() && link != h.url {
+            writeln!(out, "      ↳ {link}")?;
+        }
     }
     writeln!(
         out,

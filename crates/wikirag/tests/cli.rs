@@ -91,7 +91,10 @@ fn index_search_json_and_inspect() {
     ]);
     let out = text(&o.stdout);
     assert!(
-        out.contains("Yuri Gagarin") && out.contains("https://en.wikipedia.org/wiki/"),
+        out.contains("Yuri Gagarin")
+            && out.contains("https://en.wikipedia.org/wiki/")
+            && out.contains("↳ https://en.wikipedia.org/w/index.php?title=")
+            && out.contains("#:~:text="),
         "{out}"
     );
 
