@@ -18,6 +18,7 @@ mod cite;
 pub mod followup;
 mod lang;
 mod prompt;
+pub mod summarise;
 
 pub use cite::{CitationCheck, check_citations};
 pub use lang::{detect as detect_language, keywords};
@@ -79,6 +80,13 @@ pub struct AskOptions {
     /// extractive answer over the same evidence (the model's text kept in
     /// [`Answer::model_answer`]).
     pub require_citations: bool,
+    /// When the evidence worth sending exceeds the model's budget, summarise it group by
+    /// group and answer from the summaries ([`summarise`]); LLM backends only.
+    pub summarise: bool,
+    /// At most this many summary calls per question.
+    pub summary_calls: usize,
+    /// Summary calls stop being made past this time (ms).
+    pub summary_time_limit_ms: u64,
 }
 
 impl Default for AskOptions {
@@ -96,6 +104,9 @@ impl Default for AskOptions {
             max_retries: 3,
             max_question_chars: 2000,
             require_citations: false,
+            summarise: false,
+            summary_calls: 8,
+            summary_time_limit_ms: 120_000,
         }
     }
 }
@@ -198,6 +209,9 @@ pub struct Answer {
     pub backend: String,
     /// Context-length retries.
     pub retries: usize,
+    /// What the summarising loop did, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summaries: Option<summarise::Summaries>,
     pub usage: Usage,
     pub timings: Timings,
 }
@@ -455,6 +469,7 @@ impl<R: Retriever> Rag<R> {
             model_answer: None,
             backend: "extractive".to_string(),
             retries: 0,
+            summaries: None,
             usage: Usage::default(),
             timings: Timings::default(),
         };
@@ -495,6 +510,20 @@ impl<R: Retriever> Rag<R> {
             )?;
             self.link_sources(&mut packed.sources);
             timings.packing_ms += ms(t);
+            if retries == 0 && options.summarise && !packed.dropped.is_empty() {
+                return self.answer_from_summaries(
+                    llm,
+                    &counter,
+                    question,
+                    language,
+                    rewritten,
+                    &hits,
+                    answer_tokens,
+                    options,
+                    on_event,
+                    timings,
+                );
+            }
             if retries == 0 {
                 on_event(AskEvent::Sources(&packed.sources));
             }
@@ -527,6 +556,7 @@ impl<R: Retriever> Rag<R> {
                         model_answer: None,
                         backend: llm.name(),
                         retries,
+                        summaries: None,
                         usage: Usage {
                             prompt_tokens: packed.prompt_tokens,
                             backend_prompt_tokens: completion.prompt_tokens,
@@ -583,6 +613,121 @@ impl<R: Retriever> Rag<R> {
                 }
             }
         }
+    }
+}
+
+impl<R: Retriever> Rag<R> {
+    /// The summarising loop's answer: every retrieved source summarised group by group, the
+    /// question answered from the notes; only sources a note cites can be cited.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_from_summaries(
+        &self,
+        llm: &dyn Llm,
+        counter: &TokenCounter<'_>,
+        question: &str,
+        language: &str,
+        rewritten: Option<String>,
+        hits: &[Hit],
+        answer_tokens: usize,
+        options: &AskOptions,
+        on_event: &mut dyn FnMut(AskEvent<'_>),
+        mut timings: Timings,
+    ) -> Result<(Answer, Timings)> {
+        let window = llm.context_window();
+        let llm_error = |error| RagError::Llm {
+            backend: llm.name(),
+            error,
+        };
+        let mut all = to_sources(hits.to_vec());
+        self.link_sources(&mut all);
+        on_event(AskEvent::Sources(&all));
+        let t = Instant::now();
+        let mut summaries = summarise::summarise(
+            llm,
+            counter,
+            language,
+            question,
+            &all,
+            answer_tokens,
+            options,
+        )
+        .map_err(llm_error)?;
+        // The notes that fit the final prompt, best groups first (groups follow the ranking).
+        let limit = window.saturating_sub(answer_tokens);
+        let mut notes = summaries.notes.clone();
+        let mut messages = summarise::final_messages(language, question, &notes);
+        while counter.count_messages(&messages) > limit && !notes.is_empty() {
+            let left_out = notes.pop().expect("not empty");
+            summaries.unsummarised.extend(
+                all.iter()
+                    .filter(|s| left_out.sources.contains(&s.n))
+                    .map(|s| format!("{} #{}", s.title, s.sentence)),
+            );
+            messages = summarise::final_messages(language, question, &notes);
+        }
+        // What the notes cite is what the answer may cite.
+        let cited: std::collections::HashSet<usize> = notes
+            .iter()
+            .flat_map(|n| check_citations(&n.text, &all).citations)
+            .map(|c| c.n)
+            .collect();
+        let allowed: Vec<Source> = all
+            .iter()
+            .filter(|s| cited.contains(&s.n))
+            .cloned()
+            .collect();
+        let prompt_tokens = counter.count_messages(&messages);
+        let notes_tokens: usize = notes.iter().map(|n| counter.count(&n.text)).sum();
+        let (text, completion) = if notes.is_empty() {
+            // Nothing relevant was found in any group: a clear abstention, no final call.
+            let text = prompt::dont_know(language).to_string();
+            on_event(AskEvent::Token(&text));
+            (text, None)
+        } else {
+            let request = LlmRequest {
+                messages,
+                max_tokens: answer_tokens,
+                temperature: options.temperature,
+            };
+            let c = llm
+                .complete(&request, &mut |tok| on_event(AskEvent::Token(tok)))
+                .map_err(llm_error)?;
+            (c.text.clone(), Some(c))
+        };
+        timings.generation_ms += ms(t);
+        let check = check_citations(&text, &allowed);
+        let abstained = prompt::is_abstention(&check.text);
+        let uncited = !abstained && check.citations.is_empty();
+        let answer = Answer {
+            question: question.to_string(),
+            language: language.to_string(),
+            rewritten,
+            answer: check.text,
+            citations: check.citations,
+            evidence: all,
+            dropped: summaries.unsummarised.clone(),
+            invalid_citations: check.invalid,
+            abstained,
+            uncited,
+            truncated: completion
+                .as_ref()
+                .is_some_and(|c| c.finish_reason.as_deref() == Some("length")),
+            model_answer: None,
+            backend: llm.name(),
+            retries: 0,
+            usage: Usage {
+                prompt_tokens,
+                backend_prompt_tokens: completion.as_ref().and_then(|c| c.prompt_tokens),
+                completion_tokens: completion.as_ref().and_then(|c| c.completion_tokens),
+                context_window: window,
+                evidence_budget: limit,
+                evidence_tokens: notes_tokens,
+                estimated: counter.estimated(),
+            },
+            summaries: Some(summaries),
+            timings: Timings::default(),
+        };
+        Ok((answer, timings))
     }
 }
 

@@ -99,7 +99,7 @@ pub struct Packed {
     pub evidence_budget: usize,
 }
 
-fn system_message(lang: &str) -> &'static str {
+pub(crate) fn system_message(lang: &str) -> &'static str {
     match lang {
         "fr" => {
             "Tu réponds à la question uniquement à partir des sources Wikipédia numérotées ci-dessous. \
@@ -184,7 +184,7 @@ pub fn is_abstention(answer: &str) -> bool {
     .any(|p| a.contains(p))
 }
 
-fn render_source(s: &Source, with_context: bool) -> String {
+pub(crate) fn render_source(s: &Source, with_context: bool) -> String {
     let section = if s.section.is_empty() {
         String::new()
     } else {

@@ -447,3 +447,193 @@ proptest! {
         }
     }
 }
+
+/// A model for the summarising loop: a summary call reports the fact with the number of the
+/// source that holds it (else NONE); the final call answers from a note that has the fact.
+/// Tokens are words; every request is recorded.
+struct Summarising {
+    requests: Mutex<Vec<LlmRequest>>,
+}
+
+const FACT: &str = "The launch code was XYZZY-42.";
+
+impl Llm for Summarising {
+    fn name(&self) -> String {
+        "summarising".into()
+    }
+    fn context_window(&self) -> usize {
+        400
+    }
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(text.split_whitespace().count())
+    }
+    fn complete(
+        &self,
+        req: &LlmRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Completion, LlmError> {
+        let words: usize = req
+            .messages
+            .iter()
+            .map(|m| m.content.split_whitespace().count())
+            .sum();
+        assert!(
+            words + req.max_tokens <= 400,
+            "{words} + {} over the window",
+            req.max_tokens
+        );
+        self.requests.lock().unwrap().push(req.clone());
+        let user = &req.messages[1].content;
+        let reply = if req.messages[0].content.starts_with("Summarise") {
+            // "[n] Title (url)\ntext": the number of the source whose text has the fact.
+            let mut n = None;
+            let mut current = None;
+            for line in user.lines() {
+                if let Some(rest) = line.strip_prefix('[') {
+                    current = rest.split(']').next().and_then(|d| d.parse::<usize>().ok());
+                } else if line.contains("XYZZY-42") {
+                    n = current;
+                }
+            }
+            match n {
+                Some(n) => format!("The launch code was XYZZY-42 [{n}]. Also [999]."),
+                None => "NONE".to_string(),
+            }
+        } else {
+            // The final answer: the note's fact and number, if a note has it.
+            match user.lines().find(|l| l.contains("XYZZY-42")) {
+                Some(note) => {
+                    let n = note.split('[').nth(1).unwrap().split(']').next().unwrap();
+                    format!("The code was XYZZY-42 [{n}].")
+                }
+                None => "I don't know.".to_string(),
+            }
+        };
+        on_token(&reply);
+        Ok(Completion {
+            text: reply,
+            ..Completion::default()
+        })
+    }
+}
+
+/// Many hits; the fact is only in the last, lowest-ranked one, far past what the budget holds.
+fn hits_with_a_late_fact() -> Vec<Hit> {
+    let mut hits = many_hits(30, 40);
+    hits.push(hit(77, 12, "Launch", FACT));
+    hits
+}
+
+/// The seed's missing step: a fact present only in evidence that did not fit the budget
+/// reaches the final answer, cited with the number of its original sentence, within the call
+/// limit; invalid numbers in a summary are dropped; without the loop the fact is lost.
+#[test]
+fn summarising_brings_a_fact_that_did_not_fit_into_the_answer() {
+    let options = AskOptions {
+        k: 40,
+        per_page: 40,
+        summarise: true,
+        summary_calls: 20,
+        answer_tokens: 64,
+        ..AskOptions::default()
+    };
+    let llm = Arc::new(Summarising {
+        requests: Mutex::new(Vec::new()),
+    });
+    let rag = Rag::new(fixed(hits_with_a_late_fact()), Some(llm.clone()));
+    let answer = rag
+        .ask("What was the launch code?", &options, &mut |_| {})
+        .unwrap();
+    assert!(answer.answer.contains("XYZZY-42"), "{answer:#?}");
+    assert_eq!(answer.citations.len(), 1, "{answer:#?}");
+    let c = &answer.citations[0];
+    assert_eq!((c.page_id, c.sentence, c.text.as_str()), (77, 12, FACT));
+    assert!(answer.invalid_citations.is_empty(), "{answer:#?}");
+    let summaries = answer.summaries.as_ref().expect("the loop ran");
+    assert!(
+        summaries.calls >= 2 && summaries.calls <= 20,
+        "{summaries:#?}"
+    );
+    assert_eq!(summaries.notes.len(), 1, "{summaries:#?}");
+    // The summary's made-up [999] did not survive.
+    assert!(!summaries.notes[0].text.contains("999"), "{summaries:#?}");
+    assert!(summaries.unsummarised.is_empty(), "{summaries:#?}");
+    assert!(summaries.prompt_tokens > 0 && summaries.completion_tokens > 0);
+    // Every source was sent to a summary call; the final call got notes, not sources.
+    let requests = llm.requests.lock().unwrap();
+    assert_eq!(requests.len(), summaries.calls + 1);
+    assert!(
+        !requests.last().unwrap().messages[1]
+            .content
+            .contains("word word")
+    );
+
+    // Without the loop: the fact does not fit, and the answer cannot have it.
+    let plain = Rag::new(
+        fixed(hits_with_a_late_fact()),
+        Some(Arc::new(Summarising {
+            requests: Mutex::new(Vec::new()),
+        }) as Arc<dyn Llm>),
+    );
+    let answer = plain
+        .ask(
+            "What was the launch code?",
+            &AskOptions {
+                summarise: false,
+                ..options.clone()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(!answer.answer.contains("XYZZY-42"), "{}", answer.answer);
+    assert!(answer.dropped.iter().any(|d| d == "Launch #12"));
+}
+
+/// The loop is bounded: past the call limit the rest is reported as not summarised, and with
+/// no relevant note the answer is a clear abstention, made without a final call.
+#[test]
+fn summarising_stops_at_its_call_limit_and_abstains_clearly() {
+    let llm = Arc::new(Summarising {
+        requests: Mutex::new(Vec::new()),
+    });
+    let rag = Rag::new(fixed(hits_with_a_late_fact()), Some(llm.clone()));
+    let options = AskOptions {
+        k: 40,
+        per_page: 40,
+        summarise: true,
+        summary_calls: 1,
+        answer_tokens: 64,
+        ..AskOptions::default()
+    };
+    let answer = rag
+        .ask("What was the launch code?", &options, &mut |_| {})
+        .unwrap();
+    let summaries = answer.summaries.as_ref().unwrap();
+    assert_eq!(summaries.calls, 1);
+    assert_eq!(summaries.stopped.as_deref(), Some("call limit"));
+    assert!(summaries.unsummarised.iter().any(|d| d == "Launch #12"));
+    assert!(
+        answer.abstained && answer.citations.is_empty(),
+        "{answer:#?}"
+    );
+    assert_eq!(llm.requests.lock().unwrap().len(), 1);
+
+    // A time limit of zero: no call at all.
+    let answer = rag
+        .ask(
+            "What was the launch code?",
+            &AskOptions {
+                summary_time_limit_ms: 0,
+                summary_calls: 20,
+                ..options
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    let summaries = answer.summaries.as_ref().unwrap();
+    assert_eq!(
+        (summaries.calls, summaries.stopped.as_deref()),
+        (0, Some("time limit"))
+    );
+    assert!(answer.abstained);
+}

@@ -155,6 +155,16 @@ pub struct AskFlags {
     /// evidence (or an abstention when there is none).
     #[arg(long)]
     pub require_citations: bool,
+    /// When the evidence worth sending exceeds the model's budget, summarise it page group
+    /// by page group with the model and answer from the summaries (LLM backends).
+    #[arg(long)]
+    pub summarise: bool,
+    /// At most this many summary calls per question (with --summarise).
+    #[arg(long, default_value_t = 8, value_parser = retrieval::at_least_one)]
+    pub summary_calls: usize,
+    /// Stop making summary calls after this many seconds (with --summarise).
+    #[arg(long, default_value_t = 120)]
+    pub summary_time_limit_s: u64,
 }
 
 impl AskFlags {
@@ -169,6 +179,9 @@ impl AskFlags {
             answer_tokens: self.answer_tokens,
             extractive_sentences: self.extractive_sentences,
             require_citations: self.require_citations,
+            summarise: self.summarise,
+            summary_calls: self.summary_calls,
+            summary_time_limit_ms: self.summary_time_limit_s.saturating_mul(1000),
             ..AskOptions::default()
         }
     }
@@ -266,10 +279,26 @@ pub fn ask(args: AskArgs) -> Result<i32> {
             writeln!(out, "      ↳ {}", c.link)?;
         }
     }
-    if !answer.dropped.is_empty() {
+    if let Some(s) = &answer.summaries {
         writeln!(
             out,
-            "({} retrieved sentences did not fit the model's context)",
+            "(the evidence did not fit: {} summary calls, {} notes from {} sources{}{})",
+            s.calls,
+            s.notes.len(),
+            answer.evidence.len() - s.unsummarised.len(),
+            if s.unsummarised.is_empty() {
+                String::new()
+            } else {
+                format!(", {} sources not summarised", s.unsummarised.len())
+            },
+            s.stopped
+                .as_deref()
+                .map_or(String::new(), |why| format!(", stopped at the {why}"))
+        )?;
+    } else if !answer.dropped.is_empty() {
+        writeln!(
+            out,
+            "({} retrieved sentences did not fit the model's context; --summarise keeps them)",
             answer.dropped.len()
         )?;
     }
