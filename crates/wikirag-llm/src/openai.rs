@@ -91,7 +91,8 @@ impl OpenAi {
         OpenAi { config, agent }
     }
 
-    /// Asks the server for its context window (llama.cpp `/props`, vLLM `/v1/models`) and
+    /// Asks the server for its context window (llama.cpp `/props`, vLLM `/v1/models`, Ollama
+    /// `/api/show`) and
     /// budgets prompts to it; keeps the configured window when the server reports none.
     pub fn with_server_window(mut self) -> OpenAi {
         let probe: ureq::Agent = ureq::Agent::config_builder()
@@ -379,7 +380,8 @@ fn read_stream(
 }
 
 /// The context window a server reports for `model`: llama.cpp's `/props`
-/// (`default_generation_settings.n_ctx`), or vLLM's `/v1/models` (`max_model_len`).
+/// (`default_generation_settings.n_ctx`), vLLM's `/v1/models` (`max_model_len`), or Ollama's
+/// `/api/show` (`num_ctx`, else the model's length capped at Ollama's default).
 /// `None` when it reports none (OpenAI, llama-cpp-python) or cannot be reached.
 pub(crate) fn server_window(
     agent: &ureq::Agent,
@@ -407,11 +409,55 @@ pub(crate) fn server_window(
     {
         return Some(n as usize);
     }
-    let models = get(&format!("{base}/models"))?;
-    let list = models.get("data")?.as_array()?;
-    let entry = list
-        .iter()
-        .find(|m| m.get("id").and_then(Value::as_str) == Some(model))
-        .or(list.first())?;
-    positive(entry.get("max_model_len")).map(|n| n as usize)
+    if let Some(models) = get(&format!("{base}/models"))
+        && let Some(list) = models.get("data").and_then(Value::as_array)
+        && let Some(entry) = list
+            .iter()
+            .find(|m| m.get("id").and_then(Value::as_str) == Some(model))
+            .or(list.first())
+        && let Some(n) = positive(entry.get("max_model_len"))
+    {
+        return Some(n as usize);
+    }
+    // Ollama: `POST /api/show`. Its OpenAI endpoint runs with the model's `num_ctx` parameter
+    // when one is set, else with Ollama's own default, and cuts a longer prompt silently: the
+    // window is that parameter, else the smaller of the model's length and 2048 (the default
+    // of most releases; newer ones use more, and a smaller budget is only safe).
+    let mut req = agent.post(&format!("{root}/api/show"));
+    if let Some(key) = api_key {
+        req = req.header("Authorization", &format!("Bearer {key}"));
+    }
+    let resp = req
+        .header("Content-Type", "application/json")
+        .send(serde_json::json!({ "model": model }).to_string())
+        .ok()?;
+    if resp.status().as_u16() != 200 {
+        return None;
+    }
+    let show: Value = serde_json::from_str(&resp.into_body().read_to_string().ok()?).ok()?;
+    let num_ctx = show
+        .get("parameters")
+        .and_then(Value::as_str)
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut parts = l.split_whitespace();
+                (parts.next() == Some("num_ctx")).then(|| parts.next()?.parse::<usize>().ok())?
+            })
+        })
+        .filter(|&n| n > 0);
+    if num_ctx.is_some() {
+        return num_ctx;
+    }
+    let trained = show
+        .get("model_info")
+        .and_then(Value::as_object)
+        .and_then(|info| {
+            info.iter()
+                .find(|(k, _)| k.ends_with(".context_length"))
+                .and_then(|(_, v)| positive(Some(v)))
+        })?;
+    Some((trained as usize).min(OLLAMA_DEFAULT_NUM_CTX))
 }
+
+/// The context Ollama gives a model with no `num_ctx` parameter (most releases).
+const OLLAMA_DEFAULT_NUM_CTX: usize = 2048;

@@ -430,7 +430,8 @@ fn an_empty_or_unfinished_stream_is_an_error_not_an_empty_answer() {
 }
 
 /// The prompt is budgeted to the window the server reports: llama.cpp `/props`, vLLM
-/// `/v1/models` `max_model_len`; the configured window when it reports none.
+/// `/v1/models` `max_model_len`, Ollama `/api/show`; the configured window when it reports
+/// none.
 #[test]
 fn the_context_window_is_asked_from_the_server() {
     use axum::routing::get;
@@ -453,6 +454,28 @@ fn the_context_window_is_asked_from_the_server() {
         "/v1/models",
         get(|| async { axum::Json(serde_json::json!({"data": [{"id": "m", "owned_by": "me"}]})) }),
     ));
+    // Ollama: `num_ctx` when the model sets it, else its length capped at Ollama's default.
+    let ollama = |show: serde_json::Value| {
+        spawn(Router::new().route(
+            "/api/show",
+            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                let show = show.clone();
+                async move {
+                    assert_eq!(body["model"], "m");
+                    axum::Json(show)
+                }
+            }),
+        ))
+    };
+    let ollama_set = ollama(serde_json::json!({
+        "parameters": "stop \"<|im_end|>\"\nnum_ctx                        3072",
+        "model_info": {"llama.context_length": 8192}
+    }));
+    let ollama_default = ollama(serde_json::json!({
+        "parameters": "stop \"<|im_end|>\"",
+        "model_info": {"general.architecture": "llama", "llama.context_length": 131072}
+    }));
+    let ollama_small = ollama(serde_json::json!({"model_info": {"qwen2.context_length": 1024}}));
     let window = |base: &str| {
         OpenAi::new(OpenAiConfig::new(base, "m"))
             .with_server_window()
@@ -461,6 +484,9 @@ fn the_context_window_is_asked_from_the_server() {
     assert_eq!(window(&llama_cpp), 2048);
     assert_eq!(window(&vllm), 4096);
     assert_eq!(window(&silent), 8192);
+    assert_eq!(window(&ollama_set), 3072);
+    assert_eq!(window(&ollama_default), 2048);
+    assert_eq!(window(&ollama_small), 1024);
     assert_eq!(window("http://127.0.0.1:9/v1"), 8192);
 }
 
