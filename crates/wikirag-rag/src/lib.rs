@@ -325,7 +325,7 @@ impl<R: Retriever> Rag<R> {
     }
 
     /// Links that land on each source's sentence, chosen against the sentences before it on
-    /// its page (when the retriever can give them; else the links stay as they are).
+    /// its page (when the retriever can give them; else from the sentence alone).
     fn link_sources(&self, sources: &mut [Source]) {
         let mut last: HashMap<u64, u32> = HashMap::new();
         for s in sources.iter().filter(|s| !s.url.is_empty()) {
@@ -333,12 +333,13 @@ impl<R: Retriever> Rag<R> {
             *e = (*e).max(s.sentence);
         }
         for (page_id, last) in last {
+            // Without the page's sentences, the link is chosen from the sentence alone.
             let texts = match self.retriever.page_sentences(page_id, last) {
                 Ok(Some(texts)) => texts,
-                Ok(None) => continue,
+                Ok(None) => Vec::new(),
                 Err(e) => {
                     tracing::warn!(page_id, "sentences for links: {e}");
-                    continue;
+                    Vec::new()
                 }
             };
             for s in sources.iter_mut().filter(|s| s.page_id == page_id) {
@@ -769,7 +770,8 @@ fn to_sources(hits: Vec<Hit>) -> Vec<Source> {
         .enumerate()
         .map(|(i, (rank, h))| Source {
             n: i + 1,
-            link: wikirag_core::link::sentence_link(&h.url, h.revision_id, &h.text, &[]),
+            // Filled by `Rag::link_sources` once the sources are chosen (it needs the page).
+            link: String::new(),
             revision_id: h.revision_id,
             title: h.title,
             section: h.section,
