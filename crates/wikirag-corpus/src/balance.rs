@@ -84,9 +84,14 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                 links.pop();
                 i += 2;
             }
-            // Comments are scanned like the rest: the parser's idea of where one ends
-            // (`<!-->`) is not MediaWiki's, and an opener made text inside a comment is
-            // dropped with it anyway.
+            // A comment ends where the parser ends it: at `-->` searched from four bytes past
+            // `<!--` (so `<!-->` is no end), at an end tag of an open extension tag, or at the
+            // end of the text. Openers and closers inside are no markup to the parser: counted,
+            // a `}}` in an unclosed comment closed a `{{` before it that the parser could not
+            // close, and it backtracked on every such opener (found by fuzzing).
+            b'<' if bytes[i + 1..].starts_with(b"!--") => {
+                i = comment_end(bytes, i, &tags);
+            }
             b'<' => {
                 let closing = bytes.get(i + 1) == Some(&b'/');
                 let name_at = i + 1 + usize::from(closing);
@@ -122,6 +127,11 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                             });
                         }
                         i = name_at + name_len;
+                    }
+                    // An HTML start tag runs to its `>` for the parser, whatever is inside
+                    // (`<s <!-->` holds no comment).
+                    None if !closing && is_html_tag(bytes, name_at) => {
+                        i = find(bytes, name_at, b">").map_or(i + 1, |end| end + 1);
                     }
                     None => i += 1,
                 }
@@ -169,6 +179,109 @@ fn run_len(bytes: &[u8], from: usize, b: u8) -> usize {
 
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes.get(from..)?, needle).map(|at| from + at)
+}
+
+/// Where scanning resumes after the comment that starts at `at` (`<!--`), as the parser ends
+/// it: past the first `-->` from `at + 4`, at an end tag (`</name>`, blanks before `>`) of an
+/// extension tag still open, whichever comes first, or at the end of the text.
+fn comment_end(bytes: &[u8], at: usize, tags: &[(usize, Vec<Opener>)]) -> usize {
+    let mut i = at + 4;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"-->") {
+            return i + 3;
+        }
+        if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'/') {
+            let closes_open_tag = tag_at(bytes, i + 2).is_some_and(|(tag, name_len)| {
+                let open = tags.iter().any(|(t, stack)| *t == tag && !stack.is_empty());
+                let after = &bytes[i + 2 + name_len..];
+                let blanks = after
+                    .iter()
+                    .take_while(|c| matches!(c, b' ' | b'\t' | b'\n'))
+                    .count();
+                open && after.get(blanks) == Some(&b'>')
+            });
+            if closes_open_tag {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The HTML tags the parser knows (parse-wiki-text-2's default configuration): a start tag of
+/// one is markup up to its `>`.
+const HTML_TAGS: &[&str] = &[
+    "abbr",
+    "b",
+    "bdi",
+    "bdo",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "data",
+    "dd",
+    "del",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rb",
+    "rp",
+    "rt",
+    "ruby",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "td",
+    "th",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
+];
+
+/// An HTML tag's name starts at `at`, ended by a blank, `/`, `>` or the end of the text, as
+/// the parser reads a start tag's name.
+fn is_html_tag(bytes: &[u8], at: usize) -> bool {
+    let rest = &bytes[at..];
+    let n = rest
+        .iter()
+        .position(|c| matches!(c, b' ' | b'\t' | b'\n' | b'/' | b'>'))
+        .unwrap_or(rest.len());
+    HTML_TAGS
+        .iter()
+        .any(|tag| rest[..n].eq_ignore_ascii_case(tag.as_bytes()))
 }
 
 /// The extension tag whose name starts at `at` (ASCII case-insensitive, followed by a space,
@@ -225,5 +338,30 @@ mod tests {
         assert_eq!(shown(": {|\n|a"), ": |\n|a");
         // Past six in a row, the first braces are text even when closed.
         assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "{{{{{{x}}}}}}}}");
+    }
+
+    #[test]
+    fn comments_end_where_the_parser_ends_them() {
+        // Found by fuzzing: closers in an unclosed comment close nothing.
+        assert_eq!(shown("a {{b <!-- }} c"), "a b <!-- }} c");
+        assert_eq!(shown("a [[b <!-- ]] c"), "a b <!-- ]] c");
+        // Openers in a comment are no markup.
+        assert!(matches!(
+            drop_unclosed("a <!-- {{ [[ --> b"),
+            Cow::Borrowed(_)
+        ));
+        // `<!-->` does not end the comment it starts.
+        assert_eq!(shown("{{a <!--> }} --> b"), "a <!--> }} --> b");
+        // An end tag of an open extension tag ends it; the tag is then closed.
+        assert!(matches!(
+            drop_unclosed("<ref>a <!-- b</ref> {{c}}"),
+            Cow::Borrowed(_)
+        ));
+        // In an HTML start tag, `<!--` is no comment.
+        assert_eq!(
+            shown("<span title=\"<!--\">{{a }} b"),
+            "<span title=\"<!--\">{{a }} b"
+        );
+        assert_eq!(shown("<span <!--> {{a b"), "<span <!--> a b");
     }
 }

@@ -1004,6 +1004,69 @@ mod tests {
         }
     }
 
+    /// Closers inside a comment that is never closed close nothing for the parser: the openers
+    /// before it are unclosed and must not be given to it (found by fuzzing: runs of `{` with
+    /// their `}` after an unclosed `<!--` used the whole parse time limit).
+    #[test]
+    fn closers_inside_an_unclosed_comment_close_nothing() {
+        let cleaner = Cleaner::new(
+            &SiteInfo::default(),
+            Language::English,
+            CleanOptions {
+                parse_timeout: std::time::Duration::from_secs(2),
+            },
+        );
+        let minimised =
+            include_str!("../../../fuzz/corpus/cleaner/cleaner-slow-unit-unclosed-comment");
+        for (text, kept) in [
+            (
+                format!(
+                    "A second paragraph here.\n\nAlpha {} delta <!-- {} hidden",
+                    "{{x|".repeat(40),
+                    "}}".repeat(40)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\nAlpha {} delta <!-- {} hidden",
+                    "[[a|".repeat(40),
+                    "]]".repeat(40)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!("{minimised}\n\nA later paragraph."),
+                "principal ministre.",
+            ),
+        ] {
+            let article = cleaner
+                .clean(&Page {
+                    id: 1,
+                    title: "T".into(),
+                    text: text.clone(),
+                    ..Page::default()
+                })
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let all = texts(&article).join(" ");
+            assert!(all.contains(kept), "{all}");
+            assert!(!all.contains("hidden") && !all.contains("later"), "{all}");
+        }
+        // A closed comment still hides its braces, and an end tag of an open `<ref>` ends an
+        // unclosed comment as the parser ends it.
+        let article = cleaner
+            .clean(&Page {
+                id: 1,
+                title: "T".into(),
+                text: "Alpha {{x|y}} beta <!-- }} --> gamma. Delta<ref>r <!-- q</ref> epsilon."
+                    .into(),
+                ..Page::default()
+            })
+            .expect("cleaned");
+        let all = texts(&article).join(" ");
+        assert!(all.contains("gamma") && all.contains("epsilon"), "{all}");
+    }
+
     /// parse-wiki-text-2 flushes its text at the scan position when it gives up, and that
     /// position can fall inside a character (found by fuzzing: "end byte index 3837 is not a
     /// char boundary; it is inside 'é'"). Such a page is an error of its own, never a panic.
