@@ -128,9 +128,9 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                         }
                         i = name_at + name_len;
                     }
-                    // An HTML start tag runs to its `>` for the parser, whatever is inside
-                    // (`<s <!-->` holds no comment).
-                    None if !closing && is_html_tag(bytes, name_at) => {
+                    // An HTML start or end tag runs to its `>` for the parser, whatever is
+                    // inside (`<s <!-->` and `</s x<!-- y>` hold no comment).
+                    None if is_html_tag(bytes, name_at) => {
                         i = find(bytes, name_at, b">").map_or(i + 1, |end| end + 1);
                     }
                     None => i += 1,
@@ -363,5 +363,10 @@ mod tests {
             "<span title=\"<!--\">{{a }} b"
         );
         assert_eq!(shown("<span <!--> {{a b"), "<span <!--> a b");
+        // Nor in an HTML end tag (found by fuzzing).
+        assert_eq!(
+            shown("s.</s XIe.<!-- an>\n==={{{{a"),
+            "s.</s XIe.<!-- an>\n===a"
+        );
     }
 }

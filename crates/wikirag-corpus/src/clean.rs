@@ -1039,6 +1039,13 @@ mod tests {
                 format!("{minimised}\n\nA later paragraph."),
                 "principal ministre.",
             ),
+            (
+                format!(
+                    "A second paragraph here.\n\ns.</s XIe.<!-- an>\n\n==={}a",
+                    "{".repeat(80)
+                ),
+                "A second paragraph here.",
+            ),
         ] {
             let article = cleaner
                 .clean(&Page {
