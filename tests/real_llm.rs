@@ -97,3 +97,83 @@ fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() 
         eprintln!("window {window}: {cited}/{} answers cited", questions.len());
     }
 }
+
+/// Our llama forward pass and candle's write the same greedy answers with SmolLM2 (the
+/// weights differ only in how they are quantised: Q4_1 kept as it is, against candle's
+/// conversion to Q8_0), and several requests run on our pass at once.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
+fn our_llama_pass_answers_as_candle_does_and_runs_requests_at_once() {
+    use wikirag_core::{ChatMessage, LlmRequest};
+    use wikirag_llm::LocalEngine;
+    let path = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
+            path.display()
+        );
+        return;
+    }
+    let ours = LocalGguf::load(&LocalConfig::new(&path)).unwrap();
+    assert!(
+        ours.engine_name().starts_with("wikirag-llama"),
+        "{}",
+        ours.engine_name()
+    );
+    let mut config = LocalConfig::new(&path);
+    config.engine = LocalEngine::Candle;
+    let candle = LocalGguf::load(&config).unwrap();
+    assert_eq!(candle.engine_name(), "candle");
+    let questions: Vec<String> = std::fs::read_to_string(sample("questions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["question"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let request = |q: &str| LlmRequest {
+        messages: vec![
+            ChatMessage::new("system", "Answer in one sentence."),
+            ChatMessage::new("user", q),
+        ],
+        max_tokens: 24,
+        temperature: 0.0,
+    };
+    let mut same_start = 0;
+    let mut report = Vec::new();
+    for q in &questions {
+        let a = ours.complete(&request(q), &mut |_| {}).unwrap();
+        let b = candle.complete(&request(q), &mut |_| {}).unwrap();
+        let words = |t: &str| t.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        if words(&a.text) == words(&b.text) {
+            same_start += 1;
+        }
+        report.push(format!("{q}\n  ours:   {}\n  candle: {}", a.text, b.text));
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(
+        same_start * 4 >= questions.len() * 3,
+        "{same_start} of {} answers start alike:\n{}",
+        questions.len(),
+        report.join("\n")
+    );
+    // Requests at once on shared weights: each answer is the one it gives alone.
+    let alone: Vec<String> = questions
+        .iter()
+        .take(4)
+        .map(|q| ours.complete(&request(q), &mut |_| {}).unwrap().text)
+        .collect();
+    let together: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = questions
+            .iter()
+            .take(4)
+            .map(|q| {
+                let ours = &ours;
+                s.spawn(move || ours.complete(&request(q), &mut |_| {}).unwrap().text)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(alone, together);
+}

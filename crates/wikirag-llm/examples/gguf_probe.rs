@@ -4,6 +4,7 @@
 //!
 //! The prompt is the chat template around a text of about PROMPT_WORDS words (default 1,000,
 //! ≈ 1.5 k tokens); GEN tokens are generated greedily (default 64). One JSON line on stdout.
+//! `PROBE_ENGINE=candle` runs the file on candle instead of our llama forward pass.
 use std::time::Instant;
 use wikirag_core::{ChatMessage, Llm, LlmRequest};
 
@@ -17,8 +18,11 @@ fn main() {
         .map_or(1000, |w| w.parse().expect("PROMPT_WORDS"));
     let max_new: usize = args.next().map_or(64, |g| g.parse().expect("GEN"));
     let t0 = Instant::now();
-    let model = wikirag_llm::LocalGguf::load(&wikirag_llm::LocalConfig::new(&path))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut config = wikirag_llm::LocalConfig::new(&path);
+    if std::env::var("PROBE_ENGINE").as_deref() == Ok("candle") {
+        config.engine = wikirag_llm::LocalEngine::Candle;
+    }
+    let model = wikirag_llm::LocalGguf::load(&config).unwrap_or_else(|e| panic!("{e}"));
     let load = t0.elapsed().as_secs_f64();
     let base = "The Seine is a river in northern France. It flows through Paris and reaches \
                 the English Channel at Le Havre. Its drainage basin covers much of the Paris \
@@ -64,8 +68,9 @@ fn main() {
         })
         .unwrap_or_default();
     println!(
-        "{{\"engine\": \"wikirag\", \"load_s\": {load:.2}, \"prompt_tokens\": {p}, \"prompt_tok_s\": {:.1}, \
+        "{{\"engine\": \"wikirag {}\", \"load_s\": {load:.2}, \"prompt_tokens\": {p}, \"prompt_tok_s\": {:.1}, \
          \"generated\": {g}, \"gen_tok_s\": {:.1}, \"peak_rss_kb\": {rss}, \"text\": {:?}}}",
+        model.engine_name(),
         p as f64 / ps,
         g.saturating_sub(1) as f64 / gs,
         c.text

@@ -37,6 +37,19 @@ pub struct LocalConfig {
     pub context_window: Option<usize>,
     pub seed: u64,
     pub cuda: bool,
+    /// Which code runs the model.
+    pub engine: LocalEngine,
+}
+
+/// Which code runs a local model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LocalEngine {
+    /// Our own forward pass for llama-architecture files on the CPU (shared weights, requests
+    /// run concurrently), candle for the rest.
+    #[default]
+    Auto,
+    /// candle for every file (one request at a time).
+    Candle,
 }
 
 impl LocalConfig {
@@ -47,6 +60,7 @@ impl LocalConfig {
             context_window: None,
             seed: 299_792_458,
             cuda: false,
+            engine: LocalEngine::Auto,
         }
     }
 }
@@ -84,8 +98,22 @@ enum Template {
     Plain,
 }
 
-/// A loaded local model: weights read once at load and reused by every request (generation
-/// is serialised: one at a time).
+/// What runs a loaded model.
+enum Engine {
+    /// Our llama forward pass: the weights are shared, each request has its own KV cache.
+    Own(crate::llama::Llama),
+    /// candle's models keep their KV cache inside the weights: one request at a time.
+    Candle(Mutex<Weights>),
+}
+
+/// One request's hold on the engine.
+enum State<'a> {
+    Own(&'a crate::llama::Llama, crate::llama::Session),
+    Candle(std::sync::MutexGuard<'a, Weights>),
+}
+
+/// A loaded local model: weights read once at load and reused by every request (with our
+/// llama engine requests run concurrently; with candle's, one at a time).
 pub struct LocalGguf {
     path: PathBuf,
     config: LocalConfig,
@@ -97,7 +125,7 @@ pub struct LocalGguf {
     bos: Option<u32>,
     template: Template,
     name: String,
-    weights: Mutex<Weights>,
+    engine: Engine,
     /// Where the tokenizer came from: "tokenizer.json" path or "GGUF metadata".
     tokenizer_source: String,
 }
@@ -166,9 +194,6 @@ impl LocalGguf {
             Device::Cpu
         };
         let mut window = config.context_window.or(context_length).unwrap_or(2048);
-        if arch == "llama" {
-            window = window.min(quantized_llama::MAX_SEQ_LEN);
-        }
         let vocab = tokenizer.get_vocab(true);
         let template = match gguf_meta::ChatTemplate::from_gguf(&content) {
             Some(t) => Template::Jinja(t),
@@ -208,11 +233,44 @@ impl LocalGguf {
         );
         // The weights are read once, now: a broken file fails at start, not at the first
         // question, and no request pays for loading.
-        let weights = read_weights(&arch, content, &mut file, &device).map_err(|e| {
-            bad(format!(
-                "architecture {arch}: candle cannot load these weights: {e}"
-            ))
-        })?;
+        let own = if config.engine == LocalEngine::Auto && !config.cuda {
+            match crate::llama::Llama::load(&content, &mut file) {
+                Ok(Ok(model)) => Some(model),
+                Ok(Err(why)) => {
+                    tracing::info!(model = %path.display(), why, "left to candle");
+                    None
+                }
+                Err(e) => {
+                    return Err(bad(format!(
+                        "architecture {arch}: cannot read the weights: {e}"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        let engine = match own {
+            Some(model) => {
+                tracing::info!(
+                    model = %path.display(),
+                    kernel = model.kernel().name(),
+                    weight_bytes = model.bytes(),
+                    "llama forward pass"
+                );
+                Engine::Own(model)
+            }
+            None => {
+                if arch == "llama" {
+                    window = window.min(quantized_llama::MAX_SEQ_LEN);
+                }
+                let weights = read_weights(&arch, content, &mut file, &device).map_err(|e| {
+                    bad(format!(
+                        "architecture {arch}: candle cannot load these weights: {e}"
+                    ))
+                })?;
+                Engine::Candle(Mutex::new(weights))
+            }
+        };
         tracing::info!(
             model = %path.display(),
             arch,
@@ -230,9 +288,18 @@ impl LocalGguf {
             bos,
             template,
             name,
-            weights: Mutex::new(weights),
+            engine,
             tokenizer_source,
         })
+    }
+
+    /// Which code runs the model: `"wikirag-llama (avx2)"`, `"wikirag-llama (scalar)"` or
+    /// `"candle"`.
+    pub fn engine_name(&self) -> String {
+        match &self.engine {
+            Engine::Own(m) => format!("wikirag-llama ({})", m.kernel().name()),
+            Engine::Candle(_) => "candle".into(),
+        }
     }
 
     /// Where the tokenizer came from: a `tokenizer.json` path, or "GGUF metadata".
@@ -407,7 +474,12 @@ impl Llm for LocalGguf {
                 self.window
             )));
         }
-        let mut weights = self.weights.lock().unwrap_or_else(|p| p.into_inner());
+        // What runs the steps: our engine with this request's own KV cache, or candle's
+        // weights (their cache inside) held for the whole request.
+        let mut state = match &self.engine {
+            Engine::Own(m) => State::Own(m, m.session(prompt.len() + request.max_tokens)),
+            Engine::Candle(w) => State::Candle(w.lock().unwrap_or_else(|p| p.into_inner())),
+        };
         let candle =
             |e: candle_core::Error| LlmError::Other(format!("{}: {e}", self.path.display()));
         let temperature = (request.temperature > 0.0).then_some(f64::from(request.temperature));
@@ -421,13 +493,22 @@ impl Llm for LocalGguf {
         let started = std::time::Instant::now();
         let mut first_token: Option<std::time::Instant> = None;
         for _ in 0..request.max_tokens {
-            let x = Tensor::new(input.as_slice(), &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(candle)?;
-            let logits = weights
-                .forward(&x, pos)
-                .and_then(|l| l.squeeze(0))
-                .map_err(candle)?;
+            let logits = match &mut state {
+                State::Own(m, session) => {
+                    debug_assert_eq!(session.len(), pos);
+                    m.forward(session, &input)
+                        .map_err(|e| LlmError::Other(format!("{}: {e}", self.path.display())))?
+                }
+                State::Candle(weights) => {
+                    let x = Tensor::new(input.as_slice(), &self.device)
+                        .and_then(|t| t.unsqueeze(0))
+                        .map_err(candle)?;
+                    weights
+                        .forward(&x, pos)
+                        .and_then(|l| l.squeeze(0))
+                        .map_err(candle)?
+                }
+            };
             pos += input.len();
             let next = sampler.sample(&logits).map_err(candle)?;
             first_token.get_or_insert_with(std::time::Instant::now);
