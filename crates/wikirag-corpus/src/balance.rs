@@ -17,27 +17,43 @@ use std::borrow::Cow;
 /// The longest run of `{` given to the parser as markup.
 const MAX_BRACE_RUN: usize = 6;
 
+/// What an opener opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A run of `{`.
+    Braces,
+    Link,
+    /// An extension tag (index in `EXTENSION_TAGS`).
+    Tag(usize),
+}
+
 /// A run of `{` (or one `[[`, or one `<tag …>`) still waiting for its closer.
 struct Opener {
+    kind: Kind,
     at: usize,
     /// Characters of the run not yet matched (braces), 2 (links), or the tag's length.
     open: usize,
 }
 
 /// Drops every opener that no closer matches; see the module comment.
+///
+/// Braces, links and extension tags share one stack, as in the parser: a closer closes the
+/// innermost opener only. `]]` over an open template is text (the link stays open), `}}` over
+/// an open link or tag gives that link or tag up (the parser rewinds it), and an end tag gives
+/// up everything opened inside its tag. Found by fuzzing: a link closed only after a template
+/// opened inside it, counted as closed, was rewound by the parser, which then parsed the
+/// templates inside it again for every such link.
 pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    let mut braces: Vec<Opener> = Vec::new();
-    let mut links: Vec<Opener> = Vec::new();
-    let mut tables: Vec<Opener> = Vec::new();
-    let mut tags: Vec<(usize, Vec<Opener>)> = Vec::new(); // (index in EXTENSION_TAGS, openers)
+    let mut stack: Vec<Opener> = Vec::new();
+    let mut tables: Vec<usize> = Vec::new();
     // (byte offset, length) of every opener no closer matches: dropped before parsing.
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'{' if bytes.get(i + 1) == Some(&b'|') && at_line_start(bytes, i) => {
-                tables.push(Opener { at: i, open: 1 });
+                tables.push(i);
                 i += 2;
             }
             b'|' if bytes.get(i + 1) == Some(&b'}') && at_line_start(bytes, i) => {
@@ -54,7 +70,8 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                     unmatched.push((i, excess));
                 }
                 if run - excess >= 2 {
-                    braces.push(Opener {
+                    stack.push(Opener {
+                        kind: Kind::Braces,
                         at: i + excess,
                         open: run - excess,
                     });
@@ -64,24 +81,38 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
             b'}' => {
                 let run = run_len(bytes, i, b'}');
                 let mut left = run;
-                // Closers match the innermost opener first; a brace left alone is text.
-                while left >= 2 {
-                    let Some(top) = braces.last_mut() else { break };
+                // Closers match the innermost opener first; a brace left alone is text. A link
+                // or tag still open inside the template is given up.
+                let braces_open = |stack: &[Opener]| stack.iter().any(|o| o.kind == Kind::Braces);
+                while left >= 2 && braces_open(&stack) {
+                    let Some(top) = stack.last_mut() else { break };
+                    if top.kind != Kind::Braces {
+                        unmatched.push((top.at, top.open));
+                        stack.pop();
+                        continue;
+                    }
                     let take = if left >= 3 && top.open >= 3 { 3 } else { 2 };
                     top.open -= take;
                     left -= take;
                     if top.open < 2 {
-                        braces.pop();
+                        stack.pop();
                     }
                 }
                 i += run;
             }
             b'[' if bytes.get(i + 1) == Some(&b'[') => {
-                links.push(Opener { at: i, open: 2 });
+                stack.push(Opener {
+                    kind: Kind::Link,
+                    at: i,
+                    open: 2,
+                });
                 i += 2;
             }
             b']' if bytes.get(i + 1) == Some(&b']') => {
-                links.pop();
+                // Only over an open link is `]]` a closer.
+                if stack.last().is_some_and(|o| o.kind == Kind::Link) {
+                    stack.pop();
+                }
                 i += 2;
             }
             // A comment ends where the parser ends it: at `-->` searched from four bytes past
@@ -90,7 +121,7 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
             // a `}}` in an unclosed comment closed a `{{` before it that the parser could not
             // close, and it backtracked on every such opener (found by fuzzing).
             b'<' if bytes[i + 1..].starts_with(b"!--") => {
-                i = comment_end(bytes, i, &tags);
+                i = comment_end(bytes, i, &stack);
             }
             b'<' => {
                 let closing = bytes.get(i + 1) == Some(&b'/');
@@ -99,13 +130,6 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                     Some((tag, name_len)) => {
                         let end = find(bytes, name_at + name_len, b">");
                         let self_closing = end.is_some_and(|e| bytes[e - 1] == b'/');
-                        let stack = match tags.iter_mut().find(|(t, _)| *t == tag) {
-                            Some((_, stack)) => stack,
-                            None => {
-                                tags.push((tag, Vec::new()));
-                                &mut tags.last_mut().expect("just pushed").1
-                            }
-                        };
                         if closing {
                             // The parser takes `</ref >` as a closer but not `</ref b=c>`:
                             // only blanks between the name and `>` (found by fuzzing: 40
@@ -115,13 +139,17 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                                     .iter()
                                     .all(|c| matches!(c, b' ' | b'\t' | b'\n'))
                             });
-                            if blank_to_end {
+                            let open = stack.iter().rposition(|o| o.kind == Kind::Tag(tag));
+                            if let (true, Some(at)) = (blank_to_end, open) {
+                                // What was opened inside the tag and is still open is given up.
+                                unmatched.extend(stack.drain(at + 1..).map(|o| (o.at, o.open)));
                                 stack.pop();
                             }
                         } else if end.is_none() {
                             unmatched.push((i, 1)); // `<ref` with no `>` at all
                         } else if let Some(end) = end.filter(|_| !self_closing) {
                             stack.push(Opener {
+                                kind: Kind::Tag(tag),
                                 at: i,
                                 open: end + 1 - i,
                             });
@@ -139,12 +167,8 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
             _ => i += 1,
         }
     }
-    unmatched.extend(braces.iter().map(|o| (o.at, o.open)));
-    unmatched.extend(links.iter().map(|o| (o.at, o.open)));
-    unmatched.extend(tables.iter().map(|o| (o.at, o.open)));
-    for (_, stack) in &tags {
-        unmatched.extend(stack.iter().map(|o| (o.at, o.open)));
-    }
+    unmatched.extend(stack.iter().map(|o| (o.at, o.open)));
+    unmatched.extend(tables.iter().map(|&at| (at, 1)));
     if unmatched.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -184,7 +208,7 @@ fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 /// Where scanning resumes after the comment that starts at `at` (`<!--`), as the parser ends
 /// it: past the first `-->` from `at + 4`, at an end tag (`</name>`, blanks before `>`) of an
 /// extension tag still open, whichever comes first, or at the end of the text.
-fn comment_end(bytes: &[u8], at: usize, tags: &[(usize, Vec<Opener>)]) -> usize {
+fn comment_end(bytes: &[u8], at: usize, stack: &[Opener]) -> usize {
     let mut i = at + 4;
     while i < bytes.len() {
         if bytes[i..].starts_with(b"-->") {
@@ -192,7 +216,7 @@ fn comment_end(bytes: &[u8], at: usize, tags: &[(usize, Vec<Opener>)]) -> usize 
         }
         if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'/') {
             let closes_open_tag = tag_at(bytes, i + 2).is_some_and(|(tag, name_len)| {
-                let open = tags.iter().any(|(t, stack)| *t == tag && !stack.is_empty());
+                let open = stack.iter().any(|o| o.kind == Kind::Tag(tag));
                 let after = &bytes[i + 2 + name_len..];
                 let blanks = after
                     .iter()
@@ -338,6 +362,21 @@ mod tests {
         assert_eq!(shown(": {|\n|a"), ": |\n|a");
         // Past six in a row, the first braces are text even when closed.
         assert_eq!(shown("{{{{{{{{x}}}}}}}}"), "{{{{{{x}}}}}}}}");
+    }
+
+    #[test]
+    fn closers_close_only_the_innermost_opener() {
+        // `]]` over an open template is text: the link stays open and is dropped.
+        assert_eq!(shown("[[a|{{b]] c}}"), "a|{{b]] c}}");
+        // `}}` over an open link gives the link up.
+        assert_eq!(shown("{{a|[[b}} c]]"), "{{a|b}} c]]");
+        // An end tag gives up what was opened inside its tag.
+        assert_eq!(shown("<ref>a {{b</ref> c}}"), "<ref>a b</ref> c}}");
+        // Properly nested, nothing changes.
+        assert!(matches!(
+            drop_unclosed("[[a|{{b}}]] {{c|[[d]]}} <ref>{{e}}</ref>"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -1006,7 +1006,8 @@ mod tests {
 
     /// Closers inside a comment that is never closed close nothing for the parser: the openers
     /// before it are unclosed and must not be given to it (found by fuzzing: runs of `{` with
-    /// their `}` after an unclosed `<!--` used the whole parse time limit).
+    /// their `}` after an unclosed `<!--` used the whole parse time limit). Nor does a closer
+    /// close anything but the innermost opener (fuzzing: links closed over open templates).
     #[test]
     fn closers_inside_an_unclosed_comment_close_nothing() {
         let cleaner = Cleaner::new(
@@ -1038,6 +1039,15 @@ mod tests {
             (
                 format!("{minimised}\n\nA later paragraph."),
                 "principal ministre.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\n{}",
+                    include_str!(
+                        "../../../fuzz/corpus/cleaner/cleaner-slow-unit-link-over-template"
+                    )
+                ),
+                "A second paragraph here.",
             ),
             (
                 format!(
