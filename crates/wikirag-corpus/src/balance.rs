@@ -14,6 +14,12 @@
 use crate::config::EXTENSION_TAGS;
 use std::borrow::Cow;
 
+/// What a link opener `[[` the parser would give up becomes: a character the parser takes as
+/// text, turned back into `[[` by the cleaner's last pass (`tidy`), which then reads
+/// `[[File:a.jpg|thumb|Caption.]]` as the parser's rewound text would have read: "Caption.".
+/// (Dropped, the `File:a.jpg|thumb|` before the caption would stay in the text.)
+pub(crate) const LINK_OPENER_AS_TEXT: char = '\u{FDD0}';
+
 /// The longest run of `{` given to the parser as markup.
 const MAX_BRACE_RUN: usize = 6;
 
@@ -22,7 +28,8 @@ const MAX_BRACE_RUN: usize = 6;
 enum Kind {
     /// A run of `{`.
     Braces,
-    Link,
+    /// A link with a `|`; `true` for a file (its caption may hold links).
+    Link(bool),
     /// An extension tag (index in `EXTENSION_TAGS`).
     Tag(usize),
 }
@@ -43,11 +50,12 @@ struct Opener {
 /// up everything opened inside its tag. Found by fuzzing: a link closed only after a template
 /// opened inside it, counted as closed, was rewound by the parser, which then parsed the
 /// templates inside it again for every such link.
-pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
+pub(crate) fn drop_unclosed<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
     let bytes = text.as_bytes();
     let mut stack: Vec<Opener> = Vec::new();
     let mut tables: Vec<usize> = Vec::new();
-    // (byte offset, length) of every opener no closer matches: dropped before parsing.
+    // (byte offset, length) of every opener no closer matches: dropped before parsing (links:
+    // replaced by `LINK_OPENER_AS_TEXT`).
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -101,16 +109,43 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
                 i += run;
             }
             b'[' if bytes.get(i + 1) == Some(&b'[') => {
-                stack.push(Opener {
-                    kind: Kind::Link,
-                    at: i,
-                    open: 2,
-                });
-                i += 2;
+                // As the parser reads a link: `[[` over an open link (not a file's) gives that
+                // link up; the target runs to the first `|` (an open link) or `]]` (a whole
+                // link); a line end, `[`, `{`, `}` or a lone `]` first make `[[` text.
+                while let Some(top) = stack.last().filter(|o| o.kind == Kind::Link(false)) {
+                    unmatched.push((top.at, top.open));
+                    stack.pop();
+                }
+                let target = i
+                    + 2
+                    + bytes[i + 2..]
+                        .iter()
+                        .take_while(|c| matches!(c, b' ' | b'\t' | b'\n'))
+                        .count();
+                let end = bytes[target..]
+                    .iter()
+                    .position(|c| matches!(c, b'\n' | b'[' | b'{' | b'}' | b']' | b'|'))
+                    .map(|p| target + p);
+                match end.map(|e| (e, bytes[e])) {
+                    Some((e, b'|')) => {
+                        let file = is_file(text, target, file_namespaces);
+                        stack.push(Opener {
+                            kind: Kind::Link(file),
+                            at: i,
+                            open: 2,
+                        });
+                        i = e + 1;
+                    }
+                    Some((e, b']')) if bytes.get(e + 1) == Some(&b']') => i = e + 2,
+                    _ => i += 1,
+                }
             }
             b']' if bytes.get(i + 1) == Some(&b']') => {
                 // Only over an open link is `]]` a closer.
-                if stack.last().is_some_and(|o| o.kind == Kind::Link) {
+                if stack
+                    .last()
+                    .is_some_and(|o| matches!(o.kind, Kind::Link(_)))
+                {
                     stack.pop();
                 }
                 i += 2;
@@ -182,10 +217,23 @@ pub(crate) fn drop_unclosed(text: &str) -> Cow<'_, str> {
             continue;
         }
         out.push_str(&text[pos..at]);
+        if text[at..].starts_with("[[") && n == 2 {
+            out.push(LINK_OPENER_AS_TEXT);
+        }
         pos = at + n;
     }
     out.push_str(&text[pos..]);
     Cow::Owned(out)
+}
+
+/// The link target at `at` starts with a file namespace (`File:`, `Fichier:`…), in any case.
+fn is_file(text: &str, at: usize, file_namespaces: &[String]) -> bool {
+    let rest = &text[at..];
+    file_namespaces.iter().any(|ns| {
+        rest.char_indices()
+            .nth(ns.chars().count())
+            .is_some_and(|(end, c)| c == ':' && rest[..end].to_lowercase() == *ns)
+    })
 }
 
 /// Only spaces, tabs or `:` indentation stand between the line's start and `at`.
@@ -326,7 +374,11 @@ mod tests {
     use super::*;
 
     fn shown(text: &str) -> String {
-        drop_unclosed(text).into_owned()
+        drop_unclosed(text, &files()).into_owned()
+    }
+
+    fn files() -> Vec<String> {
+        vec!["file".into(), "fichier".into()]
     }
 
     #[test]
@@ -336,7 +388,10 @@ mod tests {
             "no markup at all",
             "a } b ]] c </ref> d", // stray closers
         ] {
-            assert!(matches!(drop_unclosed(text), Cow::Borrowed(_)), "{text}");
+            assert!(
+                matches!(drop_unclosed(text, &files()), Cow::Borrowed(_)),
+                "{text}"
+            );
         }
     }
 
@@ -345,12 +400,17 @@ mod tests {
         assert_eq!(shown("a {{b c"), "a b c");
         assert_eq!(shown("a {{{{b}} c"), "a {{b}} c");
         assert_eq!(shown("{{a}} {{b [[c]]"), "{{a}} b [[c]]");
-        assert_eq!(shown("x [[y z"), "x y z");
+        assert_eq!(shown("x [[y|w z"), "x \u{fdd0}y|w z");
+        // `[[` with no `|` or `]]` after its target is text to the parser: left alone.
+        assert!(matches!(
+            drop_unclosed("x [[y z", &files()),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(shown("p<ref>q <ref>r</ref>"), "pq <ref>r</ref>");
         // Not a closer: attributes in an end tag.
         assert_eq!(shown("p<ref>q</ref x>"), "pq</ref x>");
         assert!(matches!(
-            drop_unclosed("p<ref>q</ref \n>"),
+            drop_unclosed("p<ref>q</ref \n>", &files()),
             Cow::Borrowed(_)
         ));
         assert_eq!(shown("p<REF name=a>q"), "pq");
@@ -367,14 +427,23 @@ mod tests {
     #[test]
     fn closers_close_only_the_innermost_opener() {
         // `]]` over an open template is text: the link stays open and is dropped.
-        assert_eq!(shown("[[a|{{b]] c}}"), "a|{{b]] c}}");
+        assert_eq!(shown("[[a|{{b]] c}}"), "\u{fdd0}a|{{b]] c}}");
         // `}}` over an open link gives the link up.
-        assert_eq!(shown("{{a|[[b}} c]]"), "{{a|b}} c]]");
+        assert_eq!(shown("{{a|[[b|x}} c]]"), "{{a|\u{fdd0}b|x}} c]]");
+        // `[[` inside an open link gives it up, but not inside a file's caption.
+        assert_eq!(shown("[[a|b [[c]] d]]"), "\u{fdd0}a|b [[c]] d]]");
+        assert!(matches!(
+            drop_unclosed(
+                "[[Fichier:a.jpg|b [[c]] d]] [[File:x|[[y|z]]]]\n[[Fichier:S.jpg|vignette|[[Innsbruck]].]]",
+                &files()
+            ),
+            Cow::Borrowed(_)
+        ));
         // An end tag gives up what was opened inside its tag.
         assert_eq!(shown("<ref>a {{b</ref> c}}"), "<ref>a b</ref> c}}");
         // Properly nested, nothing changes.
         assert!(matches!(
-            drop_unclosed("[[a|{{b}}]] {{c|[[d]]}} <ref>{{e}}</ref>"),
+            drop_unclosed("[[a|{{b}}]] {{c|[[d]]}} <ref>{{e}}</ref>", &files()),
             Cow::Borrowed(_)
         ));
     }
@@ -383,17 +452,17 @@ mod tests {
     fn comments_end_where_the_parser_ends_them() {
         // Found by fuzzing: closers in an unclosed comment close nothing.
         assert_eq!(shown("a {{b <!-- }} c"), "a b <!-- }} c");
-        assert_eq!(shown("a [[b <!-- ]] c"), "a b <!-- ]] c");
+        assert_eq!(shown("a [[b|x <!-- ]] c"), "a \u{fdd0}b|x <!-- ]] c");
         // Openers in a comment are no markup.
         assert!(matches!(
-            drop_unclosed("a <!-- {{ [[ --> b"),
+            drop_unclosed("a <!-- {{ [[ --> b", &files()),
             Cow::Borrowed(_)
         ));
         // `<!-->` does not end the comment it starts.
         assert_eq!(shown("{{a <!--> }} --> b"), "a <!--> }} --> b");
         // An end tag of an open extension tag ends it; the tag is then closed.
         assert!(matches!(
-            drop_unclosed("<ref>a <!-- b</ref> {{c}}"),
+            drop_unclosed("<ref>a <!-- b</ref> {{c}}", &files()),
             Cow::Borrowed(_)
         ));
         // In an HTML start tag, `<!--` is no comment.

@@ -61,6 +61,8 @@ impl Default for CleanOptions {
 /// Turns pages of one wiki into articles. Cheap to share between threads.
 pub struct Cleaner {
     config: Configuration,
+    /// File namespace names, lower-case (the balance pass reads links as the parser does).
+    file_namespaces: Vec<String>,
     site: SiteInfo,
     lang: Language,
     options: CleanOptions,
@@ -70,6 +72,7 @@ impl Cleaner {
     pub fn new(site: &SiteInfo, lang: Language, options: CleanOptions) -> Cleaner {
         Cleaner {
             config: parser_configuration(site, &lang),
+            file_namespaces: crate::config::file_namespaces(site, &lang),
             site: site.clone(),
             lang,
             options,
@@ -106,7 +109,7 @@ impl Cleaner {
 
     fn clean_unguarded(&self, page: &Page) -> Result<Article> {
         let plain = protect_plain_text_tags(&page.text);
-        let text = crate::balance::drop_unclosed(&plain);
+        let text = crate::balance::drop_unclosed(&plain, &self.file_namespaces);
         let output = self
             .config
             .parse_with_timeout(&text, self.options.parse_timeout)
@@ -671,6 +674,7 @@ pub fn tidy(text: &str, lang: &Language) -> String {
     let text = if ["{{", "}}", "[[", "]]", "''", "<"]
         .iter()
         .any(|m| text.contains(m))
+        || text.contains(crate::balance::LINK_OPENER_AS_TEXT)
     {
         stripped = strip_residual_markup(text);
         stripped.as_str()
@@ -721,7 +725,7 @@ pub fn tidy(text: &str, lang: &Language) -> String {
 /// Last resort for markup the parser left as text (it does on some real pages): templates are
 /// dropped innermost first, links keep their label, bold and italic quotes go.
 fn strip_residual_markup(text: &str) -> String {
-    let mut s = text.to_string();
+    let mut s = text.replace(crate::balance::LINK_OPENER_AS_TEXT, "[[");
     // Templates, innermost first; a bounded number of rounds keeps this linear in practice.
     for _ in 0..8 {
         let Some(open) = s.find("{{") else { break };
@@ -1069,6 +1073,21 @@ mod tests {
             assert!(all.contains(kept), "{all}");
             assert!(!all.contains("hidden") && !all.contains("later"), "{all}");
         }
+        // A link given up (a link inside a link that is not a file's: here `Fichier:` on an
+        // English wiki) reads as the parser's rewound text read: its label only.
+        let article = cleaner
+            .clean(&Page {
+                id: 1,
+                title: "T".into(),
+                text: "Alpha beta gamma.\n[[Fichier:S.jpg|vignette|[[Innsbruck]] town.]]\n".into(),
+                ..Page::default()
+            })
+            .expect("cleaned");
+        let all = texts(&article).join(" ");
+        assert!(
+            all.contains("Innsbruck town.") && !all.contains("vignette"),
+            "{all}"
+        );
         // A closed comment still hides its braces, and an end tag of an open `<ref>` ends an
         // unclosed comment as the parser ends it.
         let article = cleaner

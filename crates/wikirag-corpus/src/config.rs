@@ -90,9 +90,14 @@ const PROTOCOLS: &[&str] = &[
     "xmpp:",
 ];
 
-/// Builds the parser configuration: category and file namespace names come from the dump (so
-/// French `Catégorie:` and `Fichier:` are understood), plus the English names every wiki accepts.
-pub fn parser_configuration(site: &SiteInfo, lang: &Language) -> Configuration {
+/// The file namespace names of a wiki, lower-case: from the dump (French `fichier`), plus the
+/// names every wiki accepts and the language's usual ones.
+pub(crate) fn file_namespaces(site: &SiteInfo, lang: &Language) -> Vec<String> {
+    namespaces(site, lang).1
+}
+
+/// Category and file namespace names, lower-case, sorted, without duplicates.
+fn namespaces(site: &SiteInfo, lang: &Language) -> (Vec<String>, Vec<String>) {
     let mut categories: Vec<String> = vec!["category".into()];
     let mut files: Vec<String> = vec!["file".into(), "image".into(), "media".into()];
     if let Some(name) = site.namespace_name(14) {
@@ -127,6 +132,13 @@ pub fn parser_configuration(site: &SiteInfo, lang: &Language) -> Configuration {
     categories.dedup();
     files.sort();
     files.dedup();
+    (categories, files)
+}
+
+/// Builds the parser configuration: category and file namespace names come from the dump (so
+/// French `Catégorie:` and `Fichier:` are understood), plus the English names every wiki accepts.
+pub fn parser_configuration(site: &SiteInfo, lang: &Language) -> Configuration {
+    let (categories, files) = namespaces(site, lang);
     let categories: Vec<&str> = categories.iter().map(String::as_str).collect();
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
     let link_trail = match lang {
