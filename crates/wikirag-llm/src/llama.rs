@@ -105,7 +105,11 @@ impl Llama {
             return Ok(Err("missing hyperparameters".into()));
         };
         let kv_heads = u32_of("llama.attention.head_count_kv").unwrap_or(heads);
-        if heads == 0 || kv_heads == 0 || !dim.is_multiple_of(heads) || !heads.is_multiple_of(kv_heads) {
+        if heads == 0
+            || kv_heads == 0
+            || !dim.is_multiple_of(heads)
+            || !heads.is_multiple_of(kv_heads)
+        {
             return Ok(Err(format!(
                 "{heads} heads, {kv_heads} kv heads, dim {dim}"
             )));
