@@ -2,9 +2,13 @@
 """Local generation speed, wikirag (candle) beside llama.cpp (llama-cpp-python), same GGUF,
 same prompt, same threads: load time, prompt and generation tokens/s, peak RSS.
 
-    benches/llm-speed.sh   (fetches SmolLM2, builds the probe, runs this with llama-cpp-python)
+    scripts/fetch-smollm2.sh
+    cargo build --release -p wikirag-llm --example gguf_probe
+    PY -m pip install llama-cpp-python      # compiles llama.cpp for this CPU (minutes)
+    PY benches/llm-speed.py models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+        target/release/examples/gguf_probe [PROMPT_WORDS] [GEN]
 
-    python3 benches/llm-speed.py MODEL.gguf PROBE_BINARY [PROMPT_WORDS] [GEN]
+PROBE_ENGINE=candle in the environment measures candle's llama instead of ours.
 """
 import json
 import resource
