@@ -17,8 +17,8 @@ pub enum LlmKind {
     Extractive,
     /// An OpenAI-compatible chat-completions server (OpenAI, Azure, Ollama, llama.cpp, vLLM).
     Openai,
-    /// A local GGUF model (llama, qwen2, phi3, gemma3) run by candle; its tokenizer and chat
-    /// template come from the GGUF unless a tokenizer.json is beside it.
+    /// A local GGUF model (llama on our own CPU pass; qwen2, phi3, gemma3 on candle); its
+    /// tokenizer and chat template come from the GGUF unless a tokenizer.json is beside it.
     Local,
 }
 
