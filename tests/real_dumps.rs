@@ -79,16 +79,8 @@ fn every_shared_dump_reads_without_a_fault() {
         let (rec, sink) = read(cfg, None);
         assert!(rec.fatal_error.is_none(), "{name}: {:?}", rec.fatal_error);
         assert_eq!(rec.pages_read, *pages, "{name}");
-        if name.starts_with("ltgwiki") {
-            // One template page (ns 10) is pathological for the wikitext parser: it is skipped
-            // with its id after the parser's time budget, and everything else goes in.
-            assert_eq!(rec.skipped, 1, "{name}: {:?}", rec.page_errors);
-            assert!(
-                rec.page_errors[0].contains("page 285") && rec.page_errors[0].contains("gave up")
-            );
-            assert_eq!(rec.articles + rec.redirects + 1, *pages, "{name}");
-            continue;
-        }
+        // ltgwiki's `Taiss:Navbox` (ns 10) once used the whole parser budget and was skipped;
+        // since the balance pass closes openers as the parser does, every page goes in.
         assert_eq!(rec.skipped, 0, "{name}: {:?}", rec.page_errors);
         assert_eq!(rec.language, *lang, "{name}");
         assert_eq!(rec.articles + rec.redirects, *pages, "{name}");
