@@ -15,17 +15,35 @@ use wikirag_llm::{LocalConfig, LocalGguf};
 use wikirag_rag::{AskOptions, Rag};
 use wikirag_tests::{build, read_config, root, sample};
 
-#[test]
-#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
-fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() {
+/// SmolLM2's GGUF, or `None` (the test is skipped, and says so) when it was not fetched.
+fn smollm2() -> Option<std::path::PathBuf> {
     let path = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.is_file() {
         eprintln!(
             "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
             path.display()
         );
-        return;
+        return None;
     }
+    Some(path)
+}
+
+/// The bundled sample's questions.
+fn sample_questions() -> Vec<String> {
+    std::fs::read_to_string(sample("questions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["question"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
+fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() {
+    let Some(path) = smollm2() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("idx");
     build(
@@ -33,14 +51,7 @@ fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() 
         &out,
     )
     .unwrap();
-    let questions: Vec<String> = std::fs::read_to_string(sample("questions.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["question"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let questions = sample_questions();
     assert!(questions.len() >= 8);
     for window in [2048, 512] {
         let mut config = LocalConfig::new(&path);
@@ -106,14 +117,7 @@ fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() 
 fn our_llama_pass_answers_as_candle_does_and_runs_requests_at_once() {
     use wikirag_core::{ChatMessage, LlmRequest};
     use wikirag_llm::LocalEngine;
-    let path = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.is_file() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
-            path.display()
-        );
-        return;
-    }
+    let Some(path) = smollm2() else { return };
     let ours = LocalGguf::load(&LocalConfig::new(&path)).unwrap();
     assert!(
         ours.engine_name().starts_with("wikirag-llama"),
@@ -124,14 +128,7 @@ fn our_llama_pass_answers_as_candle_does_and_runs_requests_at_once() {
     config.engine = LocalEngine::Candle;
     let candle = LocalGguf::load(&config).unwrap();
     assert_eq!(candle.engine_name(), "candle");
-    let questions: Vec<String> = std::fs::read_to_string(sample("questions.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["question"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let questions = sample_questions();
     let request = |q: &str| LlmRequest {
         messages: vec![
             ChatMessage::new("system", "Answer in one sentence."),
