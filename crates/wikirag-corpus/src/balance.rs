@@ -9,7 +9,11 @@
 //! as `<ref>`) and the braces of a run past six, and drops them before parsing: the parser
 //! kept such openers as text and the cleaner's last pass stripped that markup, so the
 //! sentences read as before, without the backtracking. The content after an opener is kept,
-//! as the parser did. A page with none of these is not copied.
+//! as the parser did. A page with none of these is not copied. Braces are read as the parser
+//! reads them (a run is parameters `{{{` first, a parameter met by `}}` is rewound as a
+//! template), and what is dropped can bring markup together, so the pass runs again until
+//! the parser has nothing left to rewind (checked on every short text of braces, brackets and
+//! bars in the tests).
 
 use crate::config::EXTENSION_TAGS;
 use std::borrow::Cow;
@@ -20,13 +24,21 @@ use std::borrow::Cow;
 /// (Dropped, the `File:a.jpg|thumb|` before the caption would stay in the text.)
 pub(crate) const LINK_OPENER_AS_TEXT: char = '\u{FDD0}';
 
+/// What separates a template `{{` from the brace after it, where the parser would have read
+/// the three as a parameter it must rewind: text to the parser, removed by the cleaner's last
+/// pass (`tidy`).
+pub(crate) const BRACE_SEPARATOR: char = '\u{FDD1}';
+
 /// The longest run of `{` given to the parser as markup.
 const MAX_BRACE_RUN: usize = 6;
+
+/// How many times `drop_unclosed` reads a page at most.
+const MAX_PASSES: usize = 4;
 
 /// What an opener opens.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// A run of `{`.
+    /// A parameter `{{{` (`open` 3) or a template `{{` (`open` 2).
     Braces,
     /// A link with a `|`; `true` for a file (its caption may hold links).
     Link(bool),
@@ -34,11 +46,11 @@ enum Kind {
     Tag(usize),
 }
 
-/// A run of `{` (or one `[[`, or one `<tag …>`) still waiting for its closer.
+/// A parameter or template opener (or one `[[`, or one `<tag …>`) still waiting for its closer.
 struct Opener {
     kind: Kind,
     at: usize,
-    /// Characters of the run not yet matched (braces), 2 (links), or the tag's length.
+    /// 3 (a parameter `{{{`), 2 (a template `{{` or a link), or the tag's length.
     open: usize,
 }
 
@@ -51,6 +63,23 @@ struct Opener {
 /// opened inside it, counted as closed, was rewound by the parser, which then parsed the
 /// templates inside it again for every such link.
 pub(crate) fn drop_unclosed<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
+    let mut out = match drop_once(text, file_namespaces) {
+        Cow::Borrowed(_) => return Cow::Borrowed(text),
+        Cow::Owned(out) => out,
+    };
+    // What was dropped can bring markup together (`[{{[|` leaves `[[|`, a link opener): the
+    // pass runs again until nothing changes, a few times at most.
+    for _ in 1..MAX_PASSES {
+        match drop_once(&out, file_namespaces) {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(next) => out = next,
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One pass of `drop_unclosed`.
+fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
     let bytes = text.as_bytes();
     let mut stack: Vec<Opener> = Vec::new();
     let mut tables: Vec<usize> = Vec::new();
@@ -77,12 +106,19 @@ pub(crate) fn drop_unclosed<'a>(text: &'a str, file_namespaces: &[String]) -> Co
                 if excess > 0 {
                     unmatched.push((i, excess));
                 }
-                if run - excess >= 2 {
+                // The parser reads a run as parameters `{{{` while three are left, then a
+                // template `{{` if two are, a last single brace being text.
+                let mut at = i + excess;
+                let mut left = run - excess;
+                while left >= 2 {
+                    let open = if left >= 3 { 3 } else { 2 };
                     stack.push(Opener {
                         kind: Kind::Braces,
-                        at: i + excess,
-                        open: run - excess,
+                        at,
+                        open,
                     });
+                    at += open;
+                    left -= open;
                 }
                 i += run;
             }
@@ -93,18 +129,25 @@ pub(crate) fn drop_unclosed<'a>(text: &'a str, file_namespaces: &[String]) -> Co
                 // or tag still open inside the template is given up.
                 let braces_open = |stack: &[Opener]| stack.iter().any(|o| o.kind == Kind::Braces);
                 while left >= 2 && braces_open(&stack) {
-                    let Some(top) = stack.last_mut() else { break };
+                    let Some(top) = stack.last() else { break };
                     if top.kind != Kind::Braces {
                         unmatched.push((top.at, top.open));
                         stack.pop();
                         continue;
                     }
-                    let take = if left >= 3 && top.open >= 3 { 3 } else { 2 };
-                    top.open -= take;
-                    left -= take;
-                    if top.open < 2 {
-                        stack.pop();
+                    if top.open == 3 && left == 2 {
+                        // A parameter met by `}}` alone: the parser rewinds it and reads its
+                        // braces again from the second, as a template. Its first brace is
+                        // dropped, and a separator keeps the next brace of the run from making
+                        // it a parameter again (found by fuzzing: nested, such parameters were
+                        // each read again for every one around them).
+                        unmatched.push((top.at, 1));
+                        if bytes.get(top.at + 3) == Some(&b'{') {
+                            unmatched.push((top.at + 3, 0));
+                        }
                     }
+                    left -= top.open.min(left);
+                    stack.pop();
                 }
                 i += run;
             }
@@ -219,6 +262,8 @@ pub(crate) fn drop_unclosed<'a>(text: &'a str, file_namespaces: &[String]) -> Co
         out.push_str(&text[pos..at]);
         if text[at..].starts_with("[[") && n == 2 {
             out.push(LINK_OPENER_AS_TEXT);
+        } else if n == 0 {
+            out.push(BRACE_SEPARATOR);
         }
         pos = at + n;
     }
@@ -398,7 +443,8 @@ mod tests {
     #[test]
     fn unclosed_openers_become_text() {
         assert_eq!(shown("a {{b c"), "a b c");
-        assert_eq!(shown("a {{{{b}} c"), "a {{b}} c");
+        // Four braces are a parameter and a text brace to the parser.
+        assert_eq!(shown("a {{{{b c"), "a {b c");
         assert_eq!(shown("{{a}} {{b [[c]]"), "{{a}} b [[c]]");
         assert_eq!(shown("x [[y|w z"), "x \u{fdd0}y|w z");
         // `[[` with no `|` or `]]` after its target is text to the parser: left alone.
@@ -449,6 +495,62 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_braces_are_read_as_the_parser_reads_them() {
+        // A parameter met by `}}` alone is read again by the parser as a template from its
+        // second brace: that brace is dropped (found by fuzzing; nested, the parser read each
+        // such parameter again for every one around it).
+        assert_eq!(shown("{{{a}}"), "{{a}}");
+        assert_eq!(shown("{{{ {{{ {{{ x }} }} }}"), "{{ {{ {{ x }} }} }}");
+        // The next brace of the run would make it a parameter again: a separator keeps it out.
+        assert_eq!(shown("{{{{{{a}}}b}}"), "{{\u{fdd1}{{{a}}}b}}");
+        // Five braces are a parameter then a template; closed by five, nothing changes.
+        assert!(matches!(
+            drop_unclosed("{{{{{a}}}}} {{{{{a}}}}}", &files()),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    /// Every text of up to nine `{`, `}` and `a`, and of up to six `{`, `}`, `[`, `]`, `|` and
+    /// `a`: the parser never rewinds a template, parameter, link or table in what the pass
+    /// leaves (each rewind reads the text after the opener again).
+    #[test]
+    fn the_parser_never_rewinds_after_the_pass() {
+        let config = crate::config::parser_configuration(
+            &wikirag_core::SiteInfo::default(),
+            &wikirag_core::Language::English,
+        );
+        let mut checked = 0;
+        for (alphabet, longest) in [
+            (&['{', '}', 'a'][..], 9),
+            (&['{', '}', '[', ']', '|', 'a'], 6),
+        ] {
+            for len in 1..=longest {
+                for n in 0..alphabet.len().pow(len) {
+                    let text: String = (0..len)
+                        .scan(n, |n, _| {
+                            let c = alphabet[*n % alphabet.len()];
+                            *n /= alphabet.len();
+                            Some(c)
+                        })
+                        .collect();
+                    let shown = shown(&text);
+                    let output = config.parse(&shown).expect("no time limit");
+                    let rewinds = output.warnings.iter().any(|w| {
+                        matches!(
+                            w.message,
+                            parse_wiki_text_2::WarningMessage::UnexpectedEndTagRewinding
+                                | parse_wiki_text_2::WarningMessage::MissingEndTagRewinding
+                        )
+                    });
+                    assert!(!rewinds, "{text:?} became {shown:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 29_523 + 55_986);
+    }
+
+    #[test]
     fn comments_end_where_the_parser_ends_them() {
         // Found by fuzzing: closers in an unclosed comment close nothing.
         assert_eq!(shown("a {{b <!-- }} c"), "a b <!-- }} c");
@@ -474,7 +576,7 @@ mod tests {
         // Nor in an HTML end tag (found by fuzzing).
         assert_eq!(
             shown("s.</s XIe.<!-- an>\n==={{{{a"),
-            "s.</s XIe.<!-- an>\n===a"
+            "s.</s XIe.<!-- an>\n==={a"
         );
     }
 }

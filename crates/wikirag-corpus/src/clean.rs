@@ -675,6 +675,7 @@ pub fn tidy(text: &str, lang: &Language) -> String {
         .iter()
         .any(|m| text.contains(m))
         || text.contains(crate::balance::LINK_OPENER_AS_TEXT)
+        || text.contains(crate::balance::BRACE_SEPARATOR)
     {
         stripped = strip_residual_markup(text);
         stripped.as_str()
@@ -725,7 +726,9 @@ pub fn tidy(text: &str, lang: &Language) -> String {
 /// Last resort for markup the parser left as text (it does on some real pages): templates are
 /// dropped innermost first, links keep their label, bold and italic quotes go.
 fn strip_residual_markup(text: &str) -> String {
-    let mut s = text.replace(crate::balance::LINK_OPENER_AS_TEXT, "[[");
+    let mut s = text
+        .replace(crate::balance::LINK_OPENER_AS_TEXT, "[[")
+        .replace(crate::balance::BRACE_SEPARATOR, "");
     // Templates, innermost first; a bounded number of rounds keeps this linear in practice.
     for _ in 0..8 {
         let Some(open) = s.find("{{") else { break };
@@ -1011,7 +1014,8 @@ mod tests {
     /// Closers inside a comment that is never closed close nothing for the parser: the openers
     /// before it are unclosed and must not be given to it (found by fuzzing: runs of `{` with
     /// their `}` after an unclosed `<!--` used the whole parse time limit). Nor does a closer
-    /// close anything but the innermost opener (fuzzing: links closed over open templates).
+    /// close anything but the innermost opener (fuzzing: links closed over open templates), and
+    /// a parameter closed as a template is read as one.
     #[test]
     fn closers_inside_an_unclosed_comment_close_nothing() {
         let cleaner = Cleaner::new(
@@ -1049,6 +1053,25 @@ mod tests {
                     "A second paragraph here.\n\n{}",
                     include_str!(
                         "../../../fuzz/corpus/cleaner/cleaner-slow-unit-link-over-template"
+                    )
+                ),
+                "A second paragraph here.",
+            ),
+            // Parameters `{{{` closed by `}}` alone, the parser rewinds each and reads it again
+            // as a template, once for every such parameter around it (fuzzing: 5 s).
+            (
+                format!(
+                    "A second paragraph here.\n\nAlpha {} delta {} gamma",
+                    "{{{a ".repeat(40),
+                    "}}b ".repeat(40)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\n{}",
+                    include_str!(
+                        "../../../fuzz/corpus/cleaner/cleaner-slow-unit-parameter-closed-as-template"
                     )
                 ),
                 "A second paragraph here.",
