@@ -1076,6 +1076,32 @@ mod tests {
                 ),
                 "A second paragraph here.",
             ),
+            // Closers among a start tag's attributes, and `|}` inside a template opened in a
+            // table, close nothing for the parser (fuzzing: 5 s).
+            (
+                format!(
+                    "A second paragraph here.\n\n{}\n{}",
+                    include_str!(
+                        "../../../fuzz/corpus/cleaner/cleaner-slow-unit-closers-in-start-tag"
+                    ),
+                    include_str!("../../../fuzz/corpus/cleaner/cleaner-slow-unit-tables-and-tags")
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\nAlpha {} delta",
+                    "{{a <ref x=}}>b</ref> ".repeat(40)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\n{}",
+                    "{|\n|{{a\n|}\n".repeat(40)
+                ),
+                "A second paragraph here.",
+            ),
             (
                 format!(
                     "A second paragraph here.\n\ns.</s XIe.<!-- an>\n\n==={}a",
