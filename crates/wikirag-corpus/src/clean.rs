@@ -727,6 +727,7 @@ pub fn tidy(text: &str, lang: &Language) -> String {
 /// dropped innermost first, links keep their label, bold and italic quotes go.
 fn strip_residual_markup(text: &str) -> String {
     let mut s = text
+        .replace(concat!('\u{FDD0}', '['), "[[")
         .replace(crate::balance::LINK_OPENER_AS_TEXT, "[[")
         .replace(crate::balance::BRACE_SEPARATOR, "");
     // Templates, innermost first; a bounded number of rounds keeps this linear in practice.
@@ -1073,6 +1074,23 @@ mod tests {
                     include_str!(
                         "../../../fuzz/corpus/cleaner/cleaner-slow-unit-parameter-closed-as-template"
                     )
+                ),
+                "A second paragraph here.",
+            ),
+            // External links unclosed on their line, each one more doubling the parse time; a
+            // run of `[` before a `|` (fuzzing: 5 s).
+            (
+                format!(
+                    "A second paragraph here.\n\nAlpha {} delta\n\n{}| a",
+                    "[http://a.b/c d ".repeat(40),
+                    "[".repeat(60)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
+                    "A second paragraph here.\n\n{}",
+                    include_str!("../../../fuzz/corpus/cleaner/cleaner-slow-unit-link-run-chain")
                 ),
                 "A second paragraph here.",
             ),

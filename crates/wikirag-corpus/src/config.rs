@@ -59,7 +59,7 @@ const MAGIC_WORDS: &[&str] = &[
     "HOMONYMIE",
 ];
 
-const PROTOCOLS: &[&str] = &[
+pub(crate) const PROTOCOLS: &[&str] = &[
     "//",
     "bitcoin:",
     "ftp://",
