@@ -966,6 +966,22 @@ mod tests {
             .unwrap()
     }
 
+    /// A template closed by `|}}` at a line start is a template, not the end of a table: on
+    /// four real itwiki pages (`{{Monarca … \n|}}`, Aldo Moro's `{{Carica pubblica`) the
+    /// balance pass took `|}` for a table end, dropped the template's `{{` as unclosed, and the
+    /// infobox's parameters became a sentence of the article.
+    #[test]
+    fn a_template_closed_at_a_line_start_is_no_table_end() {
+        let article = clean(
+            Language::English,
+            "Caligula",
+            "{{Monarca\n|nome =Caligola\n|padre =[[Germanico]]\n|}}\n\nCaligula was an emperor.",
+        );
+        let all = texts(&article).join(" ");
+        assert!(all.contains("Caligula was an emperor."), "{all}");
+        assert!(!all.contains("nome") && !all.contains("Monarca"), "{all}");
+    }
+
     /// Unclosed openers inside one another made the parser backtrack exponentially: each of
     /// these small pages used the whole parse timeout (5 s) and up to 1.3 GB, and was skipped.
     /// Now each is cleaned, the openers kept as the text they are, well inside the timeout.
