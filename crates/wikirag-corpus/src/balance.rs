@@ -51,6 +51,8 @@ enum Kind {
     Table,
     /// An external link `[http://…` (`open` 1).
     ExternalLink,
+    /// A heading (`open` 0: nothing to drop; it ends at its line end).
+    Heading,
 }
 
 /// A parameter or template opener (or one `[[`, or one `<tag …>`) still waiting for its closer.
@@ -92,9 +94,12 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
     // (byte offset, length) of every opener no closer matches: dropped before parsing (links:
     // replaced by `LINK_OPENER_AS_TEXT`).
     let mut unmatched: Vec<(usize, usize)> = Vec::new();
+    // `unmatched`'s length when the open heading opened (one at most is open).
+    let mut heading_mark = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    // The end of the text ends a line too (`i == bytes.len()` reads as a line end).
+    while i <= bytes.len() {
+        match bytes.get(i).copied().unwrap_or(b'\n') {
             // A table starts only on a line of its own outside any other markup, and ends
             // only as the innermost markup open (found by fuzzing: `|}` inside a template
             // opened in a table is text to the parser, which then rewound the table).
@@ -214,11 +219,53 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                 i += 1;
             }
             b'\n' => {
-                while let Some(top) = stack.last().filter(|o| o.kind == Kind::ExternalLink) {
-                    unmatched.push((top.at, top.open));
+                // A line end ends the innermost external link (rewound) or heading. A heading
+                // whose line does not end in `=` is rewound too: its line is read again as text.
+                let mut rewound = false;
+                while let Some(top) = stack
+                    .last()
+                    .filter(|o| matches!(o.kind, Kind::ExternalLink | Kind::Heading))
+                {
+                    if top.kind == Kind::ExternalLink {
+                        unmatched.push((top.at, top.open));
+                        stack.pop();
+                        continue;
+                    }
+                    let at = top.at;
                     stack.pop();
+                    let end = i - bytes[..i]
+                        .iter()
+                        .rev()
+                        .take_while(|c| matches!(c, b' ' | b'\t'))
+                        .count();
+                    if end < at + 3 || bytes[end - 1] != b'=' {
+                        unmatched.truncate(heading_mark);
+                        i = at + 1;
+                        rewound = true;
+                    }
+                    break;
                 }
-                i += 1;
+                if !rewound {
+                    i += 1;
+                }
+            }
+            // A heading opens at a line start outside other markup (or in a table); its text
+            // starts after its `=` and any blanks and line ends, so `== \n|}` holds no table
+            // end (found by fuzzing).
+            b'=' if bytes[..i].last().is_none_or(|&c| c == b'\n')
+                && stack.last().is_none_or(|o| o.kind == Kind::Table) =>
+            {
+                heading_mark = unmatched.len();
+                stack.push(Opener {
+                    kind: Kind::Heading,
+                    at: i,
+                    open: 0,
+                });
+                i += run_len(bytes, i, b'=').min(6);
+                i += bytes[i..]
+                    .iter()
+                    .take_while(|c| matches!(c, b' ' | b'\t' | b'\n'))
+                    .count();
             }
             // `]` closes an external link; `]]`, a link; over anything else it is text.
             b']' => match stack.last().map(|o| o.kind) {
@@ -289,7 +336,12 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
             _ => i += 1,
         }
     }
-    unmatched.extend(stack.iter().map(|o| (o.at, o.open)));
+    unmatched.extend(
+        stack
+            .iter()
+            .filter(|o| o.kind != Kind::Heading)
+            .map(|o| (o.at, o.open)),
+    );
     if unmatched.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -641,6 +693,8 @@ mod tests {
             "[//y",
             "]",
             "\n",
+            "\n== ",
+            "=",
         ];
         for len in 1..=4u32 {
             for n in 0..pieces.len().pow(len) {
@@ -657,7 +711,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 29_523 + 55_986 + 299_592 + 168_420);
+        assert_eq!(checked, 29_523 + 55_986 + 299_592 + 245_410);
     }
 
     #[test]
