@@ -1105,6 +1105,13 @@ mod tests {
             ),
             (
                 format!(
+                    "A second paragraph here.\n\nAlpha {} delta",
+                    "[[[[[//a.b c ".repeat(30)
+                ),
+                "A second paragraph here.",
+            ),
+            (
+                format!(
                     "A second paragraph here.\n\n{}",
                     include_str!("../../../fuzz/corpus/cleaner/cleaner-slow-unit-link-run-chain")
                 ),
