@@ -63,9 +63,52 @@ struct Opener {
     at: usize,
     /// 3 (a parameter `{{{`), 2 (a template `{{` or a link), or the tag's length.
     open: usize,
+    /// A table's: what its last line was, as the parser's table state.
+    line: TableLine,
+    /// A table's: where a table may start on the line after its last line end.
+    nested: NestedTable,
+}
+
+/// What a table's last line was (the parser's table state, as far as it matters here).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TableLine {
+    /// The `{|` line.
+    Attributes,
+    /// Text after the attributes line or a row line, before the next cell.
+    Before,
+    /// A caption's first line (`|+`), or its further lines.
+    Caption { first: bool },
+    /// A row line `|-`.
+    Row,
+    /// A cell or a heading cell, any of its lines.
+    Cell,
+}
+
+/// Where the parser starts a table `{|` on a line inside a table: that depends on the table's
+/// last line (found by fuzzing: after the attributes line or a row line, `\t{|` is text; in
+/// a table's stray text or caption it starts a table, after tabs too).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NestedTable {
+    /// Only at the very line start (after the `{|` line, a `|-` row line or a caption's first
+    /// line).
+    AtLineStart,
+    /// After any blanks (in the text before the first row, or a caption's further lines).
+    AfterBlanks,
+    /// At the line start or after blanks led by a space, as outside tables (in cells).
+    AsOutside,
 }
 
 impl Opener {
+    fn new(kind: Kind, at: usize, open: usize) -> Opener {
+        Opener {
+            kind,
+            at,
+            open,
+            line: TableLine::Attributes,
+            nested: NestedTable::AtLineStart,
+        }
+    }
+
     /// What dropping this opener removes: (byte offset, length) pairs, a length 0 inserting
     /// `BRACE_SEPARATOR`. An external link's `[` gives way to the separator, so the `[` before
     /// it (`[[//x`) does not make a new external link to drop in the next pass, one bracket
@@ -123,14 +166,17 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
             // only as the innermost markup open (found by fuzzing: `|}` inside a template
             // opened in a table is text to the parser, which then rewound the table).
             b'{' if bytes.get(i + 1) == Some(&b'|')
-                && stack.last().is_none_or(|o| o.kind == Kind::Table)
-                && table_may_start(bytes, i) =>
+                && match stack.last() {
+                    None => table_may_start(bytes, i),
+                    Some(o) if o.kind == Kind::Table => match o.nested {
+                        NestedTable::AtLineStart => bytes[..i].last().is_none_or(|&c| c == b'\n'),
+                        NestedTable::AfterBlanks => table_may_end(bytes, i),
+                        NestedTable::AsOutside => table_may_start(bytes, i),
+                    },
+                    Some(_) => false,
+                } =>
             {
-                stack.push(Opener {
-                    kind: Kind::Table,
-                    at: i,
-                    open: 1,
-                });
+                stack.push(Opener::new(Kind::Table, i, 1));
                 i += 2;
             }
             b'|' if bytes.get(i + 1) == Some(&b'}')
@@ -155,11 +201,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                 let mut left = run - excess;
                 while left >= 2 {
                     let open = if left >= 3 { 3 } else { 2 };
-                    stack.push(Opener {
-                        kind: Kind::Braces,
-                        at,
-                        open,
-                    });
+                    stack.push(Opener::new(Kind::Braces, at, open));
                     at += open;
                     left -= open;
                 }
@@ -215,11 +257,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                 match end.map(|e| (e, bytes[e])) {
                     Some((e, b'|')) => {
                         let file = is_file(text, target, file_namespaces);
-                        stack.push(Opener {
-                            kind: Kind::Link(file),
-                            at: i,
-                            open: 2,
-                        });
+                        stack.push(Opener::new(Kind::Link(file), i, 2));
                         i = e + 1;
                     }
                     Some((e, b']')) if bytes.get(e + 1) == Some(&b']') => i = e + 2,
@@ -230,11 +268,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
             // markup; at a line end where it is the innermost, the parser rewinds it (found by
             // fuzzing: 20 such links on one line took 1.3 s, each one more doubling it).
             b'[' if has_protocol(bytes, i + 1) => {
-                stack.push(Opener {
-                    kind: Kind::ExternalLink,
-                    at: i,
-                    open: 1,
-                });
+                stack.push(Opener::new(Kind::ExternalLink, i, 1));
                 i += 1;
             }
             b'\n' => {
@@ -264,8 +298,43 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                     }
                     break;
                 }
-                if !rewound {
-                    i += 1;
+                if rewound {
+                    continue;
+                }
+                i += 1;
+                // At a line end inside a table, the parser skips line ends and blanks, reads
+                // the next token and moves its table on (`!`, `|`, `|+`, `|-`, or text).
+                if let Some(table) = stack
+                    .last_mut()
+                    .filter(|o| o.kind == Kind::Table && i <= bytes.len())
+                {
+                    let token = i + bytes[i..]
+                        .iter()
+                        .take_while(|c| matches!(c, b'\n' | b' ' | b'\t'))
+                        .count();
+                    table.nested = match table.line {
+                        TableLine::Before | TableLine::Caption { first: false } => {
+                            NestedTable::AfterBlanks
+                        }
+                        TableLine::Cell => NestedTable::AsOutside,
+                        _ => NestedTable::AtLineStart,
+                    };
+                    table.line = match (bytes.get(token), bytes.get(token + 1)) {
+                        (Some(b'|'), Some(b'+')) => TableLine::Caption { first: true },
+                        (Some(b'|'), Some(b'-')) => TableLine::Row,
+                        (Some(b'|'), Some(b'}')) => table.line,
+                        (Some(b'|' | b'!'), _) => TableLine::Cell,
+                        _ => match table.line {
+                            TableLine::Attributes | TableLine::Row => TableLine::Before,
+                            TableLine::Caption { .. } => TableLine::Caption { first: false },
+                            line => line,
+                        },
+                    };
+                    // The blank lines skipped are read as one line end.
+                    i += bytes[i..token]
+                        .iter()
+                        .rposition(|&c| c == b'\n')
+                        .map_or(0, |n| n + 1);
                 }
             }
             // A heading opens at a line start outside other markup (or in a table); its text
@@ -275,11 +344,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                 && stack.last().is_none_or(|o| o.kind == Kind::Table) =>
             {
                 heading_mark = unmatched.len();
-                stack.push(Opener {
-                    kind: Kind::Heading,
-                    at: i,
-                    open: 0,
-                });
+                stack.push(Opener::new(Kind::Heading, i, 0));
                 i += run_len(bytes, i, b'=').min(6);
                 i += bytes[i..]
                     .iter()
@@ -331,11 +396,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                         } else if end.is_none() {
                             unmatched.push((i, 1)); // `<ref` with no `>` at all
                         } else if let Some(end) = end.filter(|_| !self_closing) {
-                            stack.push(Opener {
-                                kind: Kind::Tag(tag),
-                                at: i,
-                                open: end + 1 - i,
-                            });
+                            stack.push(Opener::new(Kind::Tag(tag), i, end + 1 - i));
                         }
                         // A start tag runs to its `>` for the parser: closers among its
                         // attributes close nothing (found by fuzzing: `<references /|t }}}} … />`).
@@ -695,6 +756,13 @@ mod tests {
         every_text(&["{", "}", "[", "]", "|", "a"], 6).for_each(&mut check);
         every_text(&["{", "}", "|", "\n", " ", "!", "-", "a"], 6).for_each(&mut check);
         every_text(&["[", "//", "]", "a"], 8).for_each(&mut check);
+        every_text(
+            &[
+                "\n{|", "\n|}", "\n", "\t", " ", "{|", "\n\t{|", "\na", "|-", "|+", "!", "|", "a",
+            ],
+            5,
+        )
+        .for_each(&mut check);
         // Sequences of up to four pieces of markup, extension tags among them.
         let pieces = [
             "{{",
@@ -721,7 +789,10 @@ mod tests {
             "=",
         ];
         every_text(&pieces, 4).for_each(&mut check);
-        assert_eq!(checked, 29_523 + 55_986 + 299_592 + 87_380 + 245_410);
+        assert_eq!(
+            checked,
+            29_523 + 55_986 + 299_592 + 87_380 + 402_233 + 245_410
+        );
     }
 
     #[test]
@@ -767,6 +838,14 @@ mod tests {
 
     #[test]
     fn tables_start_and_end_where_the_parser_reads_them() {
+        // Found by fuzzing: where a table starts after blanks inside a table depends on the
+        // table's last line. In its text before the first row, after a tab too; on the line
+        // after its `{|` line, only at the line start.
+        assert_eq!(shown("{|\na\n\t{|\nb"), "|\na\n\t|\nb");
+        assert!(matches!(
+            drop_unclosed("{|\n\t{|\nb\n|}", &files()),
+            Cow::Borrowed(_)
+        ));
         // Found by fuzzing: `|}` inside a template opened in a table ends nothing.
         assert_eq!(shown("\n{|{{\n|}}}"), "\n|{{\n|}}}");
         // A table starts only outside other markup, on a line of its own (a space first may

@@ -1110,6 +1110,15 @@ mod tests {
                 ),
                 "A second paragraph here.",
             ),
+            // A table after a tab, in the text of a table before its first row: a table to the
+            // parser, never closed (fuzzing: 0.2 s, doubling with each).
+            (
+                format!(
+                    "A second paragraph here.\n\n{{|\n}}\n{}|}}\n",
+                    "\t{|\n}\n".repeat(24)
+                ),
+                "A second paragraph here.",
+            ),
             (
                 format!(
                     "A second paragraph here.\n\n{}",
