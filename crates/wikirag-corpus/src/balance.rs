@@ -169,7 +169,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                 && match stack.last() {
                     None => table_may_start(bytes, i),
                     Some(o) if o.kind == Kind::Table => match o.nested {
-                        NestedTable::AtLineStart => bytes[..i].last().is_none_or(|&c| c == b'\n'),
+                        NestedTable::AtLineStart => at_line_start(bytes, i),
                         NestedTable::AfterBlanks => table_may_end(bytes, i),
                         NestedTable::AsOutside => table_may_start(bytes, i),
                     },
@@ -340,7 +340,7 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
             // A heading opens at a line start outside other markup (or in a table); its text
             // starts after its `=` and any blanks and line ends, so `== \n|}` holds no table
             // end (found by fuzzing).
-            b'=' if bytes[..i].last().is_none_or(|&c| c == b'\n')
+            b'=' if at_line_start(bytes, i)
                 && stack.last().is_none_or(|o| o.kind == Kind::Table) =>
             {
                 heading_mark = unmatched.len();
@@ -474,6 +474,11 @@ fn has_protocol(bytes: &[u8], at: usize) -> bool {
     PROTOCOLS
         .iter()
         .any(|p| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
+}
+
+/// `at` is the first byte of the text or follows a line end.
+fn at_line_start(bytes: &[u8], at: usize) -> bool {
+    bytes[..at].last().is_none_or(|&c| c == b'\n')
 }
 
 /// `|}` at `at` can end a table: only spaces and tabs before it on its line, after a line end.
