@@ -50,6 +50,8 @@ fn update_config(index: &Path, inputs: &[&Path], embed: Option<EmbedConfig>) -> 
         read: read_config(inputs),
         kind: UpdateKind::Full,
         keep_missing: false,
+        allow_older: false,
+        max_deleted_share: wikirag_indexer::DEFAULT_MAX_DELETED_SHARE,
         writer: WriterOptions {
             memory_mb: 64,
             ..WriterOptions::default()

@@ -22,7 +22,7 @@ use wikirag_index::{
 };
 
 mod update;
-pub use update::{UpdateConfig, UpdateKind, UpdateReport, update};
+pub use update::{DEFAULT_MAX_DELETED_SHARE, UpdateConfig, UpdateKind, UpdateReport, update};
 use wikirag_vectors::{HnswParams, VectorError, VectorWriter};
 
 /// Errors that stop a build.
@@ -42,6 +42,24 @@ pub enum IndexerError {
     NothingIndexed(String),
     #[error(transparent)]
     Vectors(#[from] VectorError),
+    #[error(
+        "refusing to apply an older dump of {wiki} to {index}: {detail}; nothing was changed (pass --allow-older to apply it: no page goes back to an older revision, pages it lacks are deleted)"
+    )]
+    OlderDump {
+        index: PathBuf,
+        wiki: String,
+        detail: String,
+    },
+    #[error(
+        "refusing to delete {deleted} of the {held} pages of {wiki} from {index} (more than {limit_percent}%): is the dump only a part of the wiki? nothing was changed; pass --keep-missing to delete nothing, or --allow-mass-delete if the pages are really gone"
+    )]
+    MassDeletion {
+        index: PathBuf,
+        wiki: String,
+        deleted: u64,
+        held: u64,
+        limit_percent: u32,
+    },
     #[error("embedding page {page_id} ({title}): {message}")]
     Embed {
         page_id: u64,
@@ -161,6 +179,11 @@ pub trait Sink {
     }
     fn article(&mut self, article: &Article) -> Result<()>;
     fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()>;
+    /// A page of the current input could not be read or cleaned (it is counted and reported
+    /// already); an update keeps what the index holds of it.
+    fn skipped(&mut self, _error: &CorpusError) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Sink for IndexBuilder {
@@ -533,7 +556,7 @@ fn read_one(
                 if record.page_errors.len() < KEEP_PAGE_ERRORS {
                     record.page_errors.push(msg);
                 }
-                Ok(())
+                sink.skipped(&e)
             }
             Out::Fatal(e) => {
                 // Pages before the fault may still be in the cleaners: counted at the end.

@@ -11,7 +11,7 @@ use crate::{
     EmbedConfig, IndexerError, PageFilter, ReadConfig, Result, Sink, passage_text, peak_rss_mb,
     read_filtered,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -60,6 +60,12 @@ pub struct UpdateConfig {
     pub kind: UpdateKind,
     /// Delete nothing even from a full dump (the dump is a part of its wiki).
     pub keep_missing: bool,
+    /// Apply a dump older than what the index holds (by its date, or by most of its
+    /// revisions). Even then no page goes back to an older revision.
+    pub allow_older: bool,
+    /// The largest share of a wiki's indexed pages one update may delete before it is
+    /// refused ([`IndexerError::MassDeletion`]); 1.0 allows any.
+    pub max_deleted_share: f64,
     pub writer: WriterOptions,
     /// The model the index's vectors were made with; required when it has vectors.
     pub embed: Option<EmbedConfig>,
@@ -73,16 +79,40 @@ pub struct UpdateReport {
     pub record: UpdateRecord,
 }
 
+/// The share of a wiki's pages an update may delete unless told otherwise.
+pub const DEFAULT_MAX_DELETED_SHARE: f64 = 0.10;
+
+/// Deletions up to this many pages are never called mass deletion (a small wiki losing a
+/// few pages is ordinary).
+const MASS_DELETION_FLOOR: u64 = 10;
+
+/// Per wiki: pages whose revision in the dumps is newer / older than the indexed one.
+#[derive(Default, Clone, Copy)]
+struct RevisionCounts {
+    newer: u64,
+    older: u64,
+}
+
 /// Which pages need work: newer than the index's revision, and than any revision of the
-/// same page already met in this update.
+/// same page already met in this update. A page never goes back to an older revision.
 struct RevisionFilter {
     indexed: HashMap<(String, u64), Option<u64>>,
     seen: Mutex<HashMap<(String, u64), Option<u64>>>,
+    counts: Mutex<HashMap<String, RevisionCounts>>,
 }
 
 impl PageFilter for RevisionFilter {
     fn wanted(&self, wiki: &str, page: &Page) -> bool {
         let key = (wiki.to_string(), page.id);
+        if let (Some(Some(held)), Some(rev)) = (self.indexed.get(&key), page.revision_id) {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let c = counts.entry(wiki.to_string()).or_default();
+            if rev > *held {
+                c.newer += 1;
+            } else if rev < *held {
+                c.older += 1;
+            }
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let newer = |held: Option<&Option<u64>>| match (held, page.revision_id) {
             (None, _) => true,
@@ -119,6 +149,11 @@ struct UpdateSink<'a> {
     pending: Vec<(u64, u32, String, String)>,
     /// Pages replaced in this update already (a page met twice removes its first version).
     touched: BTreeSet<(String, u64)>,
+    /// Pages of the dumps that could not be read or cleaned: (wiki, page id, why).
+    unreadable: Vec<(String, u64, String)>,
+    /// Wikis with a page that could not be read and whose id is unknown: nothing of them
+    /// may be deleted (the page could be any page).
+    unknown_unreadable: BTreeMap<String, String>,
     tally: Tally,
     stop: &'a StopFlag,
     progress: Arc<dyn Progress>,
@@ -198,6 +233,20 @@ impl Sink for UpdateSink<'_> {
         Ok(())
     }
 
+    fn skipped(&mut self, error: &wikirag_corpus::CorpusError) -> Result<()> {
+        match error.page_id() {
+            Some(id) => self
+                .unreadable
+                .push((self.wiki.clone(), id, error.to_string())),
+            None => {
+                self.unknown_unreadable
+                    .entry(self.wiki.clone())
+                    .or_insert_with(|| error.to_string());
+            }
+        }
+        Ok(())
+    }
+
     fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
         if self.replace(redirect.page_id)? == Some(true) {
             // An article that became a redirect.
@@ -207,6 +256,56 @@ impl Sink for UpdateSink<'_> {
         self.up.add_redirect(&self.wiki, redirect)?;
         Ok(())
     }
+}
+
+/// How many unreadable pages an update record names (all are counted).
+const KEEP_UNREADABLE: usize = 20;
+
+/// Refuses a dump older than what the index holds of its wiki: by the date in its file name
+/// (Wikimedia's `-YYYYMMDD-`) against the newest date the index has read for that wiki, and
+/// by its revisions (more pages older than the indexed revision than newer).
+fn refuse_older(
+    index: &std::path::Path,
+    old: &Manifest,
+    records: &[wikirag_index::DumpRecord],
+    counts: &HashMap<String, RevisionCounts>,
+) -> Result<()> {
+    let held = old
+        .dumps
+        .iter()
+        .chain(old.updates.iter().flat_map(|u| u.dumps.iter()));
+    for r in records.iter().filter(|r| !r.wiki.is_empty()) {
+        let newest = held
+            .clone()
+            .filter(|d| d.wiki == r.wiki)
+            .filter_map(|d| d.date.as_deref().map(|date| (date, d.file_name.as_str())))
+            .max();
+        if let (Some(date), Some((newest, name))) = (r.date.as_deref(), newest)
+            && date < newest
+        {
+            return Err(IndexerError::OlderDump {
+                index: index.to_path_buf(),
+                wiki: r.wiki.clone(),
+                detail: format!(
+                    "{} is dated {date}, the index holds {name} dated {newest}",
+                    r.file_name
+                ),
+            });
+        }
+    }
+    for (wiki, c) in counts {
+        if c.older > 0 && c.older > c.newer {
+            return Err(IndexerError::OlderDump {
+                index: index.to_path_buf(),
+                wiki: wiki.clone(),
+                detail: format!(
+                    "{} of its pages have an older revision than the index holds, {} a newer one",
+                    c.older, c.newer
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The first N sentences an index's vectors cover, from its manifest's scope.
@@ -259,6 +358,7 @@ pub fn update(
             .map(|(k, p)| (k.clone(), p.revision_id))
             .collect(),
         seen: Mutex::new(HashMap::new()),
+        counts: Mutex::new(HashMap::new()),
     });
     let mut sink = UpdateSink {
         up: &up,
@@ -266,6 +366,8 @@ pub fn update(
         vectors: vectors.as_mut().zip(embed.as_ref()),
         pending: Vec::new(),
         touched: BTreeSet::new(),
+        unreadable: Vec::new(),
+        unknown_unreadable: BTreeMap::new(),
         tally: Tally::default(),
         stop,
         progress: progress.clone(),
@@ -282,6 +384,9 @@ pub fn update(
     )?;
     sink.flush()?;
     let mut tally = std::mem::take(&mut sink.tally);
+    let unreadable = std::mem::take(&mut sink.unreadable);
+    let unknown_unreadable = std::mem::take(&mut sink.unknown_unreadable);
+    let touched = std::mem::take(&mut sink.touched);
     drop(sink);
     if records.iter().all(|r| r.pages_read == 0) {
         let errors: Vec<String> = records
@@ -293,6 +398,38 @@ pub fn update(
         } else {
             errors.join("; ")
         }));
+    }
+    // An older dump is refused before anything is deleted.
+    let revision_counts = filter
+        .counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !config.allow_older {
+        refuse_older(&config.index, &old, &records, &revision_counts)?;
+    }
+    let pages_older: u64 = revision_counts.values().map(|c| c.older).sum();
+    // Pages that could not be read keep what the index holds of them: never deleted, never
+    // replaced.
+    let mut pages_kept_unreadable = 0;
+    let mut unreadable_names = Vec::new();
+    {
+        let mut seen = filter.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (wiki, id, why) in &unreadable {
+            let key = (wiki.clone(), *id);
+            let held = up.pages().contains_key(&key) && !touched.contains(&key);
+            if held {
+                pages_kept_unreadable += 1;
+            }
+            seen.entry(key).or_insert(None);
+            if unreadable_names.len() < KEEP_UNREADABLE {
+                unreadable_names.push(if held {
+                    format!("{why} (its indexed version is kept)")
+                } else {
+                    why.clone()
+                });
+            }
+        }
     }
     // Deletions: per wiki of a full dump read to its end.
     let mut deletions_skipped = Vec::new();
@@ -310,12 +447,31 @@ pub fn update(
                 ));
                 continue;
             }
+            if let Some(why) = unknown_unreadable.get(wiki) {
+                deletions_skipped.push(format!(
+                    "{wiki}: no page was deleted, a page whose id could not be read was skipped ({why})"
+                ));
+                continue;
+            }
             let gone: Vec<(u64, bool)> = up
                 .pages()
                 .iter()
                 .filter(|((w, id), _)| w == wiki && !seen.contains_key(&(w.clone(), *id)))
                 .map(|((_, id), p)| (*id, p.redirect))
                 .collect();
+            let held = up.pages().keys().filter(|(w, _)| w == wiki).count() as u64;
+            let deleted = gone.len() as u64;
+            if deleted > MASS_DELETION_FLOOR
+                && deleted as f64 > config.max_deleted_share * held as f64
+            {
+                return Err(IndexerError::MassDeletion {
+                    index: config.index.clone(),
+                    wiki: wiki.to_string(),
+                    deleted,
+                    held,
+                    limit_percent: (config.max_deleted_share * 100.0).round() as u32,
+                });
+            }
             for (id, redirect) in gone {
                 up.remove_page(wiki, id)?;
                 if let Some(v) = vectors.as_mut() {
@@ -372,6 +528,10 @@ pub fn update(
         pages_unchanged: unchanged,
         redirects_changed: tally.redirects_changed,
         deletions_skipped,
+        pages_unreadable: unreadable.len() as u64,
+        pages_kept_unreadable,
+        unreadable: unreadable_names,
+        pages_older,
         sentences_embedded: tally.embedded,
         vectors_removed,
         vectors_compacted: compacted,

@@ -7,6 +7,7 @@
 //! It must never depend on tantivy, candle, quick-xml or any I/O-heavy crate: everything may
 //! depend on it, it depends on nothing of ours.
 
+pub mod blocks;
 mod embed;
 mod lang;
 pub mod link;

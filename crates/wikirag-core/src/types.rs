@@ -71,22 +71,29 @@ impl SiteInfo {
     }
 }
 
-/// Encodes a title for a wiki URL: spaces become underscores, reserved characters are escaped.
+/// Encodes a title for a wiki URL: spaces become underscores, reserved characters and
+/// control characters (a dump's title can hold ESC, BEL, CR, LF: none may reach a terminal or
+/// a header through a URL) are escaped.
 pub fn encode_title(title: &str) -> String {
     let mut out = String::with_capacity(title.len());
     for c in title.chars() {
         match c {
             ' ' => out.push('_'),
             '%' | '?' | '#' | '&' | '"' | '\'' | '+' | '<' | '>' | '[' | ']' | '{' | '}' | '|' => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
-                }
+                push_escaped(&mut out, c)
             }
+            c if c.is_control() || c.is_whitespace() => push_escaped(&mut out, c),
             c => out.push(c),
         }
     }
     out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    for b in c.encode_utf8(&mut buf).bytes() {
+        out.push_str(&format!("%{b:02X}"));
+    }
 }
 
 /// One `<page>` of a dump, as read: nothing is cleaned yet.
@@ -189,6 +196,13 @@ pub struct Hit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_a_url() {
+        let url = encode_title("A\u{1b}[31mB\u{7}C\r\nD\u{85}E\u{2028}F\tG");
+        assert_eq!(url, "A%1B%5B31mB%07C%0D%0AD%C2%85E%E2%80%A8F%09G");
+        assert!(!url.chars().any(|c| c.is_control() || c.is_whitespace()));
+    }
 
     #[test]
     fn urls_from_site_info() {

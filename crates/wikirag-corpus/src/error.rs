@@ -83,6 +83,17 @@ pub enum CorpusError {
 }
 
 impl CorpusError {
+    /// The page a per-page error is about, when its id was read.
+    pub fn page_id(&self) -> Option<u64> {
+        match self {
+            CorpusError::InvalidUtf8 { page_id, .. }
+            | CorpusError::PageTooLarge { page_id, .. }
+            | CorpusError::ParseTimeout { page_id, .. }
+            | CorpusError::ParserPanic { page_id, .. } => Some(*page_id),
+            _ => None,
+        }
+    }
+
     /// Whether reading can go on with the next page. A fatal error ends the file: the pages
     /// before it were delivered, the rest of the file is skipped.
     pub fn is_fatal(&self) -> bool {

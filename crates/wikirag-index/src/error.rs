@@ -15,6 +15,10 @@ pub enum IndexError {
     },
     #[error("{path} is not a wikirag index (no manifest.json); build one with `wikirag index`")]
     NotAnIndex { path: PathBuf },
+    #[error(
+        "{path} is missing: a publish that was interrupted set the index aside at {copy}; the next `wikirag update` or `wikirag index` of {path} puts it back (or rename it yourself)"
+    )]
+    SetAside { path: PathBuf, copy: PathBuf },
     #[error("{path}: manifest is unreadable: {message}")]
     BadManifest { path: PathBuf, message: String },
     #[error(
@@ -27,6 +31,16 @@ pub enum IndexError {
     },
     #[error("{path} already exists; pass --force to replace it")]
     Exists { path: PathBuf },
+    #[error(
+        "{path} is being written by another wikirag ({holder}); wait for it to finish (a killed writer releases it at once)"
+    )]
+    Busy { path: PathBuf, holder: String },
+    #[error("{path}: not published: {detail}; nothing was replaced, run the command again")]
+    Conflict { path: PathBuf, detail: String },
+    #[error(
+        "{path} is not replaced: {reason}; --force replaces only a wikirag index or an empty directory (choose another --out)"
+    )]
+    NotReplaceable { path: PathBuf, reason: String },
     #[error("empty query")]
     EmptyQuery,
     #[error("{path} cannot be updated: {reason}")]

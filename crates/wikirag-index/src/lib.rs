@@ -9,6 +9,7 @@ mod checksum;
 mod collect;
 mod error;
 pub mod facts;
+mod lock;
 pub mod manifest;
 mod reader;
 pub mod schema;
@@ -17,6 +18,7 @@ mod writer;
 
 pub use checksum::{FileSum, MANIFEST_SUM_FILE, Verification, verify};
 pub use error::{IndexError, Result};
+pub use lock::WriterLock;
 pub use manifest::{
     BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,
 };

@@ -134,8 +134,22 @@ pub struct UpdateRecord {
     pub pages_deleted: u64,
     pub pages_unchanged: u64,
     pub redirects_changed: u64,
-    /// Per wiki whose deletions were not applied, why (a dump that ended at a fault).
+    /// Per wiki whose deletions were not applied, why (a dump that ended at a fault, a page
+    /// whose id could not be read).
     pub deletions_skipped: Vec<String>,
+    /// Pages the new dumps hold but that could not be read or cleaned (bad UTF-8, over the
+    /// size limit, parser timeout): their indexed version, if any, is kept as it was.
+    #[serde(default)]
+    pub pages_unreadable: u64,
+    /// Of those, the pages the index held: they keep their indexed version.
+    #[serde(default)]
+    pub pages_kept_unreadable: u64,
+    /// The first of those pages, named with the reason.
+    #[serde(default)]
+    pub unreadable: Vec<String>,
+    /// Pages of the dumps whose revision is older than the indexed one: the newer is kept.
+    #[serde(default)]
+    pub pages_older: u64,
     pub sentences_embedded: u64,
     pub vectors_removed: u64,
     pub vectors_compacted: bool,
@@ -159,6 +173,14 @@ impl Manifest {
     fn read_bytes(dir: &Path) -> Result<(Manifest, Vec<u8>)> {
         let path = dir.join(MANIFEST_FILE);
         if !path.exists() {
+            if std::fs::symlink_metadata(dir).is_err()
+                && let Some(copy) = crate::writer::set_aside_copy(dir)
+            {
+                return Err(IndexError::SetAside {
+                    path: dir.to_path_buf(),
+                    copy,
+                });
+            }
             return Err(IndexError::NotAnIndex {
                 path: dir.to_path_buf(),
             });

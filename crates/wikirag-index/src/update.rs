@@ -27,14 +27,22 @@ pub struct Generation {
     dest: PathBuf,
     tmp: PathBuf,
     published: bool,
+    /// The generation this one starts from: published over only if it is still there.
+    snapshot: crate::lock::Snapshot,
+    /// Last: no other writer of `dest` until this generation is published or dropped.
+    _lock: crate::lock::WriterLock,
 }
 
 impl Generation {
-    /// Copies the published index at `dest` into a temporary directory beside it.
-    pub fn begin(dest: &Path) -> Result<Generation> {
-        Manifest::read(dest)?;
+    /// Copies the published index at `dest` into a temporary directory beside it, for `what`
+    /// ("update", "relink"). Holds the index's writer lock until published or dropped.
+    pub fn begin(dest: &Path, what: &str) -> Result<Generation> {
+        let lock = crate::lock::WriterLock::acquire(dest, what)?;
         let (parent, name) = crate::writer::parent_and_name(dest);
+        // First, so an index a killed publish set aside is back in place.
         crate::writer::remove_stale_temp_dirs(&parent, &name);
+        let snapshot = crate::lock::Snapshot::take(dest);
+        Manifest::read(dest)?;
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -43,6 +51,8 @@ impl Generation {
             dest: dest.to_path_buf(),
             tmp,
             published: false,
+            snapshot,
+            _lock: lock,
         };
         copy_dir(dest, &generation.tmp, true)?;
         Ok(generation)
@@ -57,6 +67,7 @@ impl Generation {
     /// old one.
     pub fn publish(mut self) -> Result<PathBuf> {
         sync_dir(&self.tmp);
+        self.snapshot.still_at(&self.dest)?;
         exchange(&self.tmp, &self.dest)?;
         self.published = true;
         sync_dir(self.dest.parent().unwrap_or(Path::new(".")));
@@ -146,14 +157,29 @@ pub(crate) fn exchange(new: &Path, dest: &Path) -> Result<()> {
             return Err(err).at(dest);
         }
     }
-    // Two renames: between them the index is missing for an instant (the previous generation
-    // is then at `.NAME.tmp-PID.old`).
+    two_renames(new, dest, |a, b| std::fs::rename(a, b))
+}
+
+/// The swap where the file system cannot exchange: between the two renames the index is
+/// missing for an instant (the previous generation is then at `.NAME.tmp-PID.old`, which the
+/// next writer puts back, and which opening the missing index names). A second rename that
+/// fails puts the previous generation back at once.
+fn two_renames(
+    new: &Path,
+    dest: &Path,
+    rename: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> Result<()> {
     let mut old = new.as_os_str().to_owned();
     old.push(".old");
     let old = PathBuf::from(old);
-    std::fs::rename(dest, &old).at(dest)?;
-    std::fs::rename(new, dest).at(dest)?;
-    std::fs::rename(&old, new).at(new)?;
+    rename(dest, &old).at(dest)?;
+    if let Err(e) = rename(new, dest) {
+        if let Err(back) = rename(&old, dest) {
+            tracing::error!(index = %old.display(), error = %back, "could not put the previous index back");
+        }
+        return Err(e).at(dest);
+    }
+    rename(&old, new).at(new)?;
     Ok(())
 }
 
@@ -181,8 +207,8 @@ impl IndexUpdater {
     /// Starts an update of the index at `dest`: copies it into a new generation and reads
     /// which pages (and revisions) it holds.
     pub fn open(dest: &Path, options: &WriterOptions) -> Result<IndexUpdater> {
+        let generation = Generation::begin(dest, "update")?;
         let manifest = Manifest::read_checked(dest)?;
-        let generation = Generation::begin(dest)?;
         let dir = generation.dir().to_path_buf();
         let index = Index::open_in_dir(&dir).at(&dir)?;
         schema::register_analyzers(&index);
@@ -404,4 +430,35 @@ pub(crate) fn counts(
         }
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_failed_second_rename_puts_the_previous_index_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (new, dest) = (tmp.path().join(".idx.tmp-1"), tmp.path().join("idx"));
+        std::fs::create_dir(&new).unwrap();
+        std::fs::write(new.join("which"), "new").unwrap();
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("which"), "old").unwrap();
+        let calls = Cell::new(0);
+        let err = two_renames(&new, &dest, |a, b| {
+            calls.set(calls.get() + 1);
+            if calls.get() == 2 {
+                return Err(std::io::Error::other("injected"));
+            }
+            std::fs::rename(a, b)
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert_eq!(std::fs::read_to_string(dest.join("which")).unwrap(), "old");
+        // Without a fault: swapped.
+        two_renames(&new, &dest, |a, b| std::fs::rename(a, b)).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("which")).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(new.join("which")).unwrap(), "old");
+    }
 }

@@ -46,19 +46,36 @@ pub struct IndexBuilder {
     published: bool,
     /// The wiki of the articles being added.
     wiki: String,
+    /// What `dest` held when the build began: published over only if it still does.
+    snapshot: crate::lock::Snapshot,
+    /// Last: held until the build is published or dropped.
+    _lock: crate::lock::WriterLock,
 }
 
 impl IndexBuilder {
+    /// Starts a build of the index at `dest`. An existing `dest` is refused unless
+    /// `options.overwrite`, and even then unless it is a wikirag index or an empty directory;
+    /// another writer of the same path is refused ([`IndexError::Busy`]).
     pub fn create(dest: &Path, options: &WriterOptions) -> Result<IndexBuilder> {
         let (parent, name) = parent_and_name(dest);
+        let lock = crate::lock::WriterLock::acquire(
+            dest,
+            if options.overwrite {
+                "index --force"
+            } else {
+                "index"
+            },
+        )?;
         // First, so an index a killed publish set aside is back in place (and protected by
         // the check below).
         remove_stale_temp_dirs(&parent, &name);
-        if dest.exists() && !options.overwrite {
+        if std::fs::symlink_metadata(dest).is_ok() && !options.overwrite {
             return Err(IndexError::Exists {
                 path: dest.to_path_buf(),
             });
         }
+        crate::lock::check_replaceable(dest)?;
+        let snapshot = crate::lock::Snapshot::take(dest);
         std::fs::create_dir_all(&parent).at(&parent)?;
         let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
@@ -88,6 +105,8 @@ impl IndexBuilder {
             fields,
             published: false,
             wiki: String::new(),
+            snapshot,
+            _lock: lock,
         })
     }
 
@@ -132,7 +151,10 @@ impl IndexBuilder {
         writer.commit().at(&self.tmp)?;
         writer.wait_merging_threads().at(&self.tmp)?;
         manifest.write(&self.tmp)?;
-        if self.dest.exists() {
+        // Only over what the build started from, and never over anything but an index.
+        self.snapshot.still_at(&self.dest)?;
+        crate::lock::check_replaceable(&self.dest)?;
+        if std::fs::symlink_metadata(&self.dest).is_ok() {
             // One atomic swap: a reader finds the old index or the new one at `dest`, never
             // nothing (a SIGKILL between two renames used to leave no index at all).
             crate::update::exchange(&self.tmp, &self.dest)?;
@@ -311,6 +333,23 @@ pub(crate) fn redirect_document(f: &Fields, wiki: &str, r: &Redirect<'_>) -> Tan
     doc
 }
 
+/// An index that a publish interrupted between its two renames set aside beside `dest`
+/// (`.NAME.old` or `.NAME.tmp-PID.old`, holding a manifest), if there is one.
+pub(crate) fn set_aside_copy(dest: &Path) -> Option<PathBuf> {
+    let (parent, name) = parent_and_name(dest);
+    let prefix = format!(".{name}.tmp-");
+    std::fs::read_dir(&parent)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == format!(".{name}.old") || (n.starts_with(&prefix) && n.ends_with(".old"))
+            })
+        })
+        .find(|p| p.join(crate::manifest::MANIFEST_FILE).is_file())
+}
+
 /// Removes `.NAME.tmp-PID` directories left by builds that were killed (no clean-up is possible
 /// on SIGKILL) when process PID no longer exists. Only where `/proc` tells.
 pub(crate) fn remove_stale_temp_dirs(parent: &Path, name: &str) {
@@ -426,6 +465,10 @@ mod tests {
         let dest = tmp.path().join("idx");
         publish(&dest, "first", false).unwrap();
         std::fs::rename(&dest, tmp.path().join(".idx.old")).unwrap();
+        // Until then, opening the path names the copy instead of "not an index".
+        let err = Manifest::read(&dest).unwrap_err();
+        assert!(matches!(err, IndexError::SetAside { .. }), "{err}");
+        assert!(err.to_string().contains(".idx.old"), "{err}");
         let Err(err) = publish(&dest, "second", false) else {
             panic!("restored, so it exists")
         };

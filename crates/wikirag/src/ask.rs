@@ -1,6 +1,7 @@
 //! `wikirag ask` and `wikirag serve`: the LLM backend from flags, the pipeline over the index.
 
 use crate::retrieval::{self, RetrievalArgs, WikiSearcher};
+use crate::terminal::{safe, safe_lines};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::PathBuf;
@@ -227,7 +228,7 @@ pub fn ask(args: AskArgs) -> Result<i32> {
     } else {
         let answer = rag.ask(&question, &options, &mut |e| {
             if let AskEvent::Token(t) = e {
-                let _ = write!(std::io::stdout(), "{t}");
+                let _ = write!(std::io::stdout(), "{}", safe_lines(t));
                 let _ = std::io::stdout().flush();
             }
         })?;
@@ -242,7 +243,7 @@ pub fn ask(args: AskArgs) -> Result<i32> {
         writeln!(
             out,
             "\n(the model cited no source; answering from the sources instead)\n{}",
-            answer.answer
+            safe_lines(&answer.answer)
         )?;
     } else if answer.uncited {
         writeln!(
@@ -263,20 +264,27 @@ pub fn ask(args: AskArgs) -> Result<i32> {
             answer.invalid_citations.len(),
             answer.invalid_citations.join("; ")
         )?;
-        writeln!(out, "corrected answer: {}", answer.answer)?;
+        writeln!(out, "corrected answer: {}", safe_lines(&answer.answer))?;
     }
     writeln!(out, "\nSources:")?;
     for c in &answer.citations {
         let section = if c.section.is_empty() {
             String::new()
         } else {
-            format!(" › {}", c.section)
+            format!(" › {}", safe(&c.section))
         };
-        writeln!(out, "  [{}] {}{} — {}", c.n, c.title, section, c.url)?;
-        writeln!(out, "      {}", c.text)?;
+        writeln!(
+            out,
+            "  [{}] {}{} — {}",
+            c.n,
+            safe(&c.title),
+            section,
+            safe(&c.url)
+        )?;
+        writeln!(out, "      {}", safe(&c.text))?;
         // The sentence itself: the indexed revision, scrolled to and highlighted.
         if !c.link.is_empty() && c.link != c.url {
-            writeln!(out, "      ↳ {}", c.link)?;
+            writeln!(out, "      ↳ {}", safe(&c.link))?;
         }
     }
     if let Some(s) = &answer.summaries {
@@ -411,16 +419,8 @@ fn watch_generations(
     let manifest = index.join(wikirag_index::manifest::MANIFEST_FILE);
     let mut seen = std::fs::read(&manifest).ok();
     loop {
-        let woken = match every {
-            Some(every) => match wake.recv_timeout(every) {
-                Ok(()) => true,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-            },
-            None => match wake.recv() {
-                Ok(()) => true,
-                Err(_) => return,
-            },
+        let Some(woken) = next_wake(&wake, every, RELOAD_SETTLE) else {
+            return;
         };
         let now = std::fs::read(&manifest).ok();
         if now.is_none() || (now == seen && !woken) {
@@ -446,6 +446,40 @@ fn watch_generations(
             }
         }
     }
+}
+
+/// How long a wake-up waits for more before the reload: a burst of SIGHUPs is one reload.
+const RELOAD_SETTLE: Duration = Duration::from_millis(200);
+
+/// Waits for the next reason to look at the index: `Some(true)` for a wake-up (SIGHUP; every
+/// wake-up that came before the reload, and within `settle` after the first, is the same
+/// one), `Some(false)` when `every` passed, `None` when nothing can wake it any more.
+fn next_wake(
+    wake: &std::sync::mpsc::Receiver<()>,
+    every: Option<Duration>,
+    settle: Duration,
+) -> Option<bool> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let first = match every {
+        Some(every) => match wake.recv_timeout(every) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => return None,
+        },
+        None => wake.recv().is_ok().then_some(true)?,
+    };
+    if first {
+        let until = std::time::Instant::now() + settle;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match wake.recv_timeout(left) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+    Some(first)
 }
 
 fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
@@ -580,5 +614,32 @@ impl wikirag_eval::Answerer for Asker<'_> {
             millis_without_generation: a.timings.total_ms - a.timings.generation_ms,
             answer: a.answer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_wake_ups_is_one_reload() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            for _ in 0..300 {
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        });
+        let settle = Duration::from_millis(300);
+        let mut reloads = 0;
+        while let Some(woken) = next_wake(&rx, Some(Duration::from_millis(50)), settle) {
+            reloads += usize::from(woken);
+            if sender.is_finished() && rx.try_recv().is_err() && !woken {
+                break;
+            }
+        }
+        sender.join().unwrap();
+        assert!(reloads <= 2, "{reloads} reloads for one burst");
+        assert!(reloads >= 1);
     }
 }

@@ -4,6 +4,7 @@
 mod ask;
 mod progress;
 mod retrieval;
+mod terminal;
 
 /// Cleaning makes many small short-lived strings; mimalloc measured faster than glibc's
 /// malloc on the text stage (see benches/RESULTS.md).
@@ -158,6 +159,14 @@ struct UpdateArgs {
     /// Delete no page, even one a full dump lacks (the dump is only a part of its wiki).
     #[arg(long)]
     keep_missing: bool,
+    /// Apply a dump older than what the index holds (refused otherwise). Even then no page
+    /// goes back to an older revision.
+    #[arg(long)]
+    allow_older: bool,
+    /// Apply a full dump that deletes more than 10 % of a wiki's indexed pages (refused
+    /// otherwise: a partial dump without --keep-missing would empty the index).
+    #[arg(long)]
+    allow_mass_delete: bool,
     /// Memory budget of the index writer (MiB).
     #[arg(long, default_value_t = 256)]
     writer_memory_mb: usize,
@@ -311,7 +320,12 @@ fn main() {
         std::process::exit(2);
     }
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // A server's internal errors always leave a line on stderr (its clients see only
+    // "internal error"); other commands print their errors themselves.
+    init_tracing(log_filter(
+        cli.verbose,
+        matches!(cli.command, Command::Serve(_)),
+    ));
     // A panic the libraries catch (tantivy on a damaged segment) is reported as the error it
     // becomes; any other is a bug, said as one (never a bare backtrace hint).
     std::panic::set_hook(Box::new(|info| {
@@ -357,12 +371,18 @@ fn error_text(e: &anyhow::Error) -> String {
     out
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "off",
-        1 => "info",
+/// The default log filter (RUST_LOG wins): quiet, but a server's internal errors always
+/// leave a line on stderr.
+fn log_filter(verbose: u8, serving: bool) -> &'static str {
+    match (verbose, serving) {
+        (0, false) => "off",
+        (0, true) => "wikirag_server=error",
+        (1, _) => "info",
         _ => "debug",
-    };
+    }
+}
+
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
@@ -567,6 +587,12 @@ fn update(args: UpdateArgs) -> Result<i32> {
         read,
         kind,
         keep_missing: args.keep_missing,
+        allow_older: args.allow_older,
+        max_deleted_share: if args.allow_mass_delete {
+            1.0
+        } else {
+            wikirag_indexer::DEFAULT_MAX_DELETED_SHARE
+        },
         writer: WriterOptions {
             memory_mb: args.writer_memory_mb,
             ..WriterOptions::default()
@@ -599,6 +625,28 @@ fn update(args: UpdateArgs) -> Result<i32> {
     for skipped in &r.deletions_skipped {
         eprintln!("warning: {skipped}");
     }
+    if r.pages_older > 0 {
+        eprintln!(
+            "warning: {} pages of the dumps hold an older revision than the index; the newer one is kept",
+            r.pages_older
+        );
+    }
+    if r.pages_unreadable > 0 {
+        eprintln!(
+            "error: {} pages of the dumps could not be read ({} of them keep their indexed version):",
+            r.pages_unreadable, r.pages_kept_unreadable
+        );
+        for page in &r.unreadable {
+            eprintln!("  {}", terminal::safe(page));
+        }
+        if r.pages_unreadable > r.unreadable.len() as u64 {
+            eprintln!(
+                "  … and {} more (`wikirag inspect --index {}`)",
+                r.pages_unreadable - r.unreadable.len() as u64,
+                report.path.display()
+            );
+        }
+    }
     let failed: Vec<&str> = r
         .dumps
         .iter()
@@ -609,6 +657,10 @@ fn update(args: UpdateArgs) -> Result<i32> {
     }
     if !failed.is_empty() {
         eprintln!("the update applied the pages read before the fault, and nothing after it");
+        return Ok(1);
+    }
+    if r.pages_unreadable > 0 {
+        eprintln!("the update applied every other page");
         return Ok(1);
     }
     Ok(0)
@@ -655,22 +707,22 @@ fn search(args: SearchArgs) -> Result<i32> {
         let section = if h.section.is_empty() {
             String::new()
         } else {
-            format!(" › {}", h.section)
+            format!(" › {}", terminal::safe(&h.section))
         };
         writeln!(
             out,
             "{:>2}. {}{}  [{:.2}]",
             i + 1,
-            h.title,
+            terminal::safe(&h.title),
             section,
             h.score
         )?;
         for b in &h.before {
-            writeln!(out, "      {b}")?;
+            writeln!(out, "      {}", terminal::safe(b))?;
         }
-        writeln!(out, "    » {}", h.text)?;
+        writeln!(out, "    » {}", terminal::safe(&h.text))?;
         for a in &h.after {
-            writeln!(out, "      {a}")?;
+            writeln!(out, "      {}", terminal::safe(a))?;
         }
         // The link lands on this sentence: its start is chosen against the page's earlier ones.
         let earlier = wikirag_core::Retriever::page_sentences(
@@ -688,10 +740,10 @@ fn search(args: SearchArgs) -> Result<i32> {
             .collect();
         let link = wikirag_core::link::sentence_link(&h.url, h.revision_id, &h.text, &earlier);
         if !h.url.is_empty() {
-            writeln!(out, "      {}", h.url)?;
+            writeln!(out, "      {}", terminal::safe(&h.url))?;
         }
         if !link.is_empty() && link != h.url {
-            writeln!(out, "      ↳ {link}")?;
+            writeln!(out, "      ↳ {}", terminal::safe(&link))?;
         }
     }
     writeln!(
@@ -749,9 +801,12 @@ fn relink(args: RelinkArgs) -> Result<i32> {
         );
     };
     let stop = stop_on_ctrl_c();
+    // Like every write: into a new generation beside the index (holding its writer lock),
+    // swapped in whole; the published index is never written into.
+    let generation = wikirag_index::Generation::begin(&args.index, "relink")?;
     let bars = reporter(args.quiet);
     let started = Instant::now();
-    let meta = wikirag_vectors::relink(&args.index, args.hnsw.params(), bars.as_ref(), &stop)?;
+    let meta = wikirag_vectors::relink(generation.dir(), args.hnsw.params(), bars.as_ref(), &stop)?;
     drop(bars);
     embedding.hnsw_m = meta.hnsw.m;
     embedding.hnsw_ef_construction = meta.hnsw.ef_construction;
@@ -761,7 +816,11 @@ fn relink(args: RelinkArgs) -> Result<i32> {
         "relink_vectors".to_string(),
         started.elapsed().as_secs_f64(),
     );
-    manifest.write(&args.index)?;
+    manifest.write(generation.dir())?;
+    if !stop.begin_publish() {
+        return Err(wikirag_indexer::IndexerError::Interrupted.into());
+    }
+    generation.publish()?;
     if meta.graph {
         println!(
             "re-linked {} vectors in {:.1} s (m={}, ef_construction={}, ef_search={})",
@@ -849,10 +908,10 @@ fn inspect(args: InspectArgs) -> Result<i32> {
             d.seconds
         );
         if let Some(e) = &d.fatal_error {
-            println!("  error    {e}");
+            println!("  error    {}", terminal::safe(e));
         }
         for e in &d.page_errors {
-            println!("  skipped  {e}");
+            println!("  skipped  {}", terminal::safe(e));
         }
     }
     println!(
@@ -895,6 +954,25 @@ fn inspect(args: InspectArgs) -> Result<i32> {
             println!("  note     {s}");
         }
     }
+    // What every search checks when it opens the index (manifest checksum, file sizes, small
+    // files' checksums, segments, vectors): a damaged index is not reported as fine.
+    let opened = wikirag_index::SentenceIndex::open(&args.index)
+        .map(drop)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| match &m.embedding {
+            Some(_) => wikirag_vectors::VectorIndex::open(&args.index)
+                .map(drop)
+                .map_err(anyhow::Error::from),
+            None => Ok(()),
+        });
+    if let Err(e) = opened {
+        println!("DAMAGED    {}", terminal::safe(&error_text(&e)));
+        eprintln!(
+            "error: the index cannot be searched; `wikirag inspect --verify --index {}` names every damaged file",
+            args.index.display()
+        );
+        return Ok(1);
+    }
     Ok(0)
 }
 
@@ -917,14 +995,22 @@ impl<W: Write> wikirag_indexer::Sink for ExtractSink<W> {
             let line = serde_json::to_string(a).expect("article serialises");
             writeln!(self.out, "{line}").map_err(io)?;
         } else {
-            writeln!(self.out, "# {} ({})", a.title, a.url).map_err(io)?;
+            // One line per sentence: a control character from the dump (a line end in a
+            // title) can neither break the format nor drive a terminal.
+            writeln!(
+                self.out,
+                "# {} ({})",
+                terminal::safe(&a.title),
+                terminal::safe(&a.url)
+            )
+            .map_err(io)?;
             let mut section = "";
             for s in &a.sentences {
                 if s.section != section {
                     section = &s.section;
-                    writeln!(self.out, "## {section}").map_err(io)?;
+                    writeln!(self.out, "## {}", terminal::safe(section)).map_err(io)?;
                 }
-                writeln!(self.out, "{}", s.text).map_err(io)?;
+                writeln!(self.out, "{}", terminal::safe(&s.text)).map_err(io)?;
             }
             writeln!(self.out).map_err(io)?;
         }
@@ -1168,4 +1254,19 @@ fn eval(args: EvalArgs) -> Result<i32> {
         seconds
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_server_still_logs_its_internal_errors() {
+        let filter = tracing_subscriber::EnvFilter::new(log_filter(0, true));
+        assert_eq!(
+            filter.max_level_hint(),
+            Some(tracing_subscriber::filter::LevelFilter::ERROR)
+        );
+        assert_eq!(log_filter(0, false), "off");
+    }
 }
