@@ -211,6 +211,11 @@ fn another_model_or_a_damaged_index_is_a_clear_error() {
         &wikirag_core::StopFlag::new(),
     )
     .unwrap();
+    // As `wikirag relink` publishes it: checksums recorded anew.
+    wikirag_index::Manifest::read(&out)
+        .unwrap()
+        .write(&out)
+        .unwrap();
     assert!(meta.graph);
     assert_eq!(meta.hnsw, params);
     assert_ne!(
@@ -244,6 +249,10 @@ fn another_model_or_a_damaged_index_is_a_clear_error() {
         &wikirag_core::StopFlag::new(),
     )
     .unwrap();
+    wikirag_index::Manifest::read(&out)
+        .unwrap()
+        .write(&out)
+        .unwrap();
     // Fewer vectors than min_vectors: no graph, exact search; the old files are gone.
     assert!(!meta.graph && meta.format == wikirag_vectors::VECTOR_FORMAT);
     assert!(!graph.exists() && !out.join("vectors").join("hnsw.hnsw.graph").exists());

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use wikirag_core::blocks::{BLOCKS_FILE, BlockHasher, BlockSums, FileBlocks};
 
 /// The file holding the manifest's checksum.
 pub const MANIFEST_SUM_FILE: &str = "manifest.sha256";
@@ -56,8 +57,15 @@ fn list(dir: &Path) -> Result<Vec<String>> {
 }
 
 fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    let (bytes, sha256, _) = hash_file(path, false)?;
+    Ok((bytes, sha256))
+}
+
+/// Size and SHA-256 of a file, and with `blocks` its block checksums, in one read.
+fn hash_file(path: &Path, blocks: bool) -> Result<(u64, String, Option<FileBlocks>)> {
     let mut file = std::fs::File::open(path).at(path)?;
     let mut hasher = Sha256::new();
+    let mut block_hasher = blocks.then(BlockHasher::default);
     let mut buf = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
@@ -66,24 +74,47 @@ fn sha256_file(path: &Path) -> Result<(u64, String)> {
             break;
         }
         hasher.update(&buf[..n]);
+        if let Some(b) = block_hasher.as_mut() {
+            b.update(&buf[..n]);
+        }
         bytes += n as u64;
     }
-    Ok((bytes, hex(&hasher.finalize())))
+    Ok((
+        bytes,
+        hex(&hasher.finalize()),
+        block_hasher.map(BlockHasher::finish),
+    ))
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Sizes and checksums of the files under `dir` (what publishing records).
+/// Sizes and checksums of the files under `dir` (what publishing records), and the block
+/// checksums of every file, written to [`BLOCKS_FILE`] (itself recorded, and checked whole on
+/// every open): what is too large to be checked whole on open is checked by block as it is
+/// read.
 pub(crate) fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
-    list(dir)?
-        .into_iter()
-        .map(|name| {
-            let (bytes, sha256) = sha256_file(&dir.join(&name))?;
-            Ok((name, FileSum { bytes, sha256 }))
-        })
-        .collect()
+    let mut files = BTreeMap::new();
+    let mut blocks = BlockSums::default();
+    for name in list(dir)?.into_iter().filter(|n| n != BLOCKS_FILE) {
+        let (bytes, sha256, file_blocks) = hash_file(&dir.join(&name), true)?;
+        if let Some(b) = file_blocks {
+            blocks.files.insert(name.clone(), b);
+        }
+        files.insert(name, FileSum { bytes, sha256 });
+    }
+    let blocks_path = dir.join(BLOCKS_FILE);
+    if blocks.files.is_empty() {
+        if blocks_path.exists() {
+            std::fs::remove_file(&blocks_path).at(&blocks_path)?;
+        }
+    } else {
+        crate::manifest::write_atomically(&blocks_path, &blocks.to_bytes())?;
+        let (bytes, sha256) = sha256_file(&blocks_path)?;
+        files.insert(BLOCKS_FILE.to_string(), FileSum { bytes, sha256 });
+    }
+    Ok(files)
 }
 
 /// Writes `manifest.sha256` for the manifest bytes just written.
@@ -150,12 +181,16 @@ pub(crate) fn check_on_open(dir: &Path, manifest_bytes: &[u8], manifest: &Manife
     }
     // Small files are read whole: a flipped byte in a row map or a graph header would
     // otherwise give different results in silence until `verify`.
+    // The block checksums of the large files are read whole too, whatever their size (one
+    // 4-byte checksum per 64 KiB: 6 MB for 100 GB of index).
     let mut budget = OPEN_CHECK_BYTES;
     for (name, sum) in &manifest.files {
-        if sum.bytes > OPEN_CHECK_FILE_BYTES || sum.bytes > budget {
-            continue;
+        if name != BLOCKS_FILE {
+            if sum.bytes > OPEN_CHECK_FILE_BYTES || sum.bytes > budget {
+                continue;
+            }
+            budget -= sum.bytes;
         }
-        budget -= sum.bytes;
         let (_, sha256) = sha256_file(&dir.join(name))?;
         if sha256 != sum.sha256 {
             return Err(damaged(

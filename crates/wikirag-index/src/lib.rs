@@ -14,6 +14,7 @@ pub mod manifest;
 mod reader;
 pub mod schema;
 mod update;
+mod verified;
 mod writer;
 
 pub use checksum::{FileSum, MANIFEST_SUM_FILE, Verification, verify};

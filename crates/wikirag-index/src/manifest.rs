@@ -216,8 +216,36 @@ impl Manifest {
     /// Writes the manifest into `dir` with the size and checksum of every other file there,
     /// and its own checksum beside it (`manifest.sha256`). Each file is replaced atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
+        self.write_after(dir, None)
+    }
+
+    /// [`Manifest::write`] for a new generation of an index published with `previous`: a
+    /// segment file it shares with the previous generation (tantivy never rewrites one) must
+    /// still be what was published, or the damage would be recorded as whole.
+    pub fn write_after(&self, dir: &Path, previous: Option<&Manifest>) -> Result<()> {
         let mut manifest = self.clone();
         manifest.files = crate::checksum::sum_dir(dir)?;
+        if let Some(previous) = previous {
+            for (name, sum) in &manifest.files {
+                let immutable = !name.contains('/')
+                    && !matches!(
+                        name.as_str(),
+                        "meta.json" | ".managed.json" | wikirag_core::blocks::BLOCKS_FILE
+                    );
+                if let Some(old) = previous.files.get(name)
+                    && immutable
+                    && old != sum
+                {
+                    return Err(IndexError::Damaged {
+                        path: dir.to_path_buf(),
+                        detail: format!(
+                            "{name}: its SHA-256 is {}, published as {} (damaged before this update; nothing was published)",
+                            sum.sha256, old.sha256
+                        ),
+                    });
+                }
+            }
+        }
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         write_atomically(&dir.join(MANIFEST_FILE), &json)?;
         crate::checksum::write_manifest_sum(dir, &json)

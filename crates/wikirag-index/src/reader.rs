@@ -68,6 +68,9 @@ pub struct SentenceIndex {
     options: SearchOptions,
     /// Built once: the analyzer of the `alias` field.
     alias_analyzer: tantivy::tokenizer::TextAnalyzer,
+    /// Checks segment files block by block as tantivy reads them (an index published with
+    /// block checksums).
+    verified: Option<crate::verified::VerifyingDirectory>,
 }
 
 /// (page id, sentence ordinal, whether a fact) of documents from fast fields, the columns
@@ -117,7 +120,7 @@ impl SentenceIndex {
 
     fn open_unguarded(dir: &Path) -> Result<SentenceIndex> {
         let manifest = Manifest::read_checked(dir)?;
-        let index = Index::open_in_dir(dir).at(dir)?;
+        let (index, verified) = crate::verified::open_index(dir)?;
         schema::register_analyzers(&index);
         let fields = Fields::for_index(&index.schema());
         let reader = index
@@ -147,7 +150,46 @@ impl SentenceIndex {
             parser,
             options,
             alias_analyzer: schema::analyzer("other"),
+            verified,
         })
+    }
+
+    /// Runs `f` over the index: a panic inside tantivy, or a block that does not match its
+    /// checksum (found by this read or an earlier one), is [`IndexError::Damaged`].
+    fn guarded<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let result = crate::error::guard(&self.path, f);
+        match self.damage() {
+            Some(detail) => Err(IndexError::Damaged {
+                path: self.path.clone(),
+                detail,
+            }),
+            None => result,
+        }
+    }
+
+    /// The first damaged block any read found, said for a user.
+    pub fn damage(&self) -> Option<String> {
+        self.verified
+            .as_ref()?
+            .damage()
+            .map(|d| format!("{d} (damaged)"))
+    }
+
+    /// Checks every block of the segment files that no search has read yet (a background
+    /// pass; an index published without block checksums has nothing to check).
+    pub fn verify_blocks(&self) -> Result<()> {
+        if let Some(directory) = &self.verified {
+            directory.verify_all().map_err(|d| IndexError::Damaged {
+                path: self.path.clone(),
+                detail: format!("{d} (damaged)"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Blocks of the segment files verified so far, and in all (0, 0 without checksums).
+    pub fn blocks_verified(&self) -> (usize, usize) {
+        self.verified.as_ref().map_or((0, 0), |d| d.progress())
     }
 
     fn make_parser(
@@ -289,7 +331,7 @@ impl SentenceIndex {
 
     /// Searches, ranks and attaches context.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
-        crate::error::guard(&self.path, || self.search_unguarded(req))
+        self.guarded(|| self.search_unguarded(req))
     }
 
     fn search_unguarded(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
@@ -405,7 +447,7 @@ impl SentenceIndex {
 
     /// The sentences `first..=last` of a page, in order.
     pub fn sentences(&self, page_id: u64, first: u32, last: u32) -> Result<Vec<(u32, String)>> {
-        crate::error::guard(&self.path, || {
+        self.guarded(|| {
             let searcher = self.reader.searcher();
             let addrs = self.page_sentences(&searcher, page_id)?;
             self.texts_in(&searcher, &addrs, first, last)
@@ -503,7 +545,7 @@ impl SentenceIndex {
     /// The sentences at `(page_id, ordinal)` as hits (score 0), in the order asked, with
     /// `context` neighbouring sentences on each side.
     pub fn fetch_hits(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
-        crate::error::guard(&self.path, || self.fetch_hits_unguarded(positions, context))
+        self.guarded(|| self.fetch_hits_unguarded(positions, context))
     }
 
     fn fetch_hits_unguarded(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
@@ -548,7 +590,7 @@ impl Retriever for SentenceIndex {
 
     /// Positions from fast fields, no stored document read.
     fn search_positions(&self, request: &SearchRequest) -> Result<wikirag_core::ScoredPositions> {
-        crate::error::guard(&self.path, || {
+        self.guarded(|| {
             let searcher = self.reader.searcher();
             Ok(self
                 .rank(&searcher, request)?

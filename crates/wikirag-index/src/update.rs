@@ -210,7 +210,8 @@ impl IndexUpdater {
         let generation = Generation::begin(dest, "update")?;
         let manifest = Manifest::read_checked(dest)?;
         let dir = generation.dir().to_path_buf();
-        let index = Index::open_in_dir(&dir).at(&dir)?;
+        // Read through the block checks: damage in what the update keeps is refused.
+        let (index, verified) = crate::verified::open_index(&dir)?;
         schema::register_analyzers(&index);
         let fields = Fields::for_index(&index.schema());
         if index.schema().get_field("wiki").is_err() {
@@ -219,7 +220,16 @@ impl IndexUpdater {
                 reason: "it was built before updates were supported (its documents do not say which wiki they come from); rebuild it once".into(),
             });
         }
-        let pages = read_pages(&index, &fields, &dir)?;
+        let pages =
+            crate::error::guard(&dir, || read_pages(&index, &fields, &dir)).map_err(|e| {
+                match verified.as_ref().and_then(|v| v.damage()) {
+                    Some(damage) => IndexError::Damaged {
+                        path: dest.to_path_buf(),
+                        detail: format!("{damage} (damaged)"),
+                    },
+                    None => e,
+                }
+            })?;
         let memory = options.memory_mb.max(16) << 20;
         let writer = index.writer(memory).at(&dir)?;
         // Only the merges `commit` asks for: a background merge of a segment it wants to merge
@@ -322,7 +332,7 @@ impl IndexUpdater {
                 source: std::io::Error::other("publish before commit"),
             });
         }
-        manifest.write(self.dir())?;
+        manifest.write_after(self.dir(), Some(&self.manifest))?;
         drop(self.index);
         self.generation.publish()
     }

@@ -50,11 +50,31 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Answer, RagError>;
     /// The answering backend's name ("extractive", "openai:gpt-4o-mini").
     fn backend(&self) -> String;
+    /// How far the served index has been checked against its block checksums.
+    fn integrity(&self) -> Integrity {
+        Integrity::Unchecked
+    }
     /// The question a conversation's last user message asks, standing alone (a follow-up
     /// such as "When did he fly?" rewritten); `None` without a user message.
     fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
         wikirag_rag::followup::standalone(turns, None)
     }
+}
+
+/// What `/health` says of the served index's bytes: a background pass reads every block of
+/// it once against the checksums recorded when it was published (searches check the blocks
+/// they read themselves, so damage never answers silently either way).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Integrity {
+    /// Nothing to check against (an index published without block checksums).
+    Unchecked,
+    /// The background pass is under way.
+    Verifying { blocks_done: usize, blocks: usize },
+    /// Every block matched.
+    Verified { blocks: usize },
+    /// A block did not match: the index must be rebuilt (`/health` answers 503).
+    Damaged { detail: String },
 }
 
 impl<R: Retriever + 'static> Backend for Rag<R> {
@@ -218,15 +238,24 @@ async fn models(State(s): State<Shared>, headers: HeaderMap) -> Result<Json<Valu
     })))
 }
 
-async fn health(State(s): State<Shared>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "index": s.config.index_name,
-        "backend": s.backend.backend(),
-        "uptime_s": s.started.elapsed().as_secs(),
-        "available_slots": s.slots.available_permits(),
-        "queued": s.queued.load(Ordering::Relaxed),
-    }))
+async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
+    let integrity = s.backend.integrity();
+    let (status, code) = match integrity {
+        Integrity::Damaged { .. } => ("damaged", StatusCode::SERVICE_UNAVAILABLE),
+        _ => ("ok", StatusCode::OK),
+    };
+    (
+        code,
+        Json(json!({
+            "status": status,
+            "index": s.config.index_name,
+            "integrity": integrity,
+            "backend": s.backend.backend(),
+            "uptime_s": s.started.elapsed().as_secs(),
+            "available_slots": s.slots.available_permits(),
+            "queued": s.queued.load(Ordering::Relaxed),
+        })),
+    )
 }
 
 fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

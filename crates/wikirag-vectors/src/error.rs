@@ -11,6 +11,8 @@ pub enum VectorError {
     },
     #[error("{}: {message}", path.display())]
     BadIndex { path: PathBuf, message: String },
+    #[error("{}: {detail} (damaged; `wikirag inspect --verify` names every damaged file, rebuilding the index repairs it)", path.display())]
+    Damaged { path: PathBuf, detail: String },
     #[error("{}: the vectors were made by another model ({detail}); rebuild the index with this model or query with the model it was built with", path.display())]
     ModelMismatch { path: PathBuf, detail: String },
     #[error("a vector of {got} dimensions where {expected} were expected")]

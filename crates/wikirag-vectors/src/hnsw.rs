@@ -491,7 +491,19 @@ impl Graph {
 
     /// Reads a graph written by [`Graph::write`] for a store of `rows` rows, checking it.
     pub(crate) fn read(path: &Path, rows: usize) -> Result<Graph> {
+        Self::read_checked(path, rows, None)
+    }
+
+    /// [`Graph::read`], the bytes checked against the index's block checksums first.
+    pub(crate) fn read_checked(
+        path: &Path,
+        rows: usize,
+        sums: Option<&wikirag_core::blocks::BlockSums>,
+    ) -> Result<Graph> {
         let bytes = std::fs::read(path).at(path)?;
+        if let Some(dir) = path.parent() {
+            crate::store::check_whole(sums, dir, GRAPH_FILE, &bytes)?;
+        }
         let bad = |message: String| VectorError::Hnsw {
             path: path.to_path_buf(),
             message,

@@ -262,8 +262,26 @@ impl VectorUpdate {
                 ),
             });
         }
+        let format = meta.format;
         upgrade_scales(&dir, &mut meta)?;
-        let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
+        // Every row the update keeps is read once against the published block checksums
+        // first: damage is refused, never carried into the next generation and recorded as
+        // whole there.
+        let sums = if meta.format == format {
+            wikirag_core::blocks::BlockSums::read(index_dir).map_err(|e| VectorError::Damaged {
+                path: index_dir.join(wikirag_core::blocks::BLOCKS_FILE),
+                detail: e.to_string(),
+            })?
+        } else {
+            None
+        };
+        let store = VectorStore::open_checked(&dir, meta.dim, meta.count, None, sums.as_ref())?;
+        store
+            .verify_blocks()
+            .map_err(|damage| VectorError::Damaged {
+                path: dir.join(crate::store::VECTORS_FILE),
+                detail: damage.to_string(),
+            })?;
         let mut by_page: std::collections::HashMap<u64, Vec<u32>> = Default::default();
         let mut dead = Vec::new();
         for row in 0..store.len() {
@@ -451,10 +469,22 @@ impl VectorIndex {
                 ),
             });
         }
-        let store = VectorStore::open(&dir, meta.dim, meta.count, uniform_scale(&meta))?;
+        // Published with block checksums: every file is checked as it is read.
+        let sums =
+            wikirag_core::blocks::BlockSums::read(index_dir).map_err(|e| VectorError::Damaged {
+                path: index_dir.join(wikirag_core::blocks::BLOCKS_FILE),
+                detail: e.to_string(),
+            })?;
+        let store = VectorStore::open_checked(
+            &dir,
+            meta.dim,
+            meta.count,
+            uniform_scale(&meta),
+            sums.as_ref(),
+        )?;
         let graph = if meta.graph {
             let started = Instant::now();
-            let graph = Graph::read(&dir.join(GRAPH_FILE), meta.count)?;
+            let graph = Graph::read_checked(&dir.join(GRAPH_FILE), meta.count, sums.as_ref())?;
             tracing::debug!(
                 seconds = started.elapsed().as_secs_f64(),
                 "HNSW graph loaded"
@@ -510,6 +540,29 @@ impl VectorIndex {
                 got: query.len(),
             });
         }
+        let hits = self.search_unchecked(query, n, how);
+        // A row read from a block that does not match its checksum (in this search or an
+        // earlier one) makes every search fail: never a silent wrong answer.
+        if let Some(damage) = self.store.damage() {
+            return Err(VectorError::Damaged {
+                path: self.dir.join(crate::store::VECTORS_FILE),
+                detail: damage.to_string(),
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Checks every block of `vectors.i8` no search has read yet (a background pass).
+    pub fn verify_blocks(&self) -> Result<()> {
+        self.store
+            .verify_blocks()
+            .map_err(|damage| VectorError::Damaged {
+                path: self.dir.join(crate::store::VECTORS_FILE),
+                detail: damage.to_string(),
+            })
+    }
+
+    fn search_unchecked(&self, query: &[f32], n: usize, how: VectorSearch) -> Vec<(u32, f32)> {
         match (how, &self.graph) {
             (VectorSearch::Hnsw { ef }, Some(graph)) => {
                 // The beam's rows come scored by the f32 query against the int8 rows; rows an
@@ -524,9 +577,9 @@ impl VectorIndex {
                     .collect();
                 store.sort_hits(&mut hits);
                 hits.truncate(n);
-                Ok(hits)
+                hits
             }
-            _ => Ok(self.store.exact(query, n)),
+            _ => self.store.exact(query, n),
         }
     }
 }

@@ -9,9 +9,11 @@
 //! `Σ q·r × scale(row)`.
 
 use crate::error::{Context, Result, VectorError};
+use crate::index::VECTORS_DIR;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use wikirag_core::blocks::{BlockCheck, BlockSums};
 
 pub(crate) const VECTORS_FILE: &str = "vectors.i8";
 pub(crate) const ROWS_FILE: &str = "rows.bin";
@@ -184,6 +186,31 @@ pub struct VectorStore {
     /// Rows removed by updates (`dead.bin`); empty when none.
     dead: Vec<bool>,
     dead_count: usize,
+    /// `vectors.i8` checked block by block as rows are first read (a published index with
+    /// block checksums).
+    check: Option<BlockCheck>,
+}
+
+/// Checks a file read whole against its block checksums, when the index has them.
+pub(crate) fn check_whole(
+    sums: Option<&BlockSums>,
+    dir: &Path,
+    file: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let Some(blocks) = sums.and_then(|s| s.files.get(&format!("{VECTORS_DIR}/{file}"))) else {
+        return Ok(());
+    };
+    BlockCheck::new(format!("{VECTORS_DIR}/{file}"), blocks.clone())
+        .check_all(bytes)
+        .map_err(|d| VectorError::Damaged {
+            path: dir.join(file),
+            detail: if file == crate::hnsw::GRAPH_FILE {
+                format!("{d}; `wikirag relink` rebuilds the graph from the vectors")
+            } else {
+                d.to_string()
+            },
+        })
 }
 
 impl VectorStore {
@@ -194,6 +221,18 @@ impl VectorStore {
         dim: usize,
         count: usize,
         uniform: Option<f32>,
+    ) -> Result<VectorStore> {
+        Self::open_checked(dir, dim, count, uniform, None)
+    }
+
+    /// [`VectorStore::open`], checking every file against the index's block checksums: the
+    /// files read whole now, `vectors.i8` block by block as rows are first read.
+    pub(crate) fn open_checked(
+        dir: &Path,
+        dim: usize,
+        count: usize,
+        uniform: Option<f32>,
+        sums: Option<&BlockSums>,
     ) -> Result<VectorStore> {
         let path = dir.join(VECTORS_FILE);
         let file = File::open(&path).at(&path)?;
@@ -209,6 +248,7 @@ impl VectorStore {
         let map = map_file(&file).at(&path)?;
         let rows_path = dir.join(ROWS_FILE);
         let bytes = std::fs::read(&rows_path).at(&rows_path)?;
+        check_whole(sums, dir, ROWS_FILE, &bytes)?;
         if bytes.len() != count * ROW_BYTES {
             return Err(VectorError::BadIndex {
                 path: rows_path,
@@ -235,6 +275,7 @@ impl VectorStore {
             None => {
                 let path = dir.join(SCALES_FILE);
                 let bytes = std::fs::read(&path).at(&path)?;
+                check_whole(sums, dir, SCALES_FILE, &bytes)?;
                 if bytes.len() != count * 4 {
                     return Err(VectorError::BadIndex {
                         path,
@@ -254,7 +295,10 @@ impl VectorStore {
                 scales
             }
         };
-        let (dead, dead_count) = read_dead(dir, count)?;
+        let (dead, dead_count) = read_dead(dir, count, sums)?;
+        let check = sums
+            .and_then(|s| s.files.get(&format!("{VECTORS_DIR}/{VECTORS_FILE}")))
+            .map(|blocks| BlockCheck::new(format!("{VECTORS_DIR}/{VECTORS_FILE}"), blocks.clone()));
         Ok(VectorStore {
             map,
             dim,
@@ -263,6 +307,7 @@ impl VectorStore {
             rows,
             dead,
             dead_count,
+            check,
         })
     }
 
@@ -294,10 +339,34 @@ impl VectorStore {
         self.dead.get(row).copied().unwrap_or(false)
     }
 
-    /// The quantised vector of row `row`.
+    /// The quantised vector of row `row`. Its block is checked against the published
+    /// checksum the first time any row of it is read; a mismatch is recorded (searches then
+    /// fail with [`VectorError::Damaged`], see [`VectorStore::damage`]).
+    #[inline]
     pub fn row(&self, row: usize) -> &[i8] {
-        let bytes = &self.map[row * self.dim..(row + 1) * self.dim];
-        bytemuck_i8(bytes)
+        let range = row * self.dim..(row + 1) * self.dim;
+        if let Some(check) = &self.check {
+            let _ = check.check(&self.map, range.clone());
+        }
+        bytemuck_i8(&self.map[range])
+    }
+
+    /// The first damaged block of `vectors.i8` a read found.
+    pub fn damage(&self) -> Option<wikirag_core::blocks::BlockDamage> {
+        self.check.as_ref()?.damage()
+    }
+
+    /// Checks every block of `vectors.i8` that no search has read yet.
+    pub fn verify_blocks(&self) -> std::result::Result<(), wikirag_core::blocks::BlockDamage> {
+        match &self.check {
+            Some(check) => check.check_all(&self.map),
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks of `vectors.i8` verified, and in all (0, 0 without checksums).
+    pub fn blocks_verified(&self) -> (usize, usize) {
+        self.check.as_ref().map_or((0, 0), |c| c.progress())
     }
 
     /// The factor from row `row`'s int8 values back to f32.
@@ -359,13 +428,14 @@ impl VectorStore {
 }
 
 /// Reads `dead.bin` (u32 rows, little-endian) into a flag per row.
-fn read_dead(dir: &Path, count: usize) -> Result<(Vec<bool>, usize)> {
+fn read_dead(dir: &Path, count: usize, sums: Option<&BlockSums>) -> Result<(Vec<bool>, usize)> {
     let path = dir.join(DEAD_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(e).at(&path),
     };
+    check_whole(sums, dir, DEAD_FILE, &bytes)?;
     if bytes.len() % 4 != 0 {
         return Err(VectorError::BadIndex {
             path,

@@ -213,9 +213,71 @@ pub fn pipeline(
     retrieval_args: &RetrievalArgs,
     llm: &LlmArgs,
 ) -> Result<Rag<WikiSearcher>> {
+    Ok(open_rag(index, retrieval_args, llm)?.0)
+}
+
+fn open_rag(
+    index: &std::path::Path,
+    retrieval_args: &RetrievalArgs,
+    llm: &LlmArgs,
+) -> Result<(Rag<WikiSearcher>, retrieval::Opened)> {
     let opened = retrieval::open(index, retrieval_args)?;
     let searcher = opened.searcher(retrieval_args.options(&opened))?;
-    Ok(Rag::new(searcher, llm.build()?))
+    Ok((Rag::new(searcher, llm.build()?), opened))
+}
+
+/// A generation being served: its pipeline, and the check of its bytes.
+#[derive(Clone)]
+struct Served {
+    rag: Arc<Rag<WikiSearcher>>,
+    checks: Arc<BlockChecks>,
+}
+
+fn served(
+    index: &std::path::Path,
+    retrieval_args: &RetrievalArgs,
+    llm: &LlmArgs,
+) -> Result<Served> {
+    let (rag, opened) = open_rag(index, retrieval_args, llm)?;
+    Ok(Served {
+        rag: Arc::new(rag),
+        checks: Arc::new(BlockChecks {
+            opened,
+            outcome: std::sync::Mutex::new(None),
+        }),
+    })
+}
+
+/// Every block of a served generation read once against its published checksums (in the
+/// background at start; before a new generation is swapped in), for `/health`.
+struct BlockChecks {
+    opened: retrieval::Opened,
+    /// `None` while the pass runs.
+    outcome: std::sync::Mutex<Option<std::result::Result<(), String>>>,
+}
+
+impl BlockChecks {
+    fn run(&self) -> std::result::Result<(), String> {
+        let outcome = self.opened.verify_blocks().map_err(|e| format!("{e:#}"));
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
+        outcome
+    }
+
+    fn integrity(&self) -> wikirag_server::Integrity {
+        use wikirag_server::Integrity;
+        let (done, total) = self.opened.blocks_verified();
+        match &*self.outcome.lock().unwrap_or_else(|p| p.into_inner()) {
+            _ if total == 0 => Integrity::Unchecked,
+            Some(Err(detail)) => Integrity::Damaged {
+                detail: detail.clone(),
+            },
+            Some(Ok(())) => Integrity::Verified { blocks: total },
+            None => Integrity::Verifying {
+                blocks_done: done,
+                blocks: total,
+            },
+        }
+    }
 }
 
 pub fn ask(args: AskArgs) -> Result<i32> {
@@ -374,7 +436,7 @@ pub struct ServeArgs {
 /// finish on the generation they started with, and a generation that fails to open is not
 /// taken (the old one keeps answering).
 struct Reloading {
-    current: std::sync::RwLock<Arc<Rag<WikiSearcher>>>,
+    current: std::sync::RwLock<Served>,
 }
 
 impl Reloading {
@@ -382,6 +444,7 @@ impl Reloading {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .rag
             .clone()
     }
 }
@@ -403,6 +466,15 @@ impl wikirag_server::Backend for Reloading {
     }
     fn backend(&self) -> String {
         self.get().backend_name()
+    }
+    fn integrity(&self) -> wikirag_server::Integrity {
+        let checks = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .checks
+            .clone();
+        checks.integrity()
     }
 }
 
@@ -426,10 +498,18 @@ fn watch_generations(
         if now.is_none() || (now == seen && !woken) {
             continue;
         }
-        match pipeline(&index, &retrieval, &llm) {
-            Ok(rag) => {
+        // A new generation is read whole against its checksums before it answers anything.
+        let opened = served(&index, &retrieval, &llm).and_then(|served| {
+            served
+                .checks
+                .run()
+                .map_err(|detail| anyhow::anyhow!("{detail}"))?;
+            Ok(served)
+        });
+        match opened {
+            Ok(served) => {
                 let generation = rag_generation(&now);
-                *backend.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rag);
+                *backend.current.write().unwrap_or_else(|p| p.into_inner()) = served;
                 seen = now;
                 eprintln!(
                     "wikirag: now serving generation {generation} of {}",
@@ -510,7 +590,22 @@ fn server_key(named: Option<&str>) -> Result<Option<String>> {
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
     let api_key = server_key(args.server_key_env.as_deref())?;
-    let rag = pipeline(&args.index, &args.retrieval, &args.llm)?;
+    let first = served(&args.index, &args.retrieval, &args.llm)?;
+    {
+        // Damage is found where a search reads it; this pass finds the rest, for /health.
+        let checks = first.checks.clone();
+        let index = args.index.clone();
+        std::thread::Builder::new()
+            .name("wikirag-verify".into())
+            .spawn(move || {
+                if let Err(detail) = checks.run() {
+                    eprintln!(
+                        "wikirag: error: {} is damaged ({detail}); searches that read the damage fail, /health says 503: rebuild the index",
+                        index.display()
+                    );
+                }
+            })?;
+    }
     let config = wikirag_server::ServerConfig {
         max_body_bytes: args.max_body_bytes,
         max_question_chars: args.max_question_chars,
@@ -530,7 +625,7 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         ..wikirag_server::ServerConfig::default()
     };
     let backend = Arc::new(Reloading {
-        current: std::sync::RwLock::new(Arc::new(rag)),
+        current: std::sync::RwLock::new(first),
     });
     let (wake, woken) = std::sync::mpsc::channel();
     {

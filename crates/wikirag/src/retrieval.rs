@@ -85,6 +85,27 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Reads every block of the index that no search has read yet and checks it against the
+    /// checksums recorded when it was published (the segment files, then the vectors).
+    pub fn verify_blocks(&self) -> Result<()> {
+        self.bm25.verify_blocks()?;
+        if let Some(dense) = &self.dense {
+            dense.index().verify_blocks()?;
+        }
+        Ok(())
+    }
+
+    /// Blocks verified so far, and in all (0, 0 for an index without block checksums).
+    pub fn blocks_verified(&self) -> (usize, usize) {
+        let (mut done, mut total) = self.bm25.blocks_verified();
+        if let Some(dense) = &self.dense {
+            let (d, t) = dense.index().store().blocks_verified();
+            done += d;
+            total += t;
+        }
+        (done, total)
+    }
+
     /// The arithmetic query vectors are made with ("int8" or "f32"); `None` without vectors.
     pub fn query_precision(&self) -> Option<&'static str> {
         self.dense

@@ -397,3 +397,255 @@ fn plain_inspect_refuses_what_search_refuses() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("DAMAGED"), "{}", text(&o.stdout));
 }
+
+fn shared_dump(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("WIKIRAG_SHARED_WIKI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/wiki"));
+    let path = dir.join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (set WIKIRAG_SHARED_WIKI)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// One byte flipped in every 64 KiB block of `file`: whatever a search reads of it is damaged.
+fn damage_every_block(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    for at in (1000..bytes.len()).step_by(64 << 10) {
+        bytes[at] ^= 0x55;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
+fn largest_file(dir: &Path, suffix: &str) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        code,
+        resp.split_once("\r\n\r\n")
+            .map(|x| x.1)
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+/// `wikirag serve` on `index`: the address it listens on, and its stderr lines as they come.
+fn serve(
+    index: &Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::BufRead;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+        .args(["serve", "--index", s(index), "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(|l| l.ok())
+        .find(|l| l.contains("http://"))
+        .expect("the server says where it listens");
+    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(|l| l.ok()) {
+            let _ = tx.send(line);
+        }
+    });
+    (server, addr, rx)
+}
+
+/// Damage in files far over the 1 MiB that opening checks whole is found where a search reads
+/// it (dense, exact, BM25), `/health` says so, and a server never swaps in a damaged generation.
+#[test]
+fn damage_in_large_files_is_found_before_it_answers() {
+    let Some(dump) = shared_dump("enwiki-vital10k-leads.xml.bz2") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    wikirag_models::write_tiny_bert(&model, 64, &["capital", "river", "city"], false).unwrap();
+    let idx = tmp.path().join("v");
+    let o = wikirag(&[
+        "index",
+        "-q",
+        s(&dump),
+        "--out",
+        s(&idx),
+        "--model",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let vectors = idx.join("vectors/vectors.i8");
+    assert!(std::fs::metadata(&vectors).unwrap().len() > 2 << 20);
+    let dense = |index: &Path, exact: bool| {
+        let mut args = vec!["search", "--index", s(index), "capital city river"];
+        args.extend(["--mode", "dense", "--embedding-model", s(&model)]);
+        if exact {
+            args.push("--exact");
+        }
+        wikirag(&args)
+    };
+    assert!(dense(&idx, false).status.success());
+    let whole = tmp.path().join("whole");
+    copy_dir(&idx, &whole);
+
+    damage_every_block(&vectors);
+    for exact in [false, true] {
+        let o = dense(&idx, exact);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "exact {exact}: {err}");
+        assert!(
+            err.contains("vectors.i8") && err.contains("does not match its checksum"),
+            "{err}"
+        );
+    }
+    // BM25 reads no vector: it still answers.
+    let o = wikirag(&[
+        "search",
+        "--index",
+        s(&idx),
+        "capital city river",
+        "--mode",
+        "bm25",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("»"));
+
+    // A served damaged index: /health says so once the background pass meets it.
+    let (mut server, addr, _log) = serve(&idx, &["--embedding-model", s(&model)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (code, body) = loop {
+        let (code, body) = get(&addr, "/health");
+        if code != 200 || std::time::Instant::now() > deadline {
+            break (code, body);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("\"damaged\"") && body.contains("vectors.i8"),
+        "{body}"
+    );
+
+    // The segment files: BM25 fails where it reads damage.
+    let bm25 = tmp.path().join("b");
+    copy_dir(&whole, &bm25);
+    damage_every_block(&largest_file(&bm25, ".store"));
+    let o = wikirag(&[
+        "search",
+        "--index",
+        s(&bm25),
+        "capital city river",
+        "--mode",
+        "bm25",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(".store") && err.contains("does not match its checksum"),
+        "{err}"
+    );
+    // An update never carries damage into a new generation recorded as whole.
+    for damaged in [&bm25, &idx] {
+        let before = std::fs::read(damaged.join("manifest.json")).unwrap();
+        let o = wikirag(&[
+            "update",
+            "-q",
+            "--index",
+            s(damaged),
+            s(&dump),
+            "--model",
+            s(&model),
+        ]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("damaged"), "{err}");
+        assert_eq!(
+            std::fs::read(damaged.join("manifest.json")).unwrap(),
+            before
+        );
+    }
+
+    // A server keeps its generation when the next one is damaged.
+    let served = tmp.path().join("s");
+    copy_dir(&whole, &served);
+    let (mut server, addr, log) = serve(
+        &served,
+        &["--embedding-model", s(&model), "--reload-s", "1"],
+    );
+    let next = tmp.path().join("next");
+    copy_dir(&whole, &next);
+    let o = wikirag(&[
+        "update",
+        "-q",
+        "--index",
+        s(&next),
+        s(&dump),
+        "--model",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    damage_every_block(&next.join("vectors/vectors.i8"));
+    std::fs::rename(&served, tmp.path().join("old")).unwrap();
+    std::fs::rename(&next, &served).unwrap();
+    let said = log
+        .iter()
+        .find(|l| l.contains("still serving the previous one") || l.contains("now serving"))
+        .unwrap_or_default();
+    let (code, body) = get(&addr, "/health");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(said.contains("still serving the previous one"), "{said}");
+    assert!(said.contains("does not match its checksum"), "{said}");
+    assert_eq!(code, 200, "{body}");
+}
