@@ -121,6 +121,8 @@ fn main() -> anyhow::Result<()> {
             &NoProgress,
             &StopFlag::new(),
         )?;
+        // Re-linked in place (as `wikirag relink` does in a new generation): checksums anew.
+        wikirag_index::Manifest::read(&index)?.write(&index)?;
         println!(
             "re-linked {} vectors (m={m}, ef_construction={efc}) in {:.1} s",
             meta.count,
