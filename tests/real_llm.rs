@@ -5,8 +5,8 @@
 //! answer that cites nothing, and with `require_citations` gives a cited answer or abstains.
 //! In the default 2048-token window and in 512 tokens (the answer reserve shrinks).
 //!
-//! Optimised builds only (`cargo test --release -p wikirag-tests --test real_llm`, a CI step):
-//! unoptimised candle takes minutes per question.
+//! Minutes of generation, so these run only when asked for, optimised (`cargo test --release -p
+//! wikirag-tests --test real_llm -- --ignored`, a CI step).
 
 use std::sync::Arc;
 use wikirag_core::Llm;
@@ -41,7 +41,7 @@ fn sample_questions() -> Vec<String> {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
+#[ignore = "minutes of generation: run with `-- --ignored` (CI does)"]
 fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() {
     let Some(path) = smollm2() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,7 @@ fn smollm2_answers_every_sample_question_without_failing_or_inventing_sources() 
 /// weights differ only in how they are quantised: Q4_1 kept as it is, against candle's
 /// conversion to Q8_0), and several requests run on our pass at once.
 #[test]
-#[cfg_attr(debug_assertions, ignore = "minutes unoptimised: run with --release")]
+#[ignore = "minutes of generation: run with `-- --ignored` (CI does)"]
 fn our_llama_pass_answers_as_candle_does_and_runs_requests_at_once() {
     use wikirag_core::{ChatMessage, LlmRequest};
     use wikirag_llm::LocalEngine;

@@ -591,6 +591,35 @@ fn a_truncated_dump_applies_nothing_past_the_fault() {
     );
 }
 
+/// A page skipped before its id could be read could be any page: nothing of its wiki is
+/// deleted, and the update says why.
+#[test]
+fn a_page_whose_id_cannot_be_read_stops_every_deletion_of_its_wiki() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("index");
+    let old = write(tmp.path(), "old.xml", &dump("enwiki", OLD));
+    build(read_config(&[&old]), &index).unwrap();
+    let new = dump("enwiki", NEW).replace("<id>7</id>", "<id>seven</id>");
+    let new = write(tmp.path(), "new.xml", &new);
+    let report = update(&update_config(&index, &[&new], None)).unwrap();
+    let r = &report.record;
+    assert_eq!(r.pages_deleted, 0, "{r:?}");
+    assert_eq!(r.deletions_skipped.len(), 1, "{r:?}");
+    assert!(
+        r.deletions_skipped[0].contains("id could not be read"),
+        "{r:?}"
+    );
+    // Marseille, which the new dump lacks, stays; Paris's edit is applied.
+    let index = SentenceIndex::open(&index).unwrap();
+    assert!(
+        !index
+            .search(&SearchRequest::new("Mediterranean"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(r.pages_changed, 2, "{r:?}");
+}
+
 #[test]
 fn an_update_with_vectors_answers_like_a_fresh_build() {
     let tmp = tempfile::tempdir().unwrap();

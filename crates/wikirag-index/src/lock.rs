@@ -75,6 +75,14 @@ impl WriterLock {
                         holder: holder.trim().chars().take(200).collect(),
                     });
                 }
+                // A file system without locks (some network mounts): the snapshot check at
+                // publish still refuses to replace another writer's generation.
+                Err(TryLockError::Error(e))
+                    if e.kind() == std::io::ErrorKind::Unsupported
+                        || e.raw_os_error() == Some(37) =>
+                {
+                    tracing::warn!(lock = %path.display(), error = %e, "the file system cannot lock: writers of this index are not excluded, only checked at publish");
+                }
                 Err(TryLockError::Error(e)) => return Err(e).at(&path),
             }
             if !same_file(&file, &path) {

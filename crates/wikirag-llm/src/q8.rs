@@ -330,8 +330,16 @@ fn dot<const R: usize>(kernel: Kernel, wq: &[i8], wd: &[f32], x: [(&[i8], &[f32]
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
+            // The kernel reads `BLOCK` values per scale from every row: checked in every build
+            // (a few comparisons per row against `BLOCK × wd.len()` multiply-adds).
+            assert!(
+                wq.len() >= wd.len() * BLOCK
+                    && x.iter()
+                        .all(|(q, d)| q.len() == wq.len() && d.len() == wd.len()),
+                "q8 dot: rows of unequal lengths"
+            );
             // SAFETY: `Kernel::Avx2` is only chosen where the CPU has AVX2 and FMA; every row
-            // has `wq.len()` values and `wq.len() / BLOCK` scales (checked in debug builds).
+            // has at least `BLOCK × wd.len()` values and `wd.len()` scales (asserted above).
             #[allow(unsafe_code)]
             unsafe {
                 dot_avx2::<R>(wq, wd, x)
@@ -365,10 +373,6 @@ fn dot_scalar<const R: usize>(wq: &[i8], wd: &[f32], x: [(&[i8], &[f32]); R]) ->
 #[allow(unsafe_code)]
 unsafe fn dot_avx2<const R: usize>(wq: &[i8], wd: &[f32], x: [(&[i8], &[f32]); R]) -> [f32; R] {
     use std::arch::x86_64::*;
-    debug_assert!(
-        x.iter()
-            .all(|(q, d)| q.len() == wq.len() && d.len() == wd.len())
-    );
     let blocks = wd.len();
     let mut acc = [_mm256_setzero_ps(); R];
     let ones = _mm256_set1_epi16(1);
@@ -410,8 +414,17 @@ fn dot_q4<const R: usize>(
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
-            // SAFETY: as in `dot`: AVX2 and FMA are present; every row has `16 × d.len()`
-            // nibble bytes and `32 × d.len()` activation values.
+            assert!(
+                qs.len() >= 16 * d.len()
+                    && m.len() >= d.len()
+                    && x.iter().all(|x| x.q.len() == 2 * qs.len()
+                        && x.d.len() == d.len()
+                        && x.s.len() >= d.len()),
+                "q4 dot: rows of unequal lengths"
+            );
+            // SAFETY: as in `dot`: AVX2 and FMA are present; every row has at least
+            // `16 × d.len()` nibble bytes, `d.len()` minimums, and per activation row
+            // `32 × d.len()` values, `d.len()` scales and sums (asserted above).
             #[allow(unsafe_code)]
             unsafe {
                 dot_q4_avx2::<R>(qs, d, m, x)
@@ -449,10 +462,6 @@ unsafe fn dot_q4_avx2<const R: usize>(
     x: [XRow<'_>; R],
 ) -> [f32; R] {
     use std::arch::x86_64::*;
-    debug_assert!(
-        x.iter()
-            .all(|x| x.q.len() == 2 * qs.len() && x.d.len() == d.len())
-    );
     let blocks = d.len();
     let mut acc = [_mm256_setzero_ps(); R];
     let mut mins = [0f32; R];
