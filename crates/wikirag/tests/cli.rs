@@ -1,24 +1,10 @@
 //! The `wikirag` command as a user runs it.
 
+mod common;
+
+use common::{sample, text, wikirag};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn wikirag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wikirag"))
-        .args(args)
-        .output()
-        .expect("run wikirag")
-}
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/sample")
-        .join(name)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Command;
 
 fn build_sample(dir: &Path) -> PathBuf {
     let out = dir.join("idx");
@@ -503,27 +489,7 @@ fn update_pair(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn post(addr: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    Ok((code, body))
+    common::http(addr, "POST", path, Some(body))
 }
 
 /// `wikirag serve` answers throughout an update and then from the new generation, with no

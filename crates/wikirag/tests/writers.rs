@@ -2,25 +2,11 @@
 //! writers exclude each other, an older or partial dump is refused, `--force` replaces only an
 //! index; and what a dump holds cannot drive the terminal.
 
+mod common;
+
+use common::{sample, text, wikirag};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn wikirag(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wikirag"))
-        .args(args)
-        .output()
-        .expect("run wikirag")
-}
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/sample")
-        .join(name)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::Command;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -445,29 +431,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (
-        code,
-        resp.split_once("\r\n\r\n")
-            .map(|x| x.1)
-            .unwrap_or("")
-            .to_string(),
-    )
+    common::http(addr, "GET", path, None).unwrap()
 }
 
 /// `wikirag serve` on `index`: the address it listens on, and its stderr lines as they come.
