@@ -496,7 +496,6 @@ fn post(addr: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
 /// restart.
 #[test]
 fn serve_switches_to_the_new_generation_without_dropping_a_request() {
-    use std::io::BufRead;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = update_pair(dir.path());
@@ -509,27 +508,7 @@ fn serve_switches_to_the_new_generation_without_dropping_a_request() {
         idx.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
-        .args([
-            "serve",
-            "--index",
-            idx.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-            "--reload-s",
-            "1",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
-    let first = lines
-        .by_ref()
-        .map_while(|l| l.ok())
-        .find(|l| l.contains("http://"))
-        .expect("the server says where it listens");
-    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-    let log = std::thread::spawn(move || lines.map_while(|l| l.ok()).collect::<Vec<_>>());
+    let (mut server, addr, log) = common::serve(&idx, &["--reload-s", "1"]);
     let search = |q: &str| post(&addr, "/v1/search", &format!("{{\"query\": \"{q}\"}}"));
     let (code, body) = search("river bridge").unwrap();
     assert_eq!(code, 200, "{body}");
@@ -585,7 +564,7 @@ fn serve_switches_to_the_new_generation_without_dropping_a_request() {
     assert!(!search("river number 2").unwrap().1.contains("Page 2 is"));
     server.kill().unwrap();
     server.wait().unwrap();
-    let log = log.join().unwrap();
+    let log: Vec<String> = log.iter().collect();
     assert!(
         log.iter().any(|l| l.contains("now serving generation 1")),
         "{log:?}"

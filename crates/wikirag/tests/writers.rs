@@ -434,38 +434,6 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     common::http(addr, "GET", path, None).unwrap()
 }
 
-/// `wikirag serve` on `index`: the address it listens on, and its stderr lines as they come.
-fn serve(
-    index: &Path,
-    extra: &[&str],
-) -> (
-    std::process::Child,
-    String,
-    std::sync::mpsc::Receiver<String>,
-) {
-    use std::io::BufRead;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
-        .args(["serve", "--index", s(index), "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
-    let first = lines
-        .by_ref()
-        .map_while(|l| l.ok())
-        .find(|l| l.contains("http://"))
-        .expect("the server says where it listens");
-    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(|l| l.ok()) {
-            let _ = tx.send(line);
-        }
-    });
-    (server, addr, rx)
-}
-
 /// Damage in files far over the 1 MiB that opening checks whole is found where a search reads
 /// it (dense, exact, BM25), `/health` says so, and a server never swaps in a damaged generation.
 #[test]
@@ -524,7 +492,7 @@ fn damage_in_large_files_is_found_before_it_answers() {
     assert!(text(&o.stdout).contains("»"));
 
     // A served damaged index: /health says so once the background pass meets it.
-    let (mut server, addr, _log) = serve(&idx, &["--embedding-model", s(&model)]);
+    let (mut server, addr, _log) = common::serve(&idx, &["--embedding-model", s(&model)]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (code, body) = loop {
         let (code, body) = get(&addr, "/health");
@@ -583,7 +551,7 @@ fn damage_in_large_files_is_found_before_it_answers() {
     // A server keeps its generation when the next one is damaged.
     let served = tmp.path().join("s");
     copy_dir(&whole, &served);
-    let (mut server, addr, log) = serve(
+    let (mut server, addr, log) = common::serve(
         &served,
         &["--embedding-model", s(&model), "--reload-s", "1"],
     );

@@ -58,3 +58,41 @@ pub fn http(
         .to_string();
     Ok((code, body))
 }
+
+/// `wikirag serve` on `index`: the address it listens on, and its stderr lines as they come.
+pub fn serve(
+    index: &Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::BufRead;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+        .args([
+            "serve",
+            "--index",
+            index.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map_while(|l| l.ok())
+        .find(|l| l.contains("http://"))
+        .expect("the server says where it listens");
+    let addr = first.rsplit("http://").next().unwrap().trim().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(|l| l.ok()) {
+            let _ = tx.send(line);
+        }
+    });
+    (server, addr, rx)
+}
