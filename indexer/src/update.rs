@@ -97,23 +97,30 @@ struct RevisionCounts {
 /// same page already met in this update. A page never goes back to an older revision.
 struct RevisionFilter {
     indexed: HashMap<(String, u64), Option<u64>>,
-    seen: Mutex<HashMap<(String, u64), Option<u64>>>,
-    counts: Mutex<HashMap<String, RevisionCounts>>,
+    /// One lock per page read.
+    state: Mutex<FilterState>,
+}
+
+#[derive(Default)]
+struct FilterState {
+    /// The newest revision met of each page (unreadable pages are added after the reading).
+    seen: HashMap<(String, u64), Option<u64>>,
+    counts: HashMap<String, RevisionCounts>,
 }
 
 impl PageFilter for RevisionFilter {
     fn wanted(&self, wiki: &str, page: &Page) -> bool {
         let key = (wiki.to_string(), page.id);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let (Some(Some(held)), Some(rev)) = (self.indexed.get(&key), page.revision_id) {
-            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            let c = counts.entry(wiki.to_string()).or_default();
+            let c = state.counts.entry(wiki.to_string()).or_default();
             if rev > *held {
                 c.newer += 1;
             } else if rev < *held {
                 c.older += 1;
             }
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = &mut state.seen;
         let newer = |held: Option<&Option<u64>>| match (held, page.revision_id) {
             (None, _) => true,
             (Some(Some(held)), Some(rev)) => rev > *held,
@@ -357,8 +364,7 @@ pub fn update(
             .iter()
             .map(|(k, p)| (k.clone(), p.revision_id))
             .collect(),
-        seen: Mutex::new(HashMap::new()),
-        counts: Mutex::new(HashMap::new()),
+        state: Mutex::new(FilterState::default()),
     });
     let mut sink = UpdateSink {
         up: &up,
@@ -401,9 +407,10 @@ pub fn update(
     }
     // An older dump is refused before anything is deleted.
     let revision_counts = filter
-        .counts
+        .state
         .lock()
         .unwrap_or_else(|p| p.into_inner())
+        .counts
         .clone();
     if !config.allow_older {
         refuse_older(&config.index, &old, &records, &revision_counts)?;
@@ -414,14 +421,14 @@ pub fn update(
     let mut pages_kept_unreadable = 0;
     let mut unreadable_names = Vec::new();
     {
-        let mut seen = filter.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = filter.state.lock().unwrap_or_else(|p| p.into_inner());
         for (wiki, id, why) in &unreadable {
             let key = (wiki.clone(), *id);
             let held = up.pages().contains_key(&key) && !touched.contains(&key);
             if held {
                 pages_kept_unreadable += 1;
             }
-            seen.entry(key).or_insert(None);
+            state.seen.entry(key).or_insert(None);
             if unreadable_names.len() < KEEP_UNREADABLE {
                 unreadable_names.push(if held {
                     format!("{why} (its indexed version is kept)")
@@ -434,7 +441,8 @@ pub fn update(
     // Deletions: per wiki of a full dump read to its end.
     let mut deletions_skipped = Vec::new();
     if config.kind == UpdateKind::Full && !config.keep_missing {
-        let seen = filter.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let state = filter.state.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = &state.seen;
         let wikis: BTreeSet<&str> = records.iter().map(|r| r.wiki.as_str()).collect();
         for wiki in wikis.into_iter().filter(|w| !w.is_empty()) {
             if let Some(fault) = records

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tantivy::HasLen;
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -41,6 +42,8 @@ pub(crate) fn open_index(
 pub(crate) struct VerifyingDirectory {
     inner: MmapDirectory,
     checks: Arc<HashMap<PathBuf, Arc<BlockCheck>>>,
+    /// Set when any block did not match: every search asks, so one load, not one per file.
+    damaged: Arc<AtomicBool>,
 }
 
 impl VerifyingDirectory {
@@ -60,6 +63,7 @@ impl VerifyingDirectory {
         Ok(VerifyingDirectory {
             inner: MmapDirectory::open(dir)?,
             checks: Arc::new(checks),
+            damaged: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -82,7 +86,9 @@ impl VerifyingDirectory {
                     start: 0,
                     end: check.len(),
                 })?;
-            check.check_all(bytes.as_slice())?;
+            check
+                .check_all(bytes.as_slice())
+                .inspect_err(|_| self.damaged.store(true, Ordering::Release))?;
         }
         Ok(())
     }
@@ -97,6 +103,9 @@ impl VerifyingDirectory {
 
     /// The first damage any read found.
     pub(crate) fn damage(&self) -> Option<BlockDamage> {
+        if !self.damaged.load(Ordering::Acquire) {
+            return None;
+        }
         self.checks.values().find_map(|c| c.damage())
     }
 }
@@ -108,6 +117,7 @@ impl Directory for VerifyingDirectory {
             Some(check) => Arc::new(VerifiedHandle {
                 inner,
                 check: check.clone(),
+                damaged: self.damaged.clone(),
             }),
             None => inner,
         })
@@ -143,6 +153,7 @@ impl Directory for VerifyingDirectory {
 struct VerifiedHandle {
     inner: Arc<dyn FileHandle>,
     check: Arc<BlockCheck>,
+    damaged: Arc<AtomicBool>,
 }
 
 impl HasLen for VerifiedHandle {
@@ -157,7 +168,10 @@ impl FileHandle for VerifiedHandle {
         let all = self.inner.read_bytes(0..self.inner.len())?;
         self.check
             .check(all.as_slice(), range.clone())
-            .map_err(|d| std::io::Error::new(std::io::ErrorKind::InvalidData, d.to_string()))?;
+            .map_err(|d| {
+                self.damaged.store(true, Ordering::Release);
+                std::io::Error::new(std::io::ErrorKind::InvalidData, d.to_string())
+            })?;
         Ok(all.slice(range))
     }
 }
