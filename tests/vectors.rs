@@ -25,10 +25,10 @@ fn tiny_model(dir: &Path) -> Arc<BertEmbedder> {
 fn build_sample(
     out: &Path,
     model: Arc<BertEmbedder>,
-    first: Option<u32>,
+    first: Option<u64>,
 ) -> wikirag_index::Manifest {
     let mut embed = EmbedConfig::new(model);
-    embed.max_sentences_per_page = first;
+    embed.embed_first = first;
     embed.chunk = 64;
     embed.hnsw = HnswParams {
         min_vectors: 1,
@@ -72,7 +72,8 @@ fn tiny_model_index_dense_and_hybrid() {
     assert_eq!(e.model, *model.info());
     assert_eq!(e.vectors, manifest.counts.sentences);
     assert!(e.graph);
-    assert_eq!(e.scope, "all sentences");
+    assert_eq!(e.scope(), "all sentences");
+    assert_eq!(e.embed_first, None);
 
     // Reloaded graph and exact search agree on a small index with a wide beam.
     let vectors = VectorIndex::open(&out).unwrap();
@@ -155,7 +156,21 @@ fn scope_limits_what_is_embedded() {
     let out = tmp.path().join("index");
     let manifest = build_sample(&out, model, Some(2));
     let e = manifest.embedding.unwrap();
-    assert_eq!(e.scope, "the first 2 sentences of each page");
+    assert_eq!(e.scope(), "the first 2 sentences of each page");
+    assert_eq!(e.embed_first, Some(2));
+    // An index from before `embed_first` said it in words only: read the same.
+    let path = out.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let record = json["embedding"].as_object_mut().unwrap();
+    record.remove("embed_first");
+    record.insert(
+        "scope".into(),
+        "the first 2 sentences of each page".into(),
+    );
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let legacy = wikirag_index::Manifest::read(&out).unwrap();
+    assert_eq!(legacy.embedding.unwrap().embed_first, Some(2));
     assert_eq!(e.vectors, 2 * manifest.counts.articles);
     assert!(e.vectors < manifest.counts.sentences);
 }

@@ -8,8 +8,7 @@
 //! before that leaves the previous index as it was. The manifest records the lineage.
 
 use crate::{
-    EmbedConfig, IndexerError, PageFilter, ReadConfig, Result, Sink, passage_text, peak_rss_mb,
-    read_filtered,
+    EmbedConfig, IndexerError, PageFilter, ReadConfig, Result, Sink, peak_rss_mb, read_filtered,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -227,12 +226,7 @@ impl Sink for UpdateSink<'_> {
         }
         self.up.add_article(&self.wiki, article)?;
         if let Some((_, config)) = &self.vectors {
-            let limit = config.max_sentences_per_page.unwrap_or(u32::MAX);
-            for s in article.sentences.iter().filter(|s| s.ordinal < limit) {
-                let text = passage_text(&article.title, s.kind, &s.text, config.title_context);
-                self.pending
-                    .push((article.page_id, s.ordinal, article.title.clone(), text));
-            }
+            self.pending.extend(config.passages(article));
             if self.pending.len() >= config.chunk {
                 self.flush()?;
             }
@@ -315,16 +309,6 @@ fn refuse_older(
     Ok(())
 }
 
-/// The first N sentences an index's vectors cover, from its manifest's scope.
-fn embed_limit(scope: &str) -> Option<u32> {
-    scope
-        .strip_prefix("the first ")?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Applies newer dumps to the index at `config.index`.
 pub fn update(
     config: &UpdateConfig,
@@ -354,7 +338,7 @@ pub fn update(
         }
         let mut e = given.clone();
         e.title_context = record.title_context;
-        e.max_sentences_per_page = embed_limit(&record.scope);
+        e.embed_first = record.embed_first;
         embed = Some(e);
         vectors = Some(VectorUpdate::open(up.dir())?);
     }
@@ -503,8 +487,7 @@ pub fn update(
     let mut compacted = false;
     if let (Some(v), Some(record)) = (vectors, manifest.embedding.as_mut()) {
         let (meta, report) = v.finish(progress.as_ref(), stop)?;
-        record.vectors = (meta.count - meta.dead) as u64;
-        record.graph = meta.graph;
+        crate::record_vectors(record, &meta);
         record.peak_rss_mb = peak_rss_mb().max(record.peak_rss_mb);
         vectors_removed = report.removed as u64;
         compacted = report.compacted;

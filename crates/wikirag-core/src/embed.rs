@@ -53,6 +53,26 @@ pub struct ModelInfo {
     pub passage_prefix: String,
 }
 
+/// What was embedded, in words: all sentences, or the first N of each page.
+pub fn embed_scope(embed_first: Option<u64>) -> String {
+    match embed_first {
+        None => "all sentences".into(),
+        Some(n) => format!("the first {n} sentences of each page"),
+    }
+}
+
+/// `embed_first` from the words older indexes recorded instead (`"scope": "the first N
+/// sentences of each page"`; both the manifest and `vectors/meta.json` did): read once, when
+/// such a record is opened.
+pub fn legacy_embed_first(scope: &str) -> Option<u64> {
+    scope
+        .strip_prefix("the first ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl ModelInfo {
     /// Why `other` cannot be used with vectors made by `self`, if it cannot.
     pub fn mismatch(&self, other: &ModelInfo) -> Option<String> {

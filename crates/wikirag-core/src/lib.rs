@@ -17,6 +17,7 @@ mod progress;
 mod types;
 
 pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole};
+pub use embed::{embed_scope, legacy_embed_first};
 pub use lang::Language;
 pub use llm::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
 pub use panics::{catch_panic, panic_is_caught, panic_message};

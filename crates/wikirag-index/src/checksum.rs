@@ -5,16 +5,13 @@
 //! every byte.
 
 use crate::error::{Context, IndexError, Result};
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::layout::{MANIFEST_FILE, MANIFEST_SUM_FILE, is_partial, write_atomically};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use wikirag_core::blocks::{BLOCKS_FILE, BlockHasher, BlockSums, FileBlocks};
-
-/// The file holding the manifest's checksum.
-pub const MANIFEST_SUM_FILE: &str = "manifest.sha256";
 
 /// A file of the index as it was published.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -29,11 +26,11 @@ fn recorded(name: &str) -> bool {
     name != MANIFEST_FILE
         && name != MANIFEST_SUM_FILE
         && !(name.starts_with(".tantivy-") && name.ends_with(".lock"))
-        && !name.ends_with(".tmp")
+        && !is_partial(name)
 }
 
 /// Every recorded file under `dir`, relative with `/`, sorted.
-fn list(dir: &Path) -> Result<Vec<String>> {
+pub(crate) fn list(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -56,7 +53,7 @@ fn list(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn sha256_file(path: &Path) -> Result<(u64, String)> {
+pub(crate) fn sha256_file(path: &Path) -> Result<(u64, String)> {
     let (bytes, sha256, _) = hash_file(path, false)?;
     Ok((bytes, sha256))
 }
@@ -110,7 +107,7 @@ pub(crate) fn sum_dir(dir: &Path) -> Result<BTreeMap<String, FileSum>> {
             std::fs::remove_file(&blocks_path).at(&blocks_path)?;
         }
     } else {
-        crate::manifest::write_atomically(&blocks_path, &blocks.to_bytes())?;
+        write_atomically(&blocks_path, &blocks.to_bytes())?;
         let (bytes, sha256) = sha256_file(&blocks_path)?;
         files.insert(BLOCKS_FILE.to_string(), FileSum { bytes, sha256 });
     }
@@ -123,10 +120,10 @@ pub(crate) fn write_manifest_sum(dir: &Path, manifest_bytes: &[u8]) -> Result<()
         "{}  {MANIFEST_FILE}\n",
         hex(&Sha256::digest(manifest_bytes))
     );
-    crate::manifest::write_atomically(&dir.join(MANIFEST_SUM_FILE), line.as_bytes())
+    write_atomically(&dir.join(MANIFEST_SUM_FILE), line.as_bytes())
 }
 
-fn damaged(dir: &Path, file: &str, detail: String) -> IndexError {
+pub(crate) fn damaged(dir: &Path, file: &str, detail: String) -> IndexError {
     IndexError::Damaged {
         path: dir.to_path_buf(),
         detail: format!("{file}: {detail}"),
@@ -134,7 +131,7 @@ fn damaged(dir: &Path, file: &str, detail: String) -> IndexError {
 }
 
 /// The manifest matches `manifest.sha256` (when there is one; `required`: there must be).
-fn check_manifest_sum(dir: &Path, manifest_bytes: &[u8], required: bool) -> Result<()> {
+pub(crate) fn check_manifest_sum(dir: &Path, manifest_bytes: &[u8], required: bool) -> Result<()> {
     let sum_path = dir.join(MANIFEST_SUM_FILE);
     match std::fs::read_to_string(&sum_path) {
         Ok(line) => {
@@ -163,9 +160,13 @@ fn check_manifest_sum(dir: &Path, manifest_bytes: &[u8], required: bool) -> Resu
 /// The cheap checks made on every open: the manifest matches its checksum, every recorded
 /// file is there with its size, and the small ones (up to [`OPEN_CHECK_FILE_BYTES`], at most
 /// [`OPEN_CHECK_BYTES`] in all) match their checksums. Indexes published before checksums pass.
-pub(crate) fn check_on_open(dir: &Path, manifest_bytes: &[u8], manifest: &Manifest) -> Result<()> {
-    check_manifest_sum(dir, manifest_bytes, !manifest.files.is_empty())?;
-    for (name, sum) in &manifest.files {
+pub(crate) fn check_on_open(
+    dir: &Path,
+    manifest_bytes: &[u8],
+    files: &BTreeMap<String, FileSum>,
+) -> Result<()> {
+    check_manifest_sum(dir, manifest_bytes, !files.is_empty())?;
+    for (name, sum) in files {
         let path = dir.join(name);
         match std::fs::metadata(&path) {
             Ok(m) if m.len() == sum.bytes => {}
@@ -184,7 +185,7 @@ pub(crate) fn check_on_open(dir: &Path, manifest_bytes: &[u8], manifest: &Manife
     // The block checksums of the large files are read whole too, whatever their size (one
     // 4-byte checksum per 64 KiB: 6 MB for 100 GB of index).
     let mut budget = OPEN_CHECK_BYTES;
-    for (name, sum) in &manifest.files {
+    for (name, sum) in files {
         if name != BLOCKS_FILE {
             if sum.bytes > OPEN_CHECK_FILE_BYTES || sum.bytes > budget {
                 continue;
@@ -210,74 +211,3 @@ pub(crate) fn check_on_open(dir: &Path, manifest_bytes: &[u8], manifest: &Manife
 const OPEN_CHECK_FILE_BYTES: u64 = 1 << 20;
 /// …up to this many bytes in all (tens of milliseconds).
 const OPEN_CHECK_BYTES: u64 = 16 << 20;
-
-/// What `verify` found.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct Verification {
-    /// Files read and compared (the manifest included).
-    pub files: usize,
-    pub bytes: u64,
-    /// One line per damaged, missing or unexpected file; empty when the index is whole.
-    pub problems: Vec<String>,
-    /// The index was published before checksums: only the manifest could be read.
-    pub unrecorded: bool,
-}
-
-/// Reads every byte of the index at `dir` and compares it with what was published.
-pub fn verify(dir: &Path) -> Result<Verification> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let manifest_bytes = std::fs::read(&manifest_path).at(&manifest_path)?;
-    let mut v = Verification {
-        files: 1,
-        bytes: manifest_bytes.len() as u64,
-        ..Verification::default()
-    };
-    if let Err(e) = check_manifest_sum(dir, &manifest_bytes, false) {
-        v.problems.push(match e {
-            IndexError::Damaged { detail, .. } => detail,
-            other => other.to_string(),
-        });
-    }
-    let manifest = match Manifest::parse(dir, &manifest_bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            v.problems.push(e.to_string());
-            return Ok(v);
-        }
-    };
-    if manifest.files.is_empty() {
-        v.unrecorded = true;
-        return Ok(v);
-    }
-    if !dir.join(MANIFEST_SUM_FILE).is_file() {
-        v.problems.push(format!(
-            "{MANIFEST_SUM_FILE}: missing (the manifest lists checksums, so it was published with one)"
-        ));
-    }
-    for (name, sum) in &manifest.files {
-        let path = dir.join(name);
-        match sha256_file(&path) {
-            Ok((bytes, sha256)) => {
-                v.files += 1;
-                v.bytes += bytes;
-                if bytes != sum.bytes {
-                    v.problems.push(format!(
-                        "{name}: {bytes} bytes, published with {}",
-                        sum.bytes
-                    ));
-                } else if sha256 != sum.sha256 {
-                    v.problems
-                        .push(format!("{name}: content differs from what was published (SHA-256 {sha256}, expected {})", sum.sha256));
-                }
-            }
-            Err(e) => v.problems.push(format!("{name}: cannot be read ({e})")),
-        }
-    }
-    for name in list(dir)? {
-        if !manifest.files.contains_key(&name) {
-            v.problems
-                .push(format!("{name}: not part of the published index"));
-        }
-    }
-    Ok(v)
-}

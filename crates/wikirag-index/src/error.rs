@@ -117,19 +117,9 @@ fn tantivy_error(path: &std::path::Path, source: tantivy::TantivyError) -> Index
 /// Bytes an unprivileged writer may still use on the file system holding `path`.
 #[cfg(target_os = "linux")]
 fn free_bytes(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
     let existing = path.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    #[allow(unsafe_code)]
-    // SAFETY: `c` is a valid NUL-terminated path and `stat` is written by statvfs before use.
-    let stat = unsafe {
-        if libc::statvfs(c.as_ptr(), stat.as_mut_ptr()) != 0 {
-            return None;
-        }
-        stat.assume_init()
-    };
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+    let stat = rustix::fs::statvfs(existing).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 #[cfg(not(target_os = "linux"))]

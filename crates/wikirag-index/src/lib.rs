@@ -7,22 +7,30 @@
 
 mod checksum;
 mod collect;
+mod documents;
 mod error;
 pub mod facts;
+mod layout;
 mod lock;
 pub mod manifest;
 mod reader;
 pub mod schema;
+mod staging;
 mod update;
 mod verified;
+mod verify;
 mod writer;
 
-pub use checksum::{FileSum, MANIFEST_SUM_FILE, Verification, verify};
+pub use checksum::FileSum;
+pub use documents::Redirect;
 pub use error::{IndexError, Result};
+pub use layout::{MANIFEST_FILE, MANIFEST_SUM_FILE};
 pub use lock::WriterLock;
 pub use manifest::{
     BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,
 };
 pub use reader::{SearchOptions, SentenceIndex};
-pub use update::{Generation, IndexUpdater, IndexedPage};
-pub use writer::{IndexBuilder, Redirect, WriterOptions};
+pub use staging::{Generation, Staging};
+pub use update::{IndexUpdater, IndexedPage};
+pub use verify::{Verification, verify};
+pub use writer::{IndexBuilder, WriterOptions};

@@ -52,9 +52,9 @@ impl WriterLock {
     /// Takes the lock of the index at `dest` for `what` ("update", "index --force", …), or
     /// says who holds it. Never waits: a second writer is refused at once, by name.
     pub fn acquire(dest: &Path, what: &str) -> Result<WriterLock> {
-        let (parent, name) = crate::writer::parent_and_name(dest);
+        let path = crate::layout::lock_file(dest);
+        let (parent, _) = crate::layout::parent_and_name(dest);
         std::fs::create_dir_all(&parent).at(&parent)?;
-        let path = parent.join(format!(".{name}.lock"));
         // The holder removes the file when it lets go; one who opened it just before may lock
         // the removed file, so a lock counts only on the file still at the path.
         for _ in 0..100 {
@@ -121,7 +121,7 @@ impl Snapshot {
     pub(crate) fn take(dest: &Path) -> Snapshot {
         match std::fs::symlink_metadata(dest) {
             Err(_) => Snapshot::Missing,
-            Ok(_) => match std::fs::read(dest.join(crate::checksum::MANIFEST_SUM_FILE)) {
+            Ok(_) => match std::fs::read(dest.join(crate::layout::MANIFEST_SUM_FILE)) {
                 Ok(sum) => Snapshot::Index(sum),
                 Err(_) => Snapshot::Other,
             },
@@ -166,7 +166,7 @@ pub(crate) fn check_replaceable(dest: &Path) -> Result<()> {
     if !meta.is_dir() {
         return refuse("it is a file, not a directory".into());
     }
-    if dest.join(crate::manifest::MANIFEST_FILE).is_file() {
+    if dest.join(crate::layout::MANIFEST_FILE).is_file() {
         return Ok(());
     }
     let mut entries: Vec<String> = std::fs::read_dir(dest)
@@ -242,11 +242,11 @@ mod tests {
         let missing = Snapshot::take(&dest);
         assert_eq!(missing, Snapshot::Missing);
         std::fs::create_dir(&dest).unwrap();
-        std::fs::write(dest.join(crate::checksum::MANIFEST_SUM_FILE), "a").unwrap();
+        std::fs::write(dest.join(crate::layout::MANIFEST_SUM_FILE), "a").unwrap();
         assert!(missing.still_at(&dest).is_err());
         let a = Snapshot::take(&dest);
         a.still_at(&dest).unwrap();
-        std::fs::write(dest.join(crate::checksum::MANIFEST_SUM_FILE), "b").unwrap();
+        std::fs::write(dest.join(crate::layout::MANIFEST_SUM_FILE), "b").unwrap();
         let err = a.still_at(&dest).unwrap_err();
         assert!(matches!(err, IndexError::Conflict { .. }), "{err}");
     }

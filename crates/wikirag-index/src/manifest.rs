@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Bumped whenever the on-disk layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 4;
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use crate::layout::MANIFEST_FILE;
 
 /// One input dump file and what came of it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -76,8 +76,9 @@ pub struct EmbeddingRecord {
     pub model: wikirag_core::ModelInfo,
     /// Sentences embedded.
     pub vectors: u64,
-    /// What was embedded ("all sentences", "the first N sentences of each page", …).
-    pub scope: String,
+    /// Only the first N sentences of each page were embedded (None: all of them).
+    #[serde(default)]
+    pub embed_first: Option<u64>,
     /// Whether each sentence was embedded with its article title before it.
     pub title_context: bool,
     /// HNSW parameters (m, ef_construction, ef_search); `graph` false: exact search only.
@@ -156,6 +157,13 @@ pub struct UpdateRecord {
     pub seconds: f64,
 }
 
+impl EmbeddingRecord {
+    /// What was embedded, in words.
+    pub fn scope(&self) -> String {
+        wikirag_core::embed_scope(self.embed_first)
+    }
+}
+
 impl Manifest {
     /// Reads the manifest (no checks of the files).
     pub fn read(dir: &Path) -> Result<Manifest> {
@@ -166,7 +174,7 @@ impl Manifest {
     /// it lists is there with its size.
     pub fn read_checked(dir: &Path) -> Result<Manifest> {
         let (manifest, bytes) = Self::read_bytes(dir)?;
-        crate::checksum::check_on_open(dir, &bytes, &manifest)?;
+        crate::checksum::check_on_open(dir, &bytes, &manifest.files)?;
         Ok(manifest)
     }
 
@@ -174,7 +182,7 @@ impl Manifest {
         let path = dir.join(MANIFEST_FILE);
         if !path.exists() {
             if std::fs::symlink_metadata(dir).is_err()
-                && let Some(copy) = crate::writer::set_aside_copy(dir)
+                && let Some(copy) = crate::layout::set_aside_copy(dir)
             {
                 return Err(IndexError::SetAside {
                     path: dir.to_path_buf(),
@@ -207,10 +215,22 @@ impl Manifest {
                 expected: FORMAT_VERSION,
             });
         }
-        serde_json::from_value(value).map_err(|e| IndexError::BadManifest {
-            path,
-            message: e.to_string(),
-        })
+        // Written before `embed_first`: the same in words.
+        let legacy = value
+            .get("embedding")
+            .and_then(|e| e.get("scope")?.as_str())
+            .and_then(wikirag_core::legacy_embed_first);
+        let mut manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| IndexError::BadManifest {
+                path,
+                message: e.to_string(),
+            })?;
+        if let Some(e) = manifest.embedding.as_mut()
+            && e.embed_first.is_none()
+        {
+            e.embed_first = legacy;
+        }
+        Ok(manifest)
     }
 
     /// Writes the manifest into `dir` with the size and checksum of every other file there,
@@ -247,21 +267,7 @@ impl Manifest {
             }
         }
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-        write_atomically(&dir.join(MANIFEST_FILE), &json)?;
+        crate::layout::write_atomically(&dir.join(MANIFEST_FILE), &json)?;
         crate::checksum::write_manifest_sum(dir, &json)
     }
-}
-
-/// Writes `bytes` to `path` by a rename from a temporary file beside it (synced first): a
-/// reader finds the old file or the new one, never a part.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).at(&tmp)?;
-    f.write_all(bytes).at(&tmp)?;
-    f.sync_all().at(&tmp)?;
-    drop(f);
-    std::fs::rename(&tmp, path).at(path)
 }

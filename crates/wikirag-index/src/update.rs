@@ -1,18 +1,15 @@
-//! Updating a published index from a newer dump: generations and per-page replacement.
+//! Updating a published index from a newer dump: per-page replacement on a new generation.
 //!
-//! An update never writes into the published directory. [`Generation::begin`] makes a copy
-//! of it beside it (`.NAME.tmp-PID`: tantivy's segment files hard-linked, since tantivy never
-//! rewrites one; the manifest and the vectors copied), the update changes the copy, and
-//! [`Generation::publish`] swaps copy and published directory in one atomic
-//! `renameat2(RENAME_EXCHANGE)` (Linux; elsewhere two renames). Until that call the
-//! published index is untouched and searchable; a crash or Ctrl-C before it leaves only the
-//! copy, which the next update or build removes. A reader that opened the old generation keeps
-//! its files (open files and maps outlive the rename).
+//! [`IndexUpdater`] works on a [`crate::Generation`] (a copy of the published index beside it,
+//! see [`crate::staging`]): it deletes a changed page's documents and adds its new ones (built
+//! by [`crate::documents`], as a build would), then the generation is published in one swap.
 
+use crate::documents::{Redirect, article_documents, redirect_document};
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_ALIAS, KIND_PAGE, KIND_SENTENCE};
-use crate::writer::{Redirect, WriterOptions, article_documents, redirect_document};
+use crate::staging::Generation;
+use crate::writer::WriterOptions;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tantivy::collector::{Count, DocSetCollector};
@@ -21,167 +18,6 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use wikirag_core::Article;
-
-/// A new generation of an index being written beside the published one.
-pub struct Generation {
-    dest: PathBuf,
-    tmp: PathBuf,
-    published: bool,
-    /// The generation this one starts from: published over only if it is still there.
-    snapshot: crate::lock::Snapshot,
-    /// Last: no other writer of `dest` until this generation is published or dropped.
-    _lock: crate::lock::WriterLock,
-}
-
-impl Generation {
-    /// Copies the published index at `dest` into a temporary directory beside it, for `what`
-    /// ("update", "relink"). Holds the index's writer lock until published or dropped.
-    pub fn begin(dest: &Path, what: &str) -> Result<Generation> {
-        let lock = crate::lock::WriterLock::acquire(dest, what)?;
-        let (parent, name) = crate::writer::parent_and_name(dest);
-        // First, so an index a killed publish set aside is back in place.
-        crate::writer::remove_stale_temp_dirs(&parent, &name);
-        let snapshot = crate::lock::Snapshot::take(dest);
-        Manifest::read(dest)?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).at(&tmp)?;
-        }
-        let generation = Generation {
-            dest: dest.to_path_buf(),
-            tmp,
-            published: false,
-            snapshot,
-            _lock: lock,
-        };
-        copy_dir(dest, &generation.tmp, true)?;
-        Ok(generation)
-    }
-
-    /// The directory of the new generation.
-    pub fn dir(&self) -> &Path {
-        &self.tmp
-    }
-
-    /// Puts the new generation in place of the published one, atomically, and removes the
-    /// old one.
-    pub fn publish(mut self) -> Result<PathBuf> {
-        sync_dir(&self.tmp);
-        self.snapshot.still_at(&self.dest)?;
-        exchange(&self.tmp, &self.dest)?;
-        self.published = true;
-        sync_dir(self.dest.parent().unwrap_or(Path::new(".")));
-        // `tmp` now holds the previous generation.
-        if let Err(e) = std::fs::remove_dir_all(&self.tmp) {
-            tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove the previous generation");
-        }
-        Ok(self.dest.clone())
-    }
-}
-
-impl Drop for Generation {
-    fn drop(&mut self) {
-        if !self.published
-            && let Err(e) = std::fs::remove_dir_all(&self.tmp)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %self.tmp.display(), error = %e, "could not remove an unpublished generation");
-        }
-    }
-}
-
-/// Copies `from` into `to` (created): tantivy's immutable files hard-linked when `link`,
-/// everything wikirag rewrites in place (manifest, vectors) copied; lock files left out.
-fn copy_dir(from: &Path, to: &Path, link: bool) -> Result<()> {
-    std::fs::create_dir_all(to).at(to)?;
-    for entry in std::fs::read_dir(from).at(from)? {
-        let entry = entry.at(from)?;
-        let name = entry.file_name();
-        let name_str = name.to_string_lossy();
-        let src = entry.path();
-        let dst = to.join(&name);
-        let kind = entry.file_type().at(&src)?;
-        if kind.is_dir() {
-            // `vectors/`: appended to by updates, so copied.
-            copy_dir(&src, &dst, false)?;
-        } else if name_str.ends_with(".lock") {
-            continue;
-        } else if link && name_str != crate::manifest::MANIFEST_FILE {
-            if std::fs::hard_link(&src, &dst).is_err() {
-                std::fs::copy(&src, &dst).at(&dst)?;
-            }
-        } else {
-            std::fs::copy(&src, &dst).at(&dst)?;
-        }
-    }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = std::fs::File::open(dir) {
-        let _ = f.sync_all();
-    }
-}
-
-/// Swaps two directories atomically where the system can.
-pub(crate) fn exchange(new: &Path, dest: &Path) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let a = std::ffi::CString::new(new.as_os_str().as_bytes()).map_err(|_| IndexError::Io {
-            path: new.to_path_buf(),
-            source: std::io::Error::other("path holds a NUL byte"),
-        })?;
-        let b =
-            std::ffi::CString::new(dest.as_os_str().as_bytes()).map_err(|_| IndexError::Io {
-                path: dest.to_path_buf(),
-                source: std::io::Error::other("path holds a NUL byte"),
-            })?;
-        #[allow(unsafe_code)]
-        // SAFETY: both are valid NUL-terminated paths; renameat2 reads them only.
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                a.as_ptr(),
-                libc::AT_FDCWD,
-                b.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        // File systems without RENAME_EXCHANGE say EINVAL; fall back below.
-        if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(err).at(dest);
-        }
-    }
-    two_renames(new, dest, |a, b| std::fs::rename(a, b))
-}
-
-/// The swap where the file system cannot exchange: between the two renames the index is
-/// missing for an instant (the previous generation is then at `.NAME.tmp-PID.old`, which the
-/// next writer puts back, and which opening the missing index names). A second rename that
-/// fails puts the previous generation back at once.
-fn two_renames(
-    new: &Path,
-    dest: &Path,
-    rename: impl Fn(&Path, &Path) -> std::io::Result<()>,
-) -> Result<()> {
-    let mut old = new.as_os_str().to_owned();
-    old.push(".old");
-    let old = PathBuf::from(old);
-    rename(dest, &old).at(dest)?;
-    if let Err(e) = rename(new, dest) {
-        if let Err(back) = rename(&old, dest) {
-            tracing::error!(index = %old.display(), error = %back, "could not put the previous index back");
-        }
-        return Err(e).at(dest);
-    }
-    rename(&old, new).at(new)?;
-    Ok(())
-}
 
 /// What the index holds for a page before an update.
 #[derive(Clone, Debug, PartialEq)]
@@ -440,35 +276,4 @@ pub(crate) fn counts(
         }
     }
     Ok(c)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::Cell;
-
-    #[test]
-    fn a_failed_second_rename_puts_the_previous_index_back() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (new, dest) = (tmp.path().join(".idx.tmp-1"), tmp.path().join("idx"));
-        std::fs::create_dir(&new).unwrap();
-        std::fs::write(new.join("which"), "new").unwrap();
-        std::fs::create_dir(&dest).unwrap();
-        std::fs::write(dest.join("which"), "old").unwrap();
-        let calls = Cell::new(0);
-        let err = two_renames(&new, &dest, |a, b| {
-            calls.set(calls.get() + 1);
-            if calls.get() == 2 {
-                return Err(std::io::Error::other("injected"));
-            }
-            std::fs::rename(a, b)
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("injected"), "{err}");
-        assert_eq!(std::fs::read_to_string(dest.join("which")).unwrap(), "old");
-        // Without a fault: swapped.
-        two_renames(&new, &dest, |a, b| std::fs::rename(a, b)).unwrap();
-        assert_eq!(std::fs::read_to_string(dest.join("which")).unwrap(), "new");
-        assert_eq!(std::fs::read_to_string(new.join("which")).unwrap(), "old");
-    }
 }

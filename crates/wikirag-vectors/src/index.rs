@@ -68,8 +68,9 @@ pub struct VectorMeta {
     pub hnsw: HnswParams,
     /// Whether an HNSW graph was built (else search is exact).
     pub graph: bool,
-    /// What was embedded, in words (for the manifest and `inspect`).
-    pub scope: String,
+    /// Only the first N sentences of each page were embedded (None: all of them).
+    #[serde(default)]
+    pub embed_first: Option<u64>,
     /// Stage → seconds.
     pub seconds: std::collections::BTreeMap<String, f64>,
 }
@@ -79,7 +80,7 @@ pub fn finish_build(
     writer: VectorWriter,
     model: ModelInfo,
     params: HnswParams,
-    scope: String,
+    embed_first: Option<u64>,
     progress: &dyn Progress,
     stop: &StopFlag,
 ) -> Result<VectorMeta> {
@@ -106,7 +107,7 @@ pub fn finish_build(
         dead: 0,
         hnsw: params,
         graph,
-        scope,
+        embed_first,
         seconds,
     };
     write_meta(&dir, &meta)?;
@@ -137,10 +138,19 @@ fn link(
 fn read_meta(dir: &Path) -> Result<VectorMeta> {
     let meta_path = dir.join(META_FILE);
     let bytes = std::fs::read(&meta_path).at(&meta_path)?;
-    serde_json::from_slice(&bytes).map_err(|e| VectorError::BadIndex {
-        path: meta_path,
+    let bad = |e: serde_json::Error| VectorError::BadIndex {
+        path: meta_path.clone(),
         message: e.to_string(),
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
+    // Written before `embed_first`: the same in words.
+    let legacy = value
+        .get("scope")
+        .and_then(|s| s.as_str())
+        .and_then(wikirag_core::legacy_embed_first);
+    let mut meta: VectorMeta = serde_json::from_value(value).map_err(bad)?;
+    meta.embed_first = meta.embed_first.or(legacy);
+    Ok(meta)
 }
 
 fn write_meta(dir: &Path, meta: &VectorMeta) -> Result<()> {
@@ -633,7 +643,7 @@ mod tests {
             w,
             model(dim),
             params,
-            "all".into(),
+            None,
             &NoProgress,
             &StopFlag::new(),
         )

@@ -1,14 +1,13 @@
-//! `wikirag ask` and `wikirag serve`: the LLM backend from flags, the pipeline over the index.
+//! `wikirag serve`: the HTTP API and web page over an index, reloaded when a new generation
+//! is published.
 
+use crate::cmd::IndexDir;
+use crate::cmd::ask::{AskFlags, LlmArgs, open_rag};
 use crate::retrieval::{self, RetrievalArgs, WikiSearcher};
-use crate::terminal::{safe, safe_lines};
 use anyhow::{Context, Result, bail};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wikirag_core::Llm;
-use wikirag_llm::{Azure, LocalConfig, LocalGguf, OpenAi, OpenAiConfig};
 use wikirag_rag::{AskEvent, AskOptions, Rag};
 
 /// Which model answers.
@@ -23,217 +22,14 @@ pub enum LlmKind {
     Local,
 }
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct LlmArgs {
-    /// The answering backend.
-    #[arg(long, value_enum, default_value = "extractive")]
-    pub llm: LlmKind,
-    /// Model name on the server (openai).
-    #[arg(long, default_value = "gpt-4o-mini")]
-    pub model: String,
-    /// Server base URL (openai): https://api.openai.com/v1, http://localhost:11434/v1 (Ollama),
-    /// http://localhost:8080/v1 (llama.cpp), or an Azure resource URL.
-    #[arg(
-        long,
-        env = "OPENAI_BASE_URL",
-        default_value = "https://api.openai.com/v1"
-    )]
-    pub base_url: String,
-    /// Environment variable holding the API key (the key itself is never a flag or logged).
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub api_key_env: String,
-    /// Azure OpenAI deployment (with --azure-api-version).
-    #[arg(long)]
-    pub azure_deployment: Option<String>,
-    #[arg(long, default_value = "2024-06-01")]
-    pub azure_api_version: String,
-    /// The model's context window in tokens (openai: default 8192; local: from the GGUF).
-    #[arg(long)]
-    pub context_window: Option<usize>,
-    /// The model's tokenizer.json, or its GGUF file (the vocabulary inside), for exact token
-    /// counts (openai; local: beside the GGUF, else inside it).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
-    /// Seconds before an LLM request is abandoned.
-    #[arg(long, default_value_t = 120)]
-    pub llm_timeout_s: u64,
-    /// The GGUF file (local).
-    #[arg(long)]
-    pub model_path: Option<PathBuf>,
-    /// Run the local model on the GPU (needs a build with --features cuda).
-    #[arg(long)]
-    pub llm_cuda: bool,
-}
-
-impl LlmArgs {
-    pub fn build(&self) -> Result<Option<Arc<dyn Llm>>> {
-        Ok(match self.llm {
-            LlmKind::Extractive => None,
-            LlmKind::Openai => {
-                let mut config = OpenAiConfig::new(&self.base_url, &self.model);
-                config.api_key = std::env::var(&self.api_key_env)
-                    .ok()
-                    .filter(|k| !k.is_empty());
-                if config.api_key.is_none() && self.base_url.contains("openai.com") {
-                    bail!(
-                        "no API key: set {} (or --api-key-env NAME) for {}",
-                        self.api_key_env,
-                        self.base_url
-                    );
-                }
-                config.azure = self.azure_deployment.as_ref().map(|d| Azure {
-                    deployment: d.clone(),
-                    api_version: self.azure_api_version.clone(),
-                });
-                if let Some(w) = self.context_window {
-                    config.context_window = w;
-                }
-                config.timeout = Duration::from_secs(self.llm_timeout_s);
-                if let Some(t) = &self.tokenizer {
-                    config.tokenizer = Some(
-                        tokenizers_from(t).with_context(|| format!("loading {}", t.display()))?,
-                    );
-                }
-                let client = OpenAi::new(config);
-                // Without --context-window, budget to the window the server reports.
-                Some(Arc::new(match self.context_window {
-                    Some(_) => client,
-                    None => client.with_server_window(),
-                }))
-            }
-            LlmKind::Local => {
-                let path = self
-                    .model_path
-                    .clone()
-                    .context("--llm local needs --model-path FILE.gguf")?;
-                let mut config = LocalConfig::new(path);
-                config.tokenizer_path = self.tokenizer.clone();
-                config.context_window = self.context_window;
-                config.cuda = self.llm_cuda;
-                Some(Arc::new(LocalGguf::load(&config)?))
-            }
-        })
-    }
-}
-
-fn tokenizers_from(path: &std::path::Path) -> Result<wikirag_llm::Tokenizer> {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-    {
-        return Ok(wikirag_llm::tokenizer_from_gguf(path)?);
-    }
-    wikirag_llm::Tokenizer::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct AskFlags {
-    /// Sentences retrieved.
-    #[arg(short, long, default_value_t = 12, value_parser = retrieval::at_least_one)]
-    pub k: usize,
-    /// At most this many per page.
-    #[arg(long, default_value_t = 3)]
-    pub per_page: usize,
-    /// Neighbouring sentences sent with each hit.
-    #[arg(short = 'C', long, default_value_t = 1)]
-    pub context: usize,
-    /// A cap on evidence tokens, below what the model's context allows.
-    #[arg(long)]
-    pub max_context_tokens: Option<usize>,
-    /// Tokens reserved for the answer.
-    #[arg(long, default_value_t = 512)]
-    pub answer_tokens: usize,
-    /// Search only the question, not also its keyword rewrite.
-    #[arg(long)]
-    pub no_rewrite: bool,
-    /// Let the LLM write the search keywords.
-    #[arg(long)]
-    pub llm_rewrite: bool,
-    /// Sentences in an extractive answer.
-    #[arg(long, default_value_t = 4)]
-    pub extractive_sentences: usize,
-    /// Replace a model's answer that cites no source by the extractive answer over the same
-    /// evidence (or an abstention when there is none).
-    #[arg(long)]
-    pub require_citations: bool,
-    /// When the evidence worth sending exceeds the model's budget, summarise it page group
-    /// by page group with the model and answer from the summaries (LLM backends).
-    #[arg(long)]
-    pub summarise: bool,
-    /// At most this many summary calls per question (with --summarise).
-    #[arg(long, default_value_t = 8, value_parser = retrieval::at_least_one)]
-    pub summary_calls: usize,
-    /// Stop making summary calls after this many seconds (with --summarise).
-    #[arg(long, default_value_t = 120)]
-    pub summary_time_limit_s: u64,
-}
-
-impl AskFlags {
-    pub fn options(&self) -> AskOptions {
-        AskOptions {
-            k: self.k,
-            per_page: self.per_page,
-            context: self.context,
-            rewrite: !self.no_rewrite,
-            llm_rewrite: self.llm_rewrite,
-            max_context_tokens: self.max_context_tokens,
-            answer_tokens: self.answer_tokens,
-            extractive_sentences: self.extractive_sentences,
-            require_citations: self.require_citations,
-            summarise: self.summarise,
-            summary_calls: self.summary_calls,
-            summary_time_limit_ms: self.summary_time_limit_s.saturating_mul(1000),
-            ..AskOptions::default()
-        }
-    }
-}
-
-#[derive(clap::Args, Debug)]
-pub struct AskArgs {
-    /// The index directory.
-    #[arg(short, long, env = "WIKIRAG_INDEX")]
-    pub index: PathBuf,
-    /// The question.
-    #[arg(required = true)]
-    pub question: Vec<String>,
-    /// Print {answer, citations, evidence, usage, timings, ...} as JSON.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub ask: AskFlags,
-    #[command(flatten)]
-    pub llm: LlmArgs,
-    #[command(flatten)]
-    pub retrieval: RetrievalArgs,
-}
-
-/// The pipeline over an opened index.
-pub fn pipeline(
-    index: &std::path::Path,
-    retrieval_args: &RetrievalArgs,
-    llm: &LlmArgs,
-) -> Result<Rag<WikiSearcher>> {
-    Ok(open_rag(index, retrieval_args, llm)?.0)
-}
-
-fn open_rag(
-    index: &std::path::Path,
-    retrieval_args: &RetrievalArgs,
-    llm: &LlmArgs,
-) -> Result<(Rag<WikiSearcher>, retrieval::Opened)> {
-    let opened = retrieval::open(index, retrieval_args)?;
-    let searcher = opened.searcher(retrieval_args.options(&opened))?;
-    Ok((Rag::new(searcher, llm.build()?), opened))
-}
-
 /// A generation being served: its pipeline, and the check of its bytes.
 #[derive(Clone)]
-struct Served {
+pub(crate) struct Served {
     rag: Arc<Rag<WikiSearcher>>,
     checks: Arc<BlockChecks>,
 }
 
-fn served(
+pub(crate) fn served(
     index: &std::path::Path,
     retrieval_args: &RetrievalArgs,
     llm: &LlmArgs,
@@ -250,7 +46,7 @@ fn served(
 
 /// Every block of a served generation read once against its published checksums (in the
 /// background at start; before a new generation is swapped in), for `/health`.
-struct BlockChecks {
+pub(crate) struct BlockChecks {
     opened: retrieval::Opened,
     /// `None` while the pass runs.
     outcome: std::sync::Mutex<Option<std::result::Result<(), String>>>,
@@ -280,111 +76,10 @@ impl BlockChecks {
     }
 }
 
-pub fn ask(args: AskArgs) -> Result<i32> {
-    let rag = pipeline(&args.index, &args.retrieval, &args.llm)?;
-    let question = args.question.join(" ");
-    let options = args.ask.options();
-    let mut out = std::io::stdout().lock();
-    let answer = if args.json {
-        rag.ask(&question, &options, &mut |_| {})?
-    } else {
-        let answer = rag.ask(&question, &options, &mut |e| {
-            if let AskEvent::Token(t) = e {
-                let _ = write!(std::io::stdout(), "{}", safe_lines(t));
-                let _ = std::io::stdout().flush();
-            }
-        })?;
-        writeln!(out)?;
-        answer
-    };
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
-        return Ok(0);
-    }
-    if answer.model_answer.is_some() {
-        writeln!(
-            out,
-            "\n(the model cited no source; answering from the sources instead)\n{}",
-            safe_lines(&answer.answer)
-        )?;
-    } else if answer.uncited {
-        writeln!(
-            out,
-            "\n(warning: this answer cites no source; nothing in it is checked against the evidence)"
-        )?;
-    }
-    if answer.truncated {
-        writeln!(
-            out,
-            "(the answer was cut at the token limit: --answer-tokens)"
-        )?;
-    }
-    if !answer.invalid_citations.is_empty() {
-        writeln!(
-            out,
-            "\n(removed {} invalid citations: {})",
-            answer.invalid_citations.len(),
-            answer.invalid_citations.join("; ")
-        )?;
-        writeln!(out, "corrected answer: {}", safe_lines(&answer.answer))?;
-    }
-    writeln!(out, "\nSources:")?;
-    for c in &answer.citations {
-        let section = if c.section.is_empty() {
-            String::new()
-        } else {
-            format!(" › {}", safe(&c.section))
-        };
-        writeln!(
-            out,
-            "  [{}] {}{} — {}",
-            c.n,
-            safe(&c.title),
-            section,
-            safe(&c.url)
-        )?;
-        writeln!(out, "      {}", safe(&c.text))?;
-        // The sentence itself: the indexed revision, scrolled to and highlighted.
-        if !c.link.is_empty() && c.link != c.url {
-            writeln!(out, "      ↳ {}", safe(&c.link))?;
-        }
-    }
-    if let Some(s) = &answer.summaries {
-        writeln!(
-            out,
-            "(the evidence did not fit: {} summary calls, {} notes from {} sources{}{})",
-            s.calls,
-            s.notes.len(),
-            answer.evidence.len() - s.unsummarised.len(),
-            if s.unsummarised.is_empty() {
-                String::new()
-            } else {
-                format!(", {} sources not summarised", s.unsummarised.len())
-            },
-            s.stopped
-                .as_deref()
-                .map_or(String::new(), |why| format!(", stopped at the {why}"))
-        )?;
-    } else if !answer.dropped.is_empty() {
-        writeln!(
-            out,
-            "({} retrieved sentences did not fit the model's context; --summarise keeps them)",
-            answer.dropped.len()
-        )?;
-    }
-    writeln!(
-        out,
-        "({}, retrieval {:.1} ms, generation {:.1} ms)",
-        answer.backend, answer.timings.retrieval_ms, answer.timings.generation_ms
-    )?;
-    Ok(0)
-}
-
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The index directory.
-    #[arg(short, long, env = "WIKIRAG_INDEX")]
-    pub index: PathBuf,
+    #[command(flatten)]
+    pub index: IndexDir,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -435,7 +130,7 @@ pub struct ServeArgs {
 /// update` (its manifest changes) is opened beside the old and swapped in; requests in flight
 /// finish on the generation they started with, and a generation that fails to open is not
 /// taken (the old one keeps answering).
-struct Reloading {
+pub(crate) struct Reloading {
     current: std::sync::RwLock<Served>,
 }
 
@@ -480,7 +175,7 @@ impl wikirag_server::Backend for Reloading {
 
 /// Watches the index's manifest (every `every`, and on each message of `wake`) and swaps in
 /// the new generation when it changes.
-fn watch_generations(
+pub(crate) fn watch_generations(
     backend: Arc<Reloading>,
     index: PathBuf,
     retrieval: RetrievalArgs,
@@ -529,12 +224,12 @@ fn watch_generations(
 }
 
 /// How long a wake-up waits for more before the reload: a burst of SIGHUPs is one reload.
-const RELOAD_SETTLE: Duration = Duration::from_millis(200);
+pub(crate) const RELOAD_SETTLE: Duration = Duration::from_millis(200);
 
 /// Waits for the next reason to look at the index: `Some(true)` for a wake-up (SIGHUP; every
 /// wake-up that came before the reload, and within `settle` after the first, is the same
 /// one), `Some(false)` when `every` passed, `None` when nothing can wake it any more.
-fn next_wake(
+pub(crate) fn next_wake(
     wake: &std::sync::mpsc::Receiver<()>,
     every: Option<Duration>,
     settle: Duration,
@@ -562,7 +257,7 @@ fn next_wake(
     Some(first)
 }
 
-fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
+pub(crate) fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
     manifest
         .as_deref()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
@@ -571,7 +266,7 @@ fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
 }
 
 /// The server's API key: a variable named by `--server-key-env` must hold one.
-fn server_key(named: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn server_key(named: Option<&str>) -> Result<Option<String>> {
     match named {
         Some(name) => match std::env::var(name) {
             Ok(key) if !key.trim().is_empty() => Ok(Some(key)),
@@ -588,7 +283,7 @@ fn server_key(named: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-pub fn serve(args: ServeArgs) -> Result<i32> {
+pub fn run(args: ServeArgs) -> Result<i32> {
     let api_key = server_key(args.server_key_env.as_deref())?;
     let first = served(&args.index, &args.retrieval, &args.llm)?;
     {
@@ -630,7 +325,7 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
     let (wake, woken) = std::sync::mpsc::channel();
     {
         let backend = backend.clone();
-        let index = args.index.clone();
+        let index = args.index.index.clone();
         let every = (args.reload_s > 0).then(|| Duration::from_secs(args.reload_s));
         let (retrieval, llm) = (args.retrieval, args.llm);
         std::thread::Builder::new()
@@ -691,24 +386,6 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-/// `wikirag eval --ask`: the pipeline as the evaluation harness sees it.
-pub struct Asker<'a>(pub &'a Rag<WikiSearcher>, pub AskOptions);
-
-impl wikirag_eval::Answerer for Asker<'_> {
-    fn answer(&self, question: &str) -> Result<wikirag_eval::AskResult, String> {
-        let a = self
-            .0
-            .ask(question, &self.1, &mut |_| {})
-            .map_err(|e| e.to_string())?;
-        Ok(wikirag_eval::AskResult {
-            cited: a.citations.iter().map(|c| c.text.clone()).collect(),
-            abstained: a.abstained,
-            millis_without_generation: a.timings.total_ms - a.timings.generation_ms,
-            answer: a.answer,
-        })
     }
 }
 

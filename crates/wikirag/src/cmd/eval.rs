@@ -1,0 +1,242 @@
+//! `wikirag eval`: retrieval (and answer) quality on a question set, with sweeps.
+
+use crate::cmd::IndexDir;
+use crate::retrieval;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct EvalArgs {
+    #[command(flatten)]
+    pub index: IndexDir,
+    /// Question file: JSON lines {"question", "answers", "titles", "kind", "lang"}.
+    #[arg(long, required = true)]
+    qa: Vec<PathBuf>,
+    /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fact_weight,
+    /// title_words_weight, fusion, rrf_k, dense_weight, candidates, ef_search, exact; with --ask
+    /// also max_context_tokens, extractive_sentences). Repeatable.
+    #[arg(long)]
+    sweep: Vec<String>,
+    #[command(flatten)]
+    retrieval: retrieval::RetrievalArgs,
+    /// Hits retrieved per question.
+    #[arg(short, long, default_value_t = 20, value_parser = retrieval::at_least_one)]
+    k: usize,
+    /// At most this many hits per page.
+    #[arg(long, default_value_t = 3)]
+    per_page: usize,
+    /// Write results.csv, results.md, report.json and one SVG plot per swept parameter here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also measure answers: answer contains an expected string, citation precision,
+    /// abstentions, failures (the backend is chosen with --llm).
+    #[arg(long)]
+    ask: bool,
+    #[command(flatten)]
+    llm: crate::cmd::ask::LlmArgs,
+    /// Print everything as one JSON object (an array of them when sweeping).
+    #[arg(long)]
+    json: bool,
+}
+
+/// BM25 ranking options with the swept values (`title_boost`, `fact_weight`,
+/// `title_words_weight`) of one run.
+pub(crate) fn search_options(
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<wikirag_index::SearchOptions> {
+    let mut options = wikirag_index::SearchOptions::default();
+    for (name, value) in extra {
+        let slot = match name.as_str() {
+            "title_boost" => &mut options.title_boost,
+            "fact_weight" => &mut options.fact_weight,
+            "title_words_weight" => &mut options.title_words_weight,
+            _ => continue,
+        };
+        *slot = value
+            .parse()
+            .ok()
+            .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+            .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?;
+    }
+    Ok(options)
+}
+
+/// Retrieval options of one eval run: the command line's, overridden by swept values.
+pub(crate) fn run_options(
+    base: wikirag_vectors::RetrievalOptions,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<wikirag_vectors::RetrievalOptions> {
+    let mut o = base;
+    for (name, value) in extra {
+        let bad = || format!("{name}={value:?} is not a valid value");
+        match name.as_str() {
+            "mode" => o.mode = value.parse().map_err(anyhow::Error::msg)?,
+            "fusion" => o.fusion = value.parse().map_err(anyhow::Error::msg)?,
+            "rrf_k" => o.rrf_k = value.parse().with_context(bad)?,
+            "dense_weight" => o.dense_weight = value.parse().with_context(bad)?,
+            "candidates" => o.candidates = value.parse().with_context(bad)?,
+            "ef_search" => o.ef_search = value.parse().with_context(bad)?,
+            "exact" => o.exact = value.parse().with_context(bad)?,
+            _ => {}
+        }
+    }
+    Ok(o)
+}
+
+pub(crate) const RETRIEVAL_PARAMS: &[&str] = &[
+    "mode",
+    "title_boost",
+    "fact_weight",
+    "title_words_weight",
+    "fusion",
+    "rrf_k",
+    "dense_weight",
+    "candidates",
+    "ef_search",
+    "exact",
+    "max_context_tokens",
+    "extractive_sentences",
+];
+
+pub fn run(args: EvalArgs) -> Result<i32> {
+    let sweeps_mode = args.sweep.iter().any(|s| s.starts_with("mode="));
+    let mut open_args = args.retrieval.clone();
+    if sweeps_mode {
+        open_args.mode = None;
+    }
+    let opened = retrieval::open(&args.index, &open_args)?;
+    let base_options = args.retrieval.options(&opened);
+    let mut questions = Vec::new();
+    for path in &args.qa {
+        questions.extend(wikirag_eval::load_questions(path)?);
+    }
+    let base = wikirag_eval::Params {
+        k: args.k.max(1),
+        per_page: args.per_page,
+        context: 0,
+        extra: [("mode".to_string(), base_options.mode.name().to_string())]
+            .into_iter()
+            .chain(
+                opened
+                    .query_precision()
+                    .map(|p| ("query_precision".to_string(), p.to_string())),
+            )
+            .collect(),
+    };
+    let sweeps = args
+        .sweep
+        .iter()
+        .map(|s| wikirag_eval::parse_sweep(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, RETRIEVAL_PARAMS)?;
+    let mut searchers = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let options = run_options(base_options, &run.extra)?;
+        let bm25_swept = ["title_boost", "fact_weight", "title_words_weight"]
+            .iter()
+            .any(|p| run.extra.contains_key(*p));
+        let searcher = if bm25_swept {
+            opened
+                .with_bm25_options(&args.index, search_options(&run.extra)?)?
+                .searcher(options)?
+        } else {
+            opened.searcher(options)?
+        };
+        searchers.push(searcher);
+    }
+    let started = Instant::now();
+    let mut reports: Vec<wikirag_eval::Report> = Vec::with_capacity(runs.len());
+    let llm = if args.ask { args.llm.build()? } else { None };
+    for (run, searcher) in runs.iter().zip(searchers) {
+        let mut report = wikirag_eval::evaluate(&searcher, &questions, run);
+        if args.ask {
+            let rag = wikirag_rag::Rag::new(searcher, llm.clone());
+            let mut options = wikirag_rag::AskOptions {
+                k: run.k,
+                per_page: run.per_page,
+                context: run.context,
+                ..wikirag_rag::AskOptions::default()
+            };
+            if let Some(v) = run.extra.get("max_context_tokens") {
+                options.max_context_tokens = Some(
+                    v.parse()
+                        .with_context(|| format!("max_context_tokens={v:?}"))?,
+                );
+            }
+            if let Some(v) = run.extra.get("extractive_sentences") {
+                options.extractive_sentences = v
+                    .parse()
+                    .with_context(|| format!("extractive_sentences={v:?}"))?;
+            }
+            report.answers = Some(wikirag_eval::evaluate_answers(
+                &crate::cmd::ask::Asker(&rag, options),
+                &questions,
+            ));
+        }
+        reports.push(report);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        };
+        write("results.csv", wikirag_eval::report::csv(&reports))?;
+        write("results.md", wikirag_eval::report::markdown(&reports))?;
+        write("report.json", serde_json::to_string_pretty(&reports)?)?;
+        let swept: Vec<String> = sweeps.iter().map(|(n, _)| n.clone()).collect();
+        wikirag_eval::report::plots(&reports, &swept, dir)?;
+    }
+    if args.json {
+        let slim: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("report serialises");
+                v.as_object_mut().map(|o| o.remove("outcomes"));
+                v
+            })
+            .collect();
+        let out = if slim.len() == 1 {
+            slim.into_iter().next().expect("one report")
+        } else {
+            serde_json::Value::Array(slim)
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    print!("{}", wikirag_eval::report::markdown(&reports));
+    if let [r] = reports.as_slice() {
+        println!();
+        for (kind, s) in &r.per_kind {
+            println!(
+                "{kind:<12} n={:<3} recall@1 {:.2}  @5 {:.2}  @10 {:.2}  @20 {:.2}  MRR {:.2}",
+                s.questions,
+                s.recall_at[&1],
+                s.recall_at[&5],
+                s.recall_at[&10],
+                s.recall_at[&20],
+                s.mrr
+            );
+        }
+        let misses: Vec<&wikirag_eval::Outcome> = r
+            .outcomes
+            .iter()
+            .filter(|o| o.answer_rank.is_none_or(|rank| rank > 10))
+            .collect();
+        if !misses.is_empty() {
+            println!("\nnot answered in the top 10 ({}):", misses.len());
+            for m in misses {
+                println!("  - {}", m.question);
+            }
+        }
+    }
+    println!(
+        "\n{} questions x {} runs in {:.2}s",
+        questions.len(),
+        reports.len(),
+        seconds
+    );
+    Ok(0)
+}

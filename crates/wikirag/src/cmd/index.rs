@@ -1,0 +1,156 @@
+//! `wikirag index`: build an index from dump files.
+
+use crate::cmd::{HnswArgs, ReadArgs, reporter, stop_on_ctrl_c};
+use crate::retrieval;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use wikirag_index::WriterOptions;
+use wikirag_indexer::BuildConfig;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct IndexArgs {
+    #[command(flatten)]
+    read: ReadArgs,
+    /// The index directory to create.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Replace an existing index at --out.
+    #[arg(long)]
+    force: bool,
+    /// Memory budget of the index writer (MiB).
+    #[arg(long, default_value_t = 256)]
+    writer_memory_mb: usize,
+    /// Print the build report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also embed sentences with this sentence-embedding model (a local Hugging Face
+    /// directory, e.g. models/all-MiniLM-L6-v2 from scripts/fetch-model.sh, or
+    /// `hf:owner/name[@revision]` to download it) for dense and hybrid search.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Embed only the first N sentences of each page (BM25 still covers all of them).
+    #[arg(long)]
+    embed_first: Option<u64>,
+    /// Embed the bare sentence instead of "Title: sentence".
+    #[arg(long)]
+    no_title_context: bool,
+    /// Texts per forward pass of the model (0: 8 on CPU, 128 on GPU).
+    #[arg(long, default_value_t = 0)]
+    batch_size: usize,
+    /// Threads running forward passes (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    embed_workers: usize,
+    /// Embed on the GPU (needs a build with --features cuda).
+    #[arg(long)]
+    cuda: bool,
+    #[command(flatten)]
+    hnsw: HnswArgs,
+}
+
+pub fn run(args: IndexArgs) -> Result<i32> {
+    let stop = stop_on_ctrl_c();
+    let model = args
+        .model
+        .as_deref()
+        .map(retrieval::model_dir)
+        .transpose()?;
+    let embed = match &model {
+        None => None,
+        Some(dir) => {
+            let embedder = wikirag_models::BertEmbedder::load(
+                dir,
+                &wikirag_models::EmbedderOptions {
+                    batch_size: args.batch_size,
+                    workers: args.embed_workers,
+                    cuda: args.cuda,
+                    ..Default::default()
+                },
+            )
+            .with_context(|| format!("loading the embedding model {}", dir.display()))?;
+            let mut embed = wikirag_indexer::EmbedConfig::new(Arc::new(embedder));
+            embed.embed_first = args.embed_first;
+            embed.title_context = !args.no_title_context;
+            embed.hnsw = args.hnsw.params();
+            embed.model_path = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
+            Some(embed)
+        }
+    };
+    let config = BuildConfig {
+        embed,
+        read: args.read.config(),
+        out: args.out.clone(),
+        writer: WriterOptions {
+            threads: 0,
+            memory_mb: args.writer_memory_mb,
+            overwrite: args.force,
+            ..WriterOptions::default()
+        },
+    };
+    let bars = reporter(args.read.quiet);
+    let report = wikirag_indexer::build(&config, bars.clone(), &stop);
+    drop(bars);
+    let report = report.with_context(|| format!("building {}", args.out.display()))?;
+    let m = &report.manifest;
+    let failed: Vec<&str> = m
+        .dumps
+        .iter()
+        .filter_map(|d| d.fatal_error.as_deref())
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+    } else {
+        let secs = m.durations.get("total").copied().unwrap_or(0.0);
+        let pages: u64 = m.dumps.iter().map(|d| d.pages_read).sum();
+        let bytes: u64 = m.dumps.iter().map(|d| d.bytes).sum();
+        println!(
+            "indexed {} articles, {} sentences, {} redirects into {} in {:.1}s ({:.0} pages/s, {:.1} MB/s of input)",
+            m.counts.articles,
+            m.counts.sentences,
+            m.counts.redirects,
+            report.path.display(),
+            secs,
+            pages as f64 / secs.max(1e-9),
+            bytes as f64 / 1e6 / secs.max(1e-9),
+        );
+        match &m.embedding {
+            Some(e) => println!(
+                "embedded {} sentences ({}) with {} ({} dims, {} pooling){}",
+                e.vectors,
+                e.scope(),
+                e.model.name,
+                e.model.dim,
+                e.model.pooling.name(),
+                if e.graph {
+                    format!(
+                        ", HNSW m={} ef_construction={}",
+                        e.hnsw_m, e.hnsw_ef_construction
+                    )
+                } else {
+                    ", exact search (no graph for so few vectors)".to_string()
+                }
+            ),
+            None => {
+                println!("no vectors (BM25 only; pass --model DIR for dense and hybrid search)")
+            }
+        }
+        if m.counts.skipped > 0 {
+            println!(
+                "skipped {} pages with errors (see `wikirag inspect --index {}`)",
+                m.counts.skipped,
+                report.path.display()
+            );
+        }
+    }
+    for e in &failed {
+        eprintln!("error: {e}");
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "the index was published with the pages read before the fault{}",
+            if failed.len() > 1 { "s" } else { "" }
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
