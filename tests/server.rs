@@ -420,10 +420,10 @@ fn headless_chromium() -> Option<(&'static str, std::path::PathBuf)> {
     let (Some(chromium), true, Ok(_)) =
         (chromium, playwright.join("playwright-core").is_dir(), node)
     else {
-        eprintln!(
-            "SKIPPED: needs chromium, node and playwright-core in {} (.ci/run installs them)",
+        wikirag_core::testing::skip(format_args!(
+            "needs chromium, node and playwright-core in {} (.ci/run installs them)",
             playwright.display()
-        );
+        ));
         return None;
     };
     Some((chromium, playwright))
@@ -665,29 +665,12 @@ fn web_page_asks(
     );
 }
 
-/// The Python interpreter for client tests: `WIKIRAG_TEST_PYTHON`, else `.ci/py` (made by
-/// `.ci/run`), else `python3`; `None` (test skipped) when it cannot `import openai`.
-fn python_with_openai() -> Option<std::path::PathBuf> {
-    let venv = wikirag_tests::root().join(".ci/py/bin/python");
-    let candidates: Vec<std::path::PathBuf> = std::env::var_os("WIKIRAG_TEST_PYTHON")
-        .map(Into::into)
-        .into_iter()
-        .chain([venv, "python3".into()])
-        .collect();
-    candidates.into_iter().find(|py| {
-        std::process::Command::new(py)
-            .args(["-c", "import openai"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// The official `openai` Python client (PyPI) against `wikirag serve` on loopback: chat front
 /// ends list models first, then ask plainly or streamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_client_talks_to_wikirag() {
-    let Some(py) = python_with_openai() else {
-        eprintln!("SKIPPED: no Python with the openai package (pip install openai)");
+    let Some(py) = wikirag_core::testing::python_with("openai") else {
+        wikirag_core::testing::skip("no Python with the openai package (pip install openai)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -164,10 +164,7 @@ fn scope_limits_what_is_embedded() {
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let record = json["embedding"].as_object_mut().unwrap();
     record.remove("embed_first");
-    record.insert(
-        "scope".into(),
-        "the first 2 sentences of each page".into(),
-    );
+    record.insert("scope".into(), "the first 2 sentences of each page".into());
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
     let legacy = wikirag_index::Manifest::read(&out).unwrap();
     assert_eq!(legacy.embedding.unwrap().embed_first, Some(2));

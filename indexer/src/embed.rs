@@ -176,8 +176,8 @@ pub fn peak_rss_mb() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::{BuildConfig, Input, ReadConfig, build};
-    use wikirag_index::WriterOptions;
     use std::path::Path;
+    use wikirag_index::WriterOptions;
 
     /// An embedder that counts what it is given and raises the stop flag on its first call
     /// (Ctrl-C while the model runs).

@@ -33,9 +33,9 @@ pub fn shared(name: &str) -> Option<PathBuf> {
     match shared_wiki() {
         Some(dir) => Some(dir.join(name)),
         None => {
-            eprintln!(
-                "SKIPPED: ../shared/data/wiki is absent (set WIKIRAG_SHARED_WIKI); {name} not tested"
-            );
+            wikirag_core::testing::skip(format_args!(
+                "../shared/data/wiki is absent (set WIKIRAG_SHARED_WIKI); {name} not tested"
+            ));
             None
         }
     }
@@ -91,7 +91,7 @@ pub fn model_in(name: &str, script: &str) -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: {} absent (run {script})", dir.display());
+        wikirag_core::testing::skip(format_args!("{} absent (run {script})", dir.display()));
         None
     }
 }

@@ -14,6 +14,7 @@ pub mod link;
 mod llm;
 mod panics;
 mod progress;
+pub mod testing;
 mod types;
 
 pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole};

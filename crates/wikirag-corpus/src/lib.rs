@@ -12,12 +12,14 @@ mod error;
 pub mod input;
 mod split;
 mod templates;
+mod tidy;
 mod xml;
 
-pub use clean::{CleanOptions, Cleaner, tidy};
+pub use clean::{CleanOptions, Cleaner};
 pub use error::{CorpusError, Result};
 pub use input::{Compression, OpenMode, OpenOptions, Opened, open};
 pub use split::{MAX_SENTENCE_BYTES, split_sentences, split_sentences_uax29};
+pub use tidy::tidy;
 pub use xml::{DEFAULT_MAX_PAGE_BYTES, DumpReader};
 
 pub use wikirag_core::{Article, Page, SiteInfo};

@@ -363,10 +363,10 @@ fn smollm2_tokenizes_like_llama_cpp() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !path.is_file() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-smollm2.sh)",
+        wikirag_core::testing::skip(format_args!(
+            "{} absent (run scripts/fetch-smollm2.sh)",
             path.display()
-        );
+        ));
         return;
     }
     let tok = wikirag_llm::tokenizer_from_gguf(&path).unwrap();

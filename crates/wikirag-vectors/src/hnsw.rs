@@ -32,7 +32,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use wikirag_core::{Progress, StopFlag};
 
-pub(crate) const GRAPH_FILE: &str = "graph.bin";
+use crate::layout::GRAPH_FILE;
 const MAGIC: &[u8; 8] = b"WRHNSW01";
 const EMPTY: u32 = u32::MAX;
 const MAX_LEVEL: u8 = 16;

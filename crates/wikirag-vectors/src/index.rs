@@ -2,7 +2,8 @@
 //! `meta.json` naming the model that made the vectors.
 
 use crate::error::{Context, Result, VectorError};
-use crate::hnsw::{GRAPH_FILE, Graph};
+use crate::hnsw::Graph;
+use crate::layout::GRAPH_FILE;
 use crate::store::{VectorStore, VectorWriter, write_dead};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wikirag_core::{ModelInfo, Progress, StopFlag};
 
-pub const VECTORS_DIR: &str = "vectors";
+pub use crate::layout::VECTORS_DIR;
 const META_FILE: &str = "meta.json";
 /// Files of the hnsw_rs graph that format 1 indexes carry (removed by [`relink`]).
 const OLD_GRAPH_FILES: [&str; 2] = ["hnsw.hnsw.graph", "hnsw.hnsw.data"];
@@ -639,15 +640,7 @@ mod tests {
                 w.add(page, s, &vector(page, s, version, dim)).unwrap();
             }
         }
-        finish_build(
-            w,
-            model(dim),
-            params,
-            None,
-            &NoProgress,
-            &StopFlag::new(),
-        )
-        .unwrap()
+        finish_build(w, model(dim), params, None, &NoProgress, &StopFlag::new()).unwrap()
     }
 
     fn positions(index: &VectorIndex, q: &[f32], how: VectorSearch) -> Vec<((u64, u32), f32)> {

@@ -11,6 +11,7 @@
 mod error;
 mod hnsw;
 mod index;
+mod layout;
 mod search;
 mod store;
 

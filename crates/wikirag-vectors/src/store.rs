@@ -9,7 +9,7 @@
 //! `Σ q·r × scale(row)`.
 
 use crate::error::{Context, Result, VectorError};
-use crate::index::VECTORS_DIR;
+use crate::layout::{GRAPH_FILE, VECTORS_DIR};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -205,7 +205,7 @@ pub(crate) fn check_whole(
         .check_all(bytes)
         .map_err(|d| VectorError::Damaged {
             path: dir.join(file),
-            detail: if file == crate::hnsw::GRAPH_FILE {
+            detail: if file == GRAPH_FILE {
                 format!("{d}; `wikirag relink` rebuilds the graph from the vectors")
             } else {
                 d.to_string()

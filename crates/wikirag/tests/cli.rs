@@ -814,7 +814,7 @@ fn a_full_disk_is_said_as_such() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !mounted {
-        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        wikirag_core::testing::skip("cannot mount a small tmpfs here (needs root)");
         return;
     }
     let out = wikirag(&[

@@ -142,7 +142,7 @@ fn a_killed_writer_leaves_no_stuck_lock() {
     let fifo = tmp.path().join("dump.xml");
     let made = Command::new("mkfifo").arg(&fifo).status();
     if !made.is_ok_and(|s| s.success()) {
-        eprintln!("SKIPPED: no mkfifo");
+        wikirag_core::testing::skip("no mkfifo");
         return;
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_wikirag"))
@@ -392,10 +392,10 @@ fn shared_dump(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "SKIPPED: {} is absent (set WIKIRAG_SHARED_WIKI)",
+        wikirag_core::testing::skip(format_args!(
+            "{} is absent (set WIKIRAG_SHARED_WIKI)",
             path.display()
-        );
+        ));
         None
     }
 }
