@@ -8,6 +8,7 @@
 //! depend on it, it depends on nothing of ours.
 
 pub mod blocks;
+pub mod cpu;
 mod embed;
 mod lang;
 pub mod link;

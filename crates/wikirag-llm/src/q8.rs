@@ -11,6 +11,8 @@
 //! sums and are what other CPUs run (`WIKIRAG_LLM_KERNEL=scalar` forces them, to test and
 //! measure them on an AVX2 machine).
 
+use wikirag_core::cpu::{Isa, Simd};
+
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
@@ -26,10 +28,11 @@ const TOKENS_PER_TASK: usize = 16;
 /// Weight rows per parallel task in a product for one token (generation).
 const WEIGHT_ROWS_PER_TASK: usize = 32;
 
-/// Which dot-product code this CPU runs.
+/// Which dot-product code this CPU runs. `Avx2` holds the [`Simd`] token that proves the CPU
+/// runs AVX2 and FMA: it can only be had from detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
-    Avx2,
+    Avx2(Simd),
     Scalar,
 }
 
@@ -41,31 +44,25 @@ impl Kernel {
         *KERNEL.get_or_init(|| {
             let forced_scalar =
                 std::env::var("WIKIRAG_LLM_KERNEL").is_ok_and(|k| k.eq_ignore_ascii_case("scalar"));
-            if !forced_scalar && avx2_available() {
-                Kernel::Avx2
-            } else {
-                Kernel::Scalar
+            match Simd::get(Isa::Avx2) {
+                Some(simd) if !forced_scalar => Kernel::Avx2(simd),
+                _ => Kernel::Scalar,
             }
         })
     }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Kernel::Avx2 => "avx2",
+            Kernel::Avx2(_) => "avx2",
             Kernel::Scalar => "scalar",
         }
     }
 }
 
-fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// The AVX2 kernel, where this CPU runs it (tests compare it with the scalar one).
+#[cfg(test)]
+fn avx2_kernel() -> Option<Kernel> {
+    Simd::get(Isa::Avx2).map(Kernel::Avx2)
 }
 
 /// Rows of `cols` values (a multiple of [`BLOCK`]) in int8 blocks.
@@ -329,7 +326,7 @@ pub(crate) fn matmul(w: &Matrix, x: &Q8, out: &mut [f32], kernel: Kernel) {
 fn dot<const R: usize>(kernel: Kernel, wq: &[i8], wd: &[f32], x: [(&[i8], &[f32]); R]) -> [f32; R] {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => {
+        Kernel::Avx2(_) => {
             // The kernel reads `BLOCK` values per scale from every row: checked in every build
             // (a few comparisons per row against `BLOCK × wd.len()` multiply-adds).
             assert!(
@@ -338,7 +335,7 @@ fn dot<const R: usize>(kernel: Kernel, wq: &[i8], wd: &[f32], x: [(&[i8], &[f32]
                         .all(|(q, d)| q.len() == wq.len() && d.len() == wd.len()),
                 "q8 dot: rows of unequal lengths"
             );
-            // SAFETY: `Kernel::Avx2` is only chosen where the CPU has AVX2 and FMA; every row
+            // SAFETY: `Kernel::Avx2` holds the token that proves AVX2 and FMA; every row
             // has at least `BLOCK × wd.len()` values and `wd.len()` scales (asserted above).
             #[allow(unsafe_code)]
             unsafe {
@@ -413,7 +410,7 @@ fn dot_q4<const R: usize>(
 ) -> [f32; R] {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => {
+        Kernel::Avx2(_) => {
             assert!(
                 qs.len() >= 16 * d.len()
                     && m.len() >= d.len()
@@ -561,9 +558,9 @@ mod tests {
                     assert!((got - f32).abs() < 0.1, "n={n}: {got} vs {f32}");
                 }
             }
-            if avx2_available() {
+            if let Some(avx2) = avx2_kernel() {
                 let mut simd = vec![0f32; n * m];
-                matmul(&Matrix::Q8(wq.clone()), &xq, &mut simd, Kernel::Avx2);
+                matmul(&Matrix::Q8(wq.clone()), &xq, &mut simd, avx2);
                 for (a, b) in simd.iter().zip(&scalar) {
                     assert!((a - b).abs() < 1e-4, "n={n}: {a} vs {b}");
                 }
@@ -580,10 +577,7 @@ mod tests {
             .collect();
         let x = w.clone();
         let (wq, xq) = (Q8::quantize(&w, 1, k), Q8::quantize(&x, 1, k));
-        for kernel in [Kernel::Scalar, Kernel::Avx2] {
-            if kernel == Kernel::Avx2 && !avx2_available() {
-                continue;
-            }
+        for kernel in [Some(Kernel::Scalar), avx2_kernel()].into_iter().flatten() {
             let mut out = [0f32];
             matmul(&Matrix::Q8(wq.clone()), &xq, &mut out, kernel);
             assert!((out[0] - k as f32).abs() < 1e-3, "{kernel:?}: {}", out[0]);
@@ -619,10 +613,7 @@ mod tests {
         for n in [1, 2, 4, 9] {
             let x = data(n * k, 40 + n as u64);
             let xq = Q8::quantize(&x, n, k);
-            for kernel in [Kernel::Scalar, Kernel::Avx2] {
-                if kernel == Kernel::Avx2 && !avx2_available() {
-                    continue;
-                }
+            for kernel in [Some(Kernel::Scalar), avx2_kernel()].into_iter().flatten() {
                 let mut out = vec![0f32; n * m];
                 matmul(&w, &xq, &mut out, kernel);
                 for t in 0..n {

@@ -467,20 +467,17 @@ fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> V
         fn avx2(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
             model.forward_body(seqs, pooling, int8)
         }
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-        {
-            // SAFETY: the features it was compiled for were detected just above.
+        use wikirag_core::cpu::{Isa, Simd};
+        match Simd::best() {
             #[allow(unsafe_code)]
-            return unsafe { avx512(model, seqs, pooling, int8) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
+            Some(simd) if simd.has(Isa::Avx512) => {
+                // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW/DQ, AVX2 and FMA.
+                return unsafe { avx512(model, seqs, pooling, int8) };
+            }
+            // SAFETY: the token proves the CPU runs AVX2 and FMA.
             #[allow(unsafe_code)]
-            return unsafe { avx2(model, seqs, pooling, int8) };
+            Some(_) => return unsafe { avx2(model, seqs, pooling, int8) },
+            None => {}
         }
     }
     model.forward_body(seqs, pooling, int8)

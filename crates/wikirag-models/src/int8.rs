@@ -16,6 +16,8 @@
 //! pass's query vector ≥ 0.9993 over 300 queries, 98 % of the exact top 10 shared, hybrid
 //! eval results unchanged. Passages are always embedded in f32.
 
+use wikirag_core::cpu::{Isa, Simd};
+
 /// Outputs per panel: two 16-lane i32 accumulators per row.
 const PANEL: usize = 32;
 /// Rows multiplied together in the AVX2 kernel (2·4 accumulators + 2 weight registers + the
@@ -43,58 +45,49 @@ pub(crate) struct QLinear {
     kernel: Kernel,
 }
 
-/// The instructions an int8 product runs with.
+/// The instructions an int8 product runs with. Each variant holds the [`Simd`] token that
+/// proves this CPU runs them: a kernel can only be had from detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// AVX-512 VNNI `vpdpbusd`: u8 × i8, four products summed into i32, 64 per instruction.
-    Vnni512,
+    Vnni512(Simd),
     /// AVX2 `vpmaddubsw` + `vpmaddwd`: the same sums in three instructions for 8 outputs.
     /// `vpmaddubsw` saturates its i16 pair sums, so inputs are quantised to 0..=127 (7 bits)
     /// for this kernel: 2 · 127 · 127 < 32767, exact.
-    Avx2,
+    Avx2(Simd),
 }
 
 impl Kernel {
     /// The largest quantised input: 255 for VNNI, 127 for AVX2 (see [`Kernel::Avx2`]).
     fn levels(self) -> f32 {
         match self {
-            Kernel::Vnni512 => 255.0,
-            Kernel::Avx2 => 127.0,
+            Kernel::Vnni512(_) => 255.0,
+            Kernel::Avx2(_) => 127.0,
         }
     }
 
-    /// Whether this CPU can run the kernel.
-    pub(crate) fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            match self {
-                Kernel::Vnni512 => has!("avx512f") && has!("avx512bw") && has!("avx512vnni"),
-                Kernel::Avx2 => has!("avx2") && has!("fma"),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+    /// Every kernel this CPU runs, best first (an AVX-512 VNNI machine runs both).
+    pub(crate) fn all() -> Vec<Kernel> {
+        let vnni = Simd::get(Isa::Avx512Vnni).map(Kernel::Vnni512);
+        let avx2 = Simd::get(Isa::Avx2).map(Kernel::Avx2);
+        vnni.into_iter().chain(avx2).collect()
     }
 
     /// The best kernel this CPU runs; `WIKIRAG_INT8_KERNEL=avx2` picks the AVX2 one on an
     /// AVX-512 machine (to measure and test what AVX2-only CPUs run).
     pub(crate) fn detect() -> Option<Kernel> {
         let forced = std::env::var("WIKIRAG_INT8_KERNEL").ok();
-        [Kernel::Vnni512, Kernel::Avx2]
+        Kernel::all()
             .into_iter()
-            .filter(|k| forced.as_deref() != Some("avx2") || *k == Kernel::Avx2)
-            .find(|k| k.available())
+            .find(|k| forced.as_deref() != Some("avx2") || matches!(k, Kernel::Avx2(_)))
     }
 }
 
 /// The int8 kernel queries run with here: `"avx512-vnni"`, `"avx2"`, or `None` (f32 queries).
 pub fn kernel_name() -> Option<&'static str> {
     Kernel::detect().map(|k| match k {
-        Kernel::Vnni512 => "avx512-vnni",
-        Kernel::Avx2 => "avx2",
+        Kernel::Vnni512(_) => "avx512-vnni",
+        Kernel::Avx2(_) => "avx2",
     })
 }
 
@@ -110,7 +103,7 @@ impl QLinear {
         Kernel::detect().map(|kernel| QLinear::with_kernel(weight, inputs, outputs, kernel))
     }
 
-    /// The same for a given kernel (which must be [`Kernel::available`] when applied).
+    /// The same for a given kernel.
     pub(crate) fn with_kernel(
         weight: &[f32],
         inputs: usize,
@@ -181,17 +174,13 @@ impl QLinear {
         let input = &input[..rows * self.inputs];
         #[cfg(target_arch = "x86_64")]
         {
-            assert!(
-                self.kernel.available(),
-                "{:?} int8 kernel unavailable",
-                self.kernel
-            );
-            // SAFETY: `available()` checked the features each product is compiled for.
+            // SAFETY: a kernel holds the `Simd` token of the instructions its product is
+            // compiled for, and tokens exist only where detection found them.
             #[allow(unsafe_code)]
             unsafe {
                 match self.kernel {
-                    Kernel::Vnni512 => self.product(input, out, rows, scratch, weight, bias),
-                    Kernel::Avx2 => self.product_avx2(input, out, rows, scratch, weight, bias),
+                    Kernel::Vnni512(_) => self.product(input, out, rows, scratch, weight, bias),
+                    Kernel::Avx2(_) => self.product_avx2(input, out, rows, scratch, weight, bias),
                 }
             }
         }
@@ -216,7 +205,7 @@ impl QLinear {
         weight: &[f32],
         bias: &[f32],
     ) {
-        scratch.quantize(input, self.inputs, self.k4, Kernel::Vnni512.levels());
+        scratch.quantize(input, self.inputs, self.k4, self.kernel.levels());
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(ROWS);
@@ -274,7 +263,7 @@ impl QLinear {
         weight: &[f32],
         bias: &[f32],
     ) {
-        scratch.quantize(input, self.inputs, self.k4, Kernel::Avx2.levels());
+        scratch.quantize(input, self.inputs, self.k4, self.kernel.levels());
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(ROWS_AVX2);
@@ -324,6 +313,8 @@ impl QLinear {
                         )
                     };
                     for (r, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: `rows` holds R rows of k4 bytes (sliced, so checked, above)
+                        // and g * 4 + 4 <= k4: the 4-byte read stays inside row r.
                         let a = unsafe {
                             _mm256_set1_epi32(
                                 rows.as_ptr()
@@ -380,8 +371,8 @@ impl QLinear {
             let weights = &self.packed[panel * k4 * PANEL..(panel + 1) * k4 * PANEL];
             let mut acc = [[_mm512_setzero_si512(); 2]; R];
             for g in 0..k4 / 4 {
-                // SAFETY (whole block): `weights` holds k4/4 groups of 128 bytes and every row
-                // in `rows` k4 bytes, so both reads stay inside their slices.
+                // SAFETY: `weights` holds k4/4 groups of 128 bytes (sliced, so checked, above):
+                // both 64-byte reads of group g stay inside it.
                 let (w0, w1) = unsafe {
                     let p = weights.as_ptr().add(g * 128);
                     (
@@ -390,6 +381,8 @@ impl QLinear {
                     )
                 };
                 for (r, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: `rows` holds R rows of k4 bytes (sliced, so checked, above) and
+                    // g * 4 + 4 <= k4: the 4-byte read stays inside row r.
                     let a = unsafe {
                         _mm512_set1_epi32(
                             rows.as_ptr()
@@ -545,10 +538,7 @@ mod tests {
     /// The kernels this CPU runs (both on an AVX-512 VNNI machine: the AVX2 one is what
     /// AVX2-only CPUs run, tested here too).
     fn kernels() -> Vec<Kernel> {
-        let k: Vec<Kernel> = [Kernel::Vnni512, Kernel::Avx2]
-            .into_iter()
-            .filter(|k| k.available())
-            .collect();
+        let k = Kernel::all();
         if k.is_empty() {
             wikirag_core::testing::skip("this CPU has neither AVX-512 VNNI nor AVX2");
         }
@@ -605,8 +595,8 @@ mod tests {
             let rel = (err / norm).sqrt();
             // 7-bit inputs on AVX2: about twice the error of 8 bits.
             let bound = match kernel {
-                Kernel::Vnni512 => 0.01,
-                Kernel::Avx2 => 0.02,
+                Kernel::Vnni512(_) => 0.01,
+                Kernel::Avx2(_) => 0.02,
             };
             assert!(
                 rel < bound,

@@ -504,7 +504,7 @@ print(json.dumps({"class": type(tok).__name__, "ids": [tok(t)["input_ids"] for t
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn int8_queries_on_the_avx2_kernel() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
+    if wikirag_core::cpu::Simd::get(wikirag_core::cpu::Isa::Avx2).is_none() {
         wikirag_core::testing::skip("no AVX2 on this CPU");
         return;
     }

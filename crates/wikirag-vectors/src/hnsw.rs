@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use wikirag_core::{Progress, StopFlag};
 
 use crate::layout::GRAPH_FILE;
+#[cfg(target_arch = "x86_64")]
+use wikirag_core::cpu::{Isa, Simd};
 const MAGIC: &[u8; 8] = b"WRHNSW01";
 const EMPTY: u32 = u32::MAX;
 const MAX_LEVEL: u8 = 16;
@@ -320,14 +322,16 @@ impl Graph {
             fn avx2(g: &Graph, s: &VectorStore, q: &[f32], ef: usize) -> Vec<(u32, f32)> {
                 g.search_body(s, q, ef)
             }
-            match simd_level() {
-                // SAFETY: the features it was compiled for were detected at run time.
+            match Simd::best() {
                 #[allow(unsafe_code)]
-                Simd::Avx512 => return unsafe { avx512(self, store, query, ef) },
-                // SAFETY: as above.
+                Some(simd) if simd.has(Isa::Avx512) => {
+                    // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW, AVX2 and FMA.
+                    return unsafe { avx512(self, store, query, ef) };
+                }
+                // SAFETY: the token proves the CPU runs AVX2 and FMA.
                 #[allow(unsafe_code)]
-                Simd::Avx2 => return unsafe { avx2(self, store, query, ef) },
-                Simd::None => {}
+                Some(_) => return unsafe { avx2(self, store, query, ef) },
+                None => {}
             }
         }
         self.search_body(store, query, ef)
@@ -635,14 +639,14 @@ impl Builder<'_> {
             fn avx2(b: &Builder<'_>, row: u32) {
                 b.insert_body(row)
             }
-            match simd_level() {
-                // SAFETY: the features it was compiled for were detected at run time.
+            match Simd::best() {
+                // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW, AVX2 and FMA.
                 #[allow(unsafe_code)]
-                Simd::Avx512 => return unsafe { avx512(self, row) },
-                // SAFETY: as above.
+                Some(simd) if simd.has(Isa::Avx512) => return unsafe { avx512(self, row) },
+                // SAFETY: the token proves the CPU runs AVX2 and FMA.
                 #[allow(unsafe_code)]
-                Simd::Avx2 => return unsafe { avx2(self, row) },
-                Simd::None => {}
+                Some(_) => return unsafe { avx2(self, row) },
+                None => {}
             }
         }
         self.insert_body(row)
@@ -727,34 +731,6 @@ impl Builder<'_> {
             );
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    Avx512,
-    Avx2,
-    None,
-}
-
-fn simd_level() -> Simd {
-    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-            {
-                return Simd::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx2;
-            }
-        }
-        Simd::None
-    })
 }
 
 #[cfg(test)]

@@ -348,7 +348,7 @@ impl VectorStore {
         if let Some(check) = &self.check {
             let _ = check.check(&self.map, range.clone());
         }
-        bytemuck_i8(&self.map[range])
+        bytemuck::cast_slice(&self.map[range])
     }
 
     /// The first damaged block of `vectors.i8` a read found.
@@ -543,14 +543,6 @@ pub(crate) fn dot_f32_i8(a: &[f32], b: &[i8]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-fn bytemuck_i8(bytes: &[u8]) -> &[i8] {
-    #[allow(unsafe_code)]
-    // SAFETY: i8 and u8 have the same size, alignment and validity (every bit pattern).
-    unsafe {
-        std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len())
-    }
 }
 
 fn map_file(file: &File) -> std::io::Result<memmap2::Mmap> {

@@ -53,7 +53,7 @@ fn main() {
     // Built for x86-64-v3 (.cargo/config.toml): say so on an older CPU instead of dying on
     // an illegal instruction.
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    if !std::arch::is_x86_feature_detected!("avx2") || !std::arch::is_x86_feature_detected!("fma") {
+    if wikirag_core::cpu::Simd::get(wikirag_core::cpu::Isa::Avx2).is_none() {
         eprintln!(
             "error: this wikirag binary was built for x86-64-v3 (AVX2, FMA) and this CPU lacks \
              them; rebuild with RUSTFLAGS=\"-C target-cpu=native\" cargo build --release"
