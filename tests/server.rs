@@ -316,6 +316,33 @@ async fn router_endpoints_and_limits() {
             .0,
         StatusCode::OK
     );
+    // One layer checks the key of every API route before any body is read (a body over the
+    // limit without the key is 401, not 413); the page and /health stay open.
+    let huge = json!({"query": "x".repeat(config.max_body_bytes + 1)});
+    assert_eq!(
+        call(&locked, "POST", "/v1/ask", Some(huge), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&locked, "GET", "/v1/models", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &locked,
+            "POST",
+            "/v1/chat/completions",
+            Some(json!({})),
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&locked, "GET", "/health", None, None).await.0,
+        StatusCode::OK
+    );
 
     // Overload: one slot, held by a slow request. With no time to wait in the queue the next
     // request gets 503 with Retry-After; with the default queue it waits for the slot and is

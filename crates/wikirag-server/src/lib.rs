@@ -160,13 +160,20 @@ pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
         config,
         started: Instant::now(),
     });
-    Router::new()
-        .route("/", get(|| async { Html(page::INDEX) }))
-        .route("/health", get(routes::health))
+    // The API behind the key (one layer, before any body is read); the page and /health open.
+    let api = Router::new()
         .route("/v1/search", post(routes::search))
         .route("/v1/ask", post(routes::ask))
         .route("/v1/chat/completions", post(openai::chat))
         .route("/v1/models", get(openai::models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::require_key,
+        ));
+    Router::new()
+        .route("/", get(|| async { Html(page::INDEX) }))
+        .route("/health", get(routes::health))
+        .merge(api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

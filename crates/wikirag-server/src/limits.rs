@@ -2,7 +2,7 @@
 //! limit, the time limit, and the bounds of `k` and of the texts.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::Event;
 use serde::Deserialize;
@@ -15,7 +15,18 @@ use crate::error::{ApiError, rag_error};
 use crate::{AppState, Backend, Shared};
 use wikirag_rag::{Answer, AskEvent, AskOptions};
 
-pub(crate) fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The bearer key check of every API route, as a layer: a request without the key is
+/// answered 401 before its body is read or a slot is taken.
+pub(crate) async fn require_key(
+    State(s): State<Shared>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    authorize(&s, request.headers())?;
+    Ok(next.run(request).await)
+}
+
+fn authorize(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &s.config.api_key else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,16 +16,12 @@ use wikirag_rag::followup::Turn;
 use wikirag_rag::{Answer, AskEvent, AskOptions};
 
 use crate::error::ApiError;
-use crate::limits::{Body, ask_caught, authorize, blocking, check_text, parse, send_until, slot};
+use crate::limits::{Body, ask_caught, blocking, check_text, parse, send_until, slot};
 use crate::{AppState, Backend, Shared};
 
 /// `GET /v1/models`: the one model this server is, for OpenAI clients and chat front ends
 /// (Open WebUI and others list models before the first question).
-pub(crate) async fn models(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
+pub(crate) async fn models(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
     let created = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -183,12 +179,7 @@ pub(crate) fn usage_json(answer: &Answer) -> Value {
     })
 }
 
-pub(crate) async fn chat(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
+pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response, ApiError> {
     let raw: serde_json::Map<String, Value> = parse(body)?;
     let body: ChatBody = serde_json::from_value(Value::Object(raw.clone()))
         .map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -16,9 +16,7 @@ use wikirag_core::SearchRequest;
 use wikirag_rag::{AskEvent, AskOptions};
 
 use crate::error::ApiError;
-use crate::limits::{
-    Body, ask_caught, authorize, blocking, check_k, check_text, parse, send_until, slot,
-};
+use crate::limits::{Body, ask_caught, blocking, check_k, check_text, parse, send_until, slot};
 use crate::{AppState, Integrity, Shared};
 
 pub(crate) async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
@@ -50,12 +48,7 @@ pub(crate) struct SearchBody {
     per_page: Option<usize>,
 }
 
-pub(crate) async fn search(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
+pub(crate) async fn search(State(s): State<Shared>, body: Body) -> Result<Json<Value>, ApiError> {
     let body: SearchBody = parse(body)?;
     check_text(&s, "query", &body.query)?;
     let request = SearchRequest {
@@ -108,12 +101,7 @@ pub(crate) fn ask_options(s: &AppState, body: &AskBody) -> Result<AskOptions, Ap
     Ok(o)
 }
 
-pub(crate) async fn ask(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
+pub(crate) async fn ask(State(s): State<Shared>, body: Body) -> Result<Response, ApiError> {
     let body: AskBody = parse(body)?;
     check_text(&s, "question", &body.question)?;
     let options = ask_options(&s, &body)?;
