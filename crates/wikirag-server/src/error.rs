@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use wikirag_rag::RagError;
 
 /// A JSON error response: `{"error": {"message", "type"}}` (OpenAI's shape).
@@ -41,7 +40,12 @@ impl IntoResponse for ApiError {
         };
         let mut r = (
             self.status,
-            Json(json!({"error": {"message": self.message, "type": kind}})),
+            Json(crate::wire::ErrorBody {
+                error: crate::wire::ErrorDetail {
+                    message: &self.message,
+                    kind,
+                },
+            }),
         )
             .into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {

@@ -21,6 +21,7 @@ mod listen;
 mod openai;
 mod page;
 mod routes;
+mod wire;
 
 pub use error::ApiError;
 

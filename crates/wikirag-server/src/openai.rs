@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::convert::Infallible;
 use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc;
@@ -17,25 +17,20 @@ use wikirag_rag::{Answer, AskEvent, AskOptions};
 
 use crate::error::ApiError;
 use crate::limits::{Body, ask_caught, blocking, check_text, parse, send_until, slot};
+use crate::wire::{
+    ChatChunk, ChatCompletion, Choice, ChunkChoice, Delta, ErrorBody, ErrorDetail, Extra, Message,
+    ModelList, Usage, finish_reason,
+};
 use crate::{AppState, Backend, Shared};
 
 /// `GET /v1/models`: the one model this server is, for OpenAI clients and chat front ends
 /// (Open WebUI and others list models before the first question).
-pub(crate) async fn models(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn models(State(s): State<Shared>) -> Result<Json<ModelList>, ApiError> {
     let created = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         .saturating_sub(s.started.elapsed().as_secs());
-    Ok(Json(json!({
-        "object": "list",
-        "data": [{
-            "id": "wikirag",
-            "object": "model",
-            "created": created,
-            "owned_by": "wikirag",
-            "backend": s.backend.backend(),
-        }],
-    })))
+    Ok(Json(ModelList::one(created, s.backend.backend())))
 }
 
 #[derive(Deserialize)]
@@ -166,19 +161,6 @@ pub(crate) fn chat_options(
     Ok((options, ignored))
 }
 
-pub(crate) fn usage_json(answer: &Answer) -> Value {
-    let prompt = answer
-        .usage
-        .backend_prompt_tokens
-        .unwrap_or(answer.usage.prompt_tokens);
-    let completion = answer.usage.completion_tokens.unwrap_or(0);
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion
-    })
-}
-
 pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response, ApiError> {
     let raw: serde_json::Map<String, Value> = parse(body)?;
     let body: ChatBody = serde_json::from_value(Value::Object(raw.clone()))
@@ -252,27 +234,31 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
         })
         .await?;
         let answer = answer?;
+        let content = with_sources(&answer);
         return Ok(with_ignored(
-            Json(json!({
-                "id": id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": with_sources(&answer)},
-                    "finish_reason": if answer.truncated { "length" } else { "stop" }
+            Json(ChatCompletion {
+                id: &id,
+                object: "chat.completion",
+                created,
+                model: &model,
+                choices: [Choice {
+                    index: 0,
+                    message: Message {
+                        role: "assistant",
+                        content: &content,
+                    },
+                    finish_reason: finish_reason(&answer),
                 }],
-                "usage": usage_json(&answer),
-                "citations": answer.citations,
-                "wikirag": {
-                    "question": question,
-                    "abstained": answer.abstained,
-                    "uncited": answer.uncited,
-                    "truncated": answer.truncated,
-                    "ignored": ignored,
+                usage: Usage::of(&answer),
+                citations: &answer.citations,
+                wikirag: Extra {
+                    question: &question,
+                    abstained: answer.abstained,
+                    uncited: answer.uncited,
+                    truncated: answer.truncated,
+                    ignored: &ignored,
                 },
-            }))
+            })
             .into_response(),
         ));
     }
@@ -282,26 +268,42 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
         let _permit = permit;
         // With `include_usage`, every chunk carries `"usage": null` and a last chunk with no
         // choices carries the counts (as OpenAI streams them).
-        let chunk = |delta: Value, finish: Option<&str>| {
-            let mut v = json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-            });
-            if include_usage {
-                v["usage"] = Value::Null;
-            }
-            Event::default().data(v.to_string())
+        let chunk = |delta: Delta<'_>, finish: Option<&'static str>| {
+            event_json(&ChatChunk {
+                id: &id,
+                object: "chat.completion.chunk",
+                created,
+                model: &model,
+                choices: vec![ChunkChoice {
+                    index: 0,
+                    delta,
+                    finish_reason: finish,
+                }],
+                usage: include_usage.then_some(None),
+            })
         };
         let send = |e: Event| {
             send_until(&tx, e, deadline);
         };
-        send(chunk(json!({"role": "assistant", "content": ""}), None));
+        send(chunk(
+            Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            },
+            None,
+        ));
         let result = wikirag_core::catch_panic(|| standalone(backend.as_ref()))
             .map_err(|m| ApiError::internal("follow-up rewrite panicked", &m))
             .and_then(|question| {
                 ask_caught(backend.as_ref(), &question, &options, &mut |e| {
                     if let AskEvent::Token(t) = e {
-                        send(chunk(json!({ "content": t }), None));
+                        send(chunk(
+                            Delta {
+                                content: Some(t),
+                                ..Delta::default()
+                            },
+                            None,
+                        ));
                     }
                 })
             });
@@ -310,26 +312,33 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
                 let sources = with_sources(&answer);
                 let tail = sources.strip_prefix(&answer.answer).unwrap_or("");
                 if !tail.is_empty() {
-                    send(chunk(json!({ "content": tail }), None));
+                    send(chunk(
+                        Delta {
+                            content: Some(tail),
+                            ..Delta::default()
+                        },
+                        None,
+                    ));
                 }
-                let finish = if answer.truncated { "length" } else { "stop" };
-                send(chunk(json!({}), Some(finish)));
+                send(chunk(Delta::default(), Some(finish_reason(&answer))));
                 if include_usage {
-                    send(
-                        Event::default().data(
-                            json!({
-                                "id": id, "object": "chat.completion.chunk", "created": created,
-                                "model": model, "choices": [], "usage": usage_json(&answer)
-                            })
-                            .to_string(),
-                        ),
-                    );
+                    send(event_json(&ChatChunk {
+                        id: &id,
+                        object: "chat.completion.chunk",
+                        created,
+                        model: &model,
+                        choices: Vec::new(),
+                        usage: Some(Some(Usage::of(&answer))),
+                    }));
                 }
             }
             Err(e) => {
-                send(Event::default().data(
-                    json!({"error": {"message": e.message, "type": "server_error"}}).to_string(),
-                ));
+                send(event_json(&ErrorBody {
+                    error: ErrorDetail {
+                        message: &e.message,
+                        kind: "server_error",
+                    },
+                }));
             }
         }
         send(Event::default().data("[DONE]"));
@@ -337,4 +346,9 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
     Ok(with_ignored(
         Sse::new(ReceiverStream::new(rx)).into_response(),
     ))
+}
+
+/// A server-sent event carrying `value` as JSON.
+fn event_json(value: &impl serde::Serialize) -> Event {
+    Event::default().data(serde_json::to_string(value).expect("wire types serialise"))
 }
