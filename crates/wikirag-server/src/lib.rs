@@ -20,10 +20,12 @@ mod limits;
 mod listen;
 mod openai;
 mod page;
+mod reload;
 mod routes;
 mod wire;
 
 pub use error::ApiError;
+pub use reload::{RELOAD_SETTLE, Reload, Reloadable, watch_generations};
 
 pub use listen::{ConnectionLimits, serve};
 

@@ -5,7 +5,6 @@ use crate::cmd::IndexDir;
 use crate::cmd::ask::{AskFlags, LlmArgs, open_rag};
 use crate::retrieval::{self, RetrievalArgs, WikiSearcher};
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wikirag_rag::{AskEvent, AskOptions, Rag};
@@ -126,30 +125,12 @@ pub struct ServeArgs {
     pub retrieval: RetrievalArgs,
 }
 
-/// The pipeline over the index's current generation: a newer one published by `wikirag
-/// update` (its manifest changes) is opened beside the old and swapped in; requests in flight
-/// finish on the generation they started with, and a generation that fails to open is not
-/// taken (the old one keeps answering).
-pub(crate) struct Reloading {
-    current: std::sync::RwLock<Served>,
-}
-
-impl Reloading {
-    fn get(&self) -> Arc<Rag<WikiSearcher>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .rag
-            .clone()
-    }
-}
-
-impl wikirag_server::Backend for Reloading {
+impl wikirag_server::Backend for Served {
     fn search(
         &self,
         request: &wikirag_core::SearchRequest,
     ) -> std::result::Result<Vec<wikirag_core::Hit>, wikirag_core::BoxError> {
-        wikirag_server::Backend::search(&*self.get(), request)
+        wikirag_server::Backend::search(&*self.rag, request)
     }
     fn ask(
         &self,
@@ -157,112 +138,32 @@ impl wikirag_server::Backend for Reloading {
         options: &AskOptions,
         on_event: &mut dyn FnMut(AskEvent<'_>),
     ) -> std::result::Result<wikirag_rag::Answer, wikirag_rag::RagError> {
-        self.get().ask(question, options, on_event)
+        self.rag.ask(question, options, on_event)
     }
     fn backend(&self) -> String {
-        self.get().backend_name()
+        self.rag.backend_name()
     }
     fn integrity(&self) -> wikirag_server::Integrity {
-        let checks = self
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .checks
-            .clone();
-        checks.integrity()
+        self.checks.integrity()
+    }
+    fn standalone(&self, turns: &[wikirag_rag::followup::Turn<'_>]) -> Option<String> {
+        wikirag_server::Backend::standalone(&*self.rag, turns)
     }
 }
 
-/// Watches the index's manifest (every `every`, and on each message of `wake`) and swaps in
-/// the new generation when it changes.
-pub(crate) fn watch_generations(
-    backend: Arc<Reloading>,
-    index: PathBuf,
-    retrieval: RetrievalArgs,
-    llm: LlmArgs,
-    every: Option<Duration>,
-    wake: std::sync::mpsc::Receiver<()>,
-) {
-    let manifest = index.join(wikirag_index::manifest::MANIFEST_FILE);
-    let mut seen = std::fs::read(&manifest).ok();
-    loop {
-        let Some(woken) = next_wake(&wake, every, RELOAD_SETTLE) else {
-            return;
-        };
-        let now = std::fs::read(&manifest).ok();
-        if now.is_none() || (now == seen && !woken) {
-            continue;
-        }
-        // A new generation is read whole against its checksums before it answers anything.
-        let opened = served(&index, &retrieval, &llm).and_then(|served| {
-            served
-                .checks
-                .run()
-                .map_err(|detail| anyhow::anyhow!("{detail}"))?;
-            Ok(served)
-        });
-        match opened {
-            Ok(served) => {
-                let generation = rag_generation(&now);
-                *backend.current.write().unwrap_or_else(|p| p.into_inner()) = served;
-                seen = now;
-                eprintln!(
-                    "wikirag: now serving generation {generation} of {}",
-                    index.display()
-                );
-            }
-            Err(e) => {
-                eprintln!(
-                    "wikirag: warning: could not open the new generation of {} ({e:#}); still serving the previous one",
-                    index.display()
-                );
-                // Not retried until the manifest changes again (or SIGHUP).
-                seen = now;
-            }
-        }
-    }
-}
-
-/// How long a wake-up waits for more before the reload: a burst of SIGHUPs is one reload.
-pub(crate) const RELOAD_SETTLE: Duration = Duration::from_millis(200);
-
-/// Waits for the next reason to look at the index: `Some(true)` for a wake-up (SIGHUP; every
-/// wake-up that came before the reload, and within `settle` after the first, is the same
-/// one), `Some(false)` when `every` passed, `None` when nothing can wake it any more.
-pub(crate) fn next_wake(
-    wake: &std::sync::mpsc::Receiver<()>,
-    every: Option<Duration>,
-    settle: Duration,
-) -> Option<bool> {
-    use std::sync::mpsc::RecvTimeoutError;
-    let first = match every {
-        Some(every) => match wake.recv_timeout(every) {
-            Ok(()) => true,
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => return None,
-        },
-        None => wake.recv().is_ok().then_some(true)?,
-    };
-    if first {
-        let until = std::time::Instant::now() + settle;
-        loop {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            match wake.recv_timeout(left) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-    }
-    Some(first)
-}
-
-pub(crate) fn rag_generation(manifest: &Option<Vec<u8>>) -> u64 {
-    manifest
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .and_then(|v| v.get("generation").and_then(|g| g.as_u64()))
-        .unwrap_or(0)
+/// A new generation of the index, read whole against its checksums before it answers
+/// anything, with its number from the (typed) manifest.
+fn open_generation(
+    index: &std::path::Path,
+    retrieval: &RetrievalArgs,
+    llm: &LlmArgs,
+) -> std::result::Result<(Served, u64), String> {
+    let opened = served(index, retrieval, llm).map_err(|e| format!("{e:#}"))?;
+    opened.checks.run()?;
+    let generation = wikirag_index::Manifest::read(index)
+        .map(|m| m.generation)
+        .map_err(|e| e.to_string())?;
+    Ok((opened, generation))
 }
 
 /// The server's API key: a variable named by `--server-key-env` must hold one.
@@ -319,9 +220,7 @@ pub fn run(args: ServeArgs) -> Result<i32> {
             .unwrap_or_else(|| "index".into()),
         ..wikirag_server::ServerConfig::default()
     };
-    let backend = Arc::new(Reloading {
-        current: std::sync::RwLock::new(first),
-    });
+    let backend = Arc::new(wikirag_server::Reloadable::new(first));
     let (wake, woken) = std::sync::mpsc::channel();
     {
         let backend = backend.clone();
@@ -330,7 +229,26 @@ pub fn run(args: ServeArgs) -> Result<i32> {
         let (retrieval, llm) = (args.retrieval, args.llm);
         std::thread::Builder::new()
             .name("wikirag-generations".into())
-            .spawn(move || watch_generations(backend, index, retrieval, llm, every, woken))?;
+            .spawn(move || {
+                let manifest = index.join(wikirag_index::MANIFEST_FILE);
+                wikirag_server::watch_generations(
+                    &backend,
+                    || std::fs::read(&manifest).ok(),
+                    || open_generation(&index, &retrieval, &llm),
+                    every,
+                    &woken,
+                    |reload| match reload {
+                        wikirag_server::Reload::Swapped { generation } => eprintln!(
+                            "wikirag: now serving generation {generation} of {}",
+                            index.display()
+                        ),
+                        wikirag_server::Reload::Refused { error } => eprintln!(
+                            "wikirag: warning: could not open the new generation of {} ({error}); still serving the previous one",
+                            index.display()
+                        ),
+                    },
+                )
+            })?;
     }
     let app = wikirag_server::router(backend, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -386,32 +304,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_burst_of_wake_ups_is_one_reload() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sender = std::thread::spawn(move || {
-            for _ in 0..300 {
-                tx.send(()).unwrap();
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        });
-        let settle = Duration::from_millis(300);
-        let mut reloads = 0;
-        while let Some(woken) = next_wake(&rx, Some(Duration::from_millis(50)), settle) {
-            reloads += usize::from(woken);
-            if sender.is_finished() && rx.try_recv().is_err() && !woken {
-                break;
-            }
-        }
-        sender.join().unwrap();
-        assert!(reloads <= 2, "{reloads} reloads for one burst");
-        assert!(reloads >= 1);
     }
 }
