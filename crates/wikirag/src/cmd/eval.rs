@@ -40,26 +40,97 @@ pub(crate) struct EvalArgs {
     json: bool,
 }
 
-/// BM25 ranking options with the swept values (`title_boost`, `fact_weight`,
-/// `title_words_weight`) of one run.
+/// What a swept parameter sets.
+#[derive(Clone, Copy)]
+enum Sets {
+    /// A BM25 weight ≥ 0 (the searcher is reopened with it).
+    Bm25(fn(&mut wikirag_index::SearchOptions) -> &mut f32),
+    /// A dense / hybrid retrieval option.
+    Retrieval(fn(&mut wikirag_vectors::RetrievalOptions, &str) -> Result<(), String>),
+    /// An answer option (with `--ask`).
+    Answer(fn(&mut wikirag_rag::AskOptions, &str) -> Result<(), String>),
+}
+
+fn parsed<T: std::str::FromStr>(value: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// Every parameter `--sweep` varies and what it sets: the one list (besides `k`, `per_page`
+/// and `context`, which every run has).
+const SWEPT: &[(&str, Sets)] = &[
+    (
+        "mode",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.mode = x)),
+    ),
+    ("title_boost", Sets::Bm25(|o| &mut o.title_boost)),
+    ("fact_weight", Sets::Bm25(|o| &mut o.fact_weight)),
+    (
+        "title_words_weight",
+        Sets::Bm25(|o| &mut o.title_words_weight),
+    ),
+    (
+        "fusion",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.fusion = x)),
+    ),
+    (
+        "rrf_k",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.rrf_k = x)),
+    ),
+    (
+        "dense_weight",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.dense_weight = x)),
+    ),
+    (
+        "candidates",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.candidates = x)),
+    ),
+    (
+        "ef_search",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.ef_search = x)),
+    ),
+    (
+        "exact",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.exact = x)),
+    ),
+    (
+        "max_context_tokens",
+        Sets::Answer(|o, v| parsed(v).map(|x| o.max_context_tokens = Some(x))),
+    ),
+    (
+        "extractive_sentences",
+        Sets::Answer(|o, v| parsed(v).map(|x| o.extractive_sentences = x)),
+    ),
+];
+
+/// The swept values of one run, each with what it sets.
+fn swept(
+    extra: &std::collections::BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'static str, Sets, &str)> {
+    SWEPT
+        .iter()
+        .filter_map(|(name, sets)| extra.get(*name).map(|value| (*name, *sets, value.as_str())))
+}
+
+/// BM25 ranking options with the swept values of one run; `None` when it sweeps none.
 pub(crate) fn search_options(
     extra: &std::collections::BTreeMap<String, String>,
-) -> Result<wikirag_index::SearchOptions> {
+) -> Result<Option<wikirag_index::SearchOptions>> {
     let mut options = wikirag_index::SearchOptions::default();
-    for (name, value) in extra {
-        let slot = match name.as_str() {
-            "title_boost" => &mut options.title_boost,
-            "fact_weight" => &mut options.fact_weight,
-            "title_words_weight" => &mut options.title_words_weight,
-            _ => continue,
-        };
-        *slot = value
-            .parse()
-            .ok()
-            .filter(|v: &f32| v.is_finite() && *v >= 0.0)
-            .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?;
+    let mut any = false;
+    for (name, sets, value) in swept(extra) {
+        if let Sets::Bm25(field) = sets {
+            *field(&mut options) = value
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite() && *v >= 0.0)
+                .with_context(|| format!("{name} {value:?} is not a number ≥ 0"))?;
+            any = true;
+        }
     }
-    Ok(options)
+    Ok(any.then_some(options))
 }
 
 /// Retrieval options of one eval run: the command line's, overridden by swept values.
@@ -68,36 +139,26 @@ pub(crate) fn run_options(
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Result<wikirag_vectors::RetrievalOptions> {
     let mut o = base;
-    for (name, value) in extra {
-        let bad = || format!("{name}={value:?} is not a valid value");
-        match name.as_str() {
-            "mode" => o.mode = value.parse().map_err(anyhow::Error::msg)?,
-            "fusion" => o.fusion = value.parse().map_err(anyhow::Error::msg)?,
-            "rrf_k" => o.rrf_k = value.parse().with_context(bad)?,
-            "dense_weight" => o.dense_weight = value.parse().with_context(bad)?,
-            "candidates" => o.candidates = value.parse().with_context(bad)?,
-            "ef_search" => o.ef_search = value.parse().with_context(bad)?,
-            "exact" => o.exact = value.parse().with_context(bad)?,
-            _ => {}
+    for (name, sets, value) in swept(extra) {
+        if let Sets::Retrieval(set) = sets {
+            set(&mut o, value).map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))?;
         }
     }
     Ok(o)
 }
 
-pub(crate) const RETRIEVAL_PARAMS: &[&str] = &[
-    "mode",
-    "title_boost",
-    "fact_weight",
-    "title_words_weight",
-    "fusion",
-    "rrf_k",
-    "dense_weight",
-    "candidates",
-    "ef_search",
-    "exact",
-    "max_context_tokens",
-    "extractive_sentences",
-];
+/// Answer options of one eval run, overridden by swept values.
+fn ask_options(
+    mut options: wikirag_rag::AskOptions,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<wikirag_rag::AskOptions> {
+    for (name, sets, value) in swept(extra) {
+        if let Sets::Answer(set) = sets {
+            set(&mut options, value).map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))?;
+        }
+    }
+    Ok(options)
+}
 
 pub fn run(args: EvalArgs) -> Result<i32> {
     let sweeps_mode = args.sweep.iter().any(|s| s.starts_with("mode="));
@@ -129,16 +190,14 @@ pub fn run(args: EvalArgs) -> Result<i32> {
         .iter()
         .map(|s| wikirag_eval::parse_sweep(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, RETRIEVAL_PARAMS)?;
+    let names: Vec<&str> = SWEPT.iter().map(|(name, _)| *name).collect();
+    let runs = wikirag_eval::expand_sweeps(&base, &sweeps, &names)?;
     let mut searchers = Vec::with_capacity(runs.len());
     for run in &runs {
         let options = run_options(base_options, &run.extra)?;
-        let bm25_swept = ["title_boost", "fact_weight", "title_words_weight"]
-            .iter()
-            .any(|p| run.extra.contains_key(*p));
-        let searcher = if bm25_swept {
+        let searcher = if let Some(bm25) = search_options(&run.extra)? {
             opened
-                .with_bm25_options(&args.index, search_options(&run.extra)?)?
+                .with_bm25_options(&args.index, bm25)?
                 .searcher(options)?
         } else {
             opened.searcher(options)?
@@ -152,23 +211,15 @@ pub fn run(args: EvalArgs) -> Result<i32> {
         let mut report = wikirag_eval::evaluate(&searcher, &questions, run);
         if args.ask {
             let rag = wikirag_rag::Rag::new(searcher, llm.clone());
-            let mut options = wikirag_rag::AskOptions {
-                k: run.k,
-                per_page: run.per_page,
-                context: run.context,
-                ..wikirag_rag::AskOptions::default()
-            };
-            if let Some(v) = run.extra.get("max_context_tokens") {
-                options.max_context_tokens = Some(
-                    v.parse()
-                        .with_context(|| format!("max_context_tokens={v:?}"))?,
-                );
-            }
-            if let Some(v) = run.extra.get("extractive_sentences") {
-                options.extractive_sentences = v
-                    .parse()
-                    .with_context(|| format!("extractive_sentences={v:?}"))?;
-            }
+            let options = ask_options(
+                wikirag_rag::AskOptions {
+                    k: run.k,
+                    per_page: run.per_page,
+                    context: run.context,
+                    ..wikirag_rag::AskOptions::default()
+                },
+                &run.extra,
+            )?;
             report.answers = Some(wikirag_eval::evaluate_answers(
                 &crate::cmd::ask::Asker(&rag, options),
                 &questions,
