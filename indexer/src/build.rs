@@ -74,7 +74,6 @@ pub fn build(
                 writer,
                 embed.embedder.info().clone(),
                 embed.hnsw,
-                embed.embed_first,
                 progress.as_ref(),
                 stop,
             )?;

@@ -59,7 +59,7 @@ impl EmbedConfig {
         let mut record = EmbeddingRecord {
             model: meta.model.clone(),
             vectors: 0,
-            embed_first: None,
+            embed_first: self.embed_first,
             title_context: self.title_context,
             hnsw_m: 0,
             hnsw_ef_construction: 0,
@@ -77,7 +77,6 @@ impl EmbedConfig {
 /// build, an update or a relink): the one place the two are tied.
 pub fn record_vectors(record: &mut EmbeddingRecord, meta: &wikirag_vectors::VectorMeta) {
     record.vectors = (meta.count - meta.dead.min(meta.count)) as u64;
-    record.embed_first = meta.embed_first;
     record.hnsw_m = meta.hnsw.m;
     record.hnsw_ef_construction = meta.hnsw.ef_construction;
     record.hnsw_ef_search = meta.hnsw.ef_search;

@@ -69,9 +69,6 @@ pub struct VectorMeta {
     pub hnsw: HnswParams,
     /// Whether an HNSW graph was built (else search is exact).
     pub graph: bool,
-    /// Only the first N sentences of each page were embedded (None: all of them).
-    #[serde(default)]
-    pub embed_first: Option<u64>,
     /// Stage → seconds.
     pub seconds: std::collections::BTreeMap<String, f64>,
 }
@@ -81,7 +78,6 @@ pub fn finish_build(
     writer: VectorWriter,
     model: ModelInfo,
     params: HnswParams,
-    embed_first: Option<u64>,
     progress: &dyn Progress,
     stop: &StopFlag,
 ) -> Result<VectorMeta> {
@@ -108,7 +104,6 @@ pub fn finish_build(
         dead: 0,
         hnsw: params,
         graph,
-        embed_first,
         seconds,
     };
     write_meta(&dir, &meta)?;
@@ -139,19 +134,10 @@ fn link(
 fn read_meta(dir: &Path) -> Result<VectorMeta> {
     let meta_path = dir.join(META_FILE);
     let bytes = std::fs::read(&meta_path).at(&meta_path)?;
-    let bad = |e: serde_json::Error| VectorError::BadIndex {
-        path: meta_path.clone(),
+    serde_json::from_slice(&bytes).map_err(|e| VectorError::BadIndex {
+        path: meta_path,
         message: e.to_string(),
-    };
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(bad)?;
-    // Written before `embed_first`: the same in words.
-    let legacy = value
-        .get("scope")
-        .and_then(|s| s.as_str())
-        .and_then(wikirag_core::legacy_embed_first);
-    let mut meta: VectorMeta = serde_json::from_value(value).map_err(bad)?;
-    meta.embed_first = meta.embed_first.or(legacy);
-    Ok(meta)
+    })
 }
 
 fn write_meta(dir: &Path, meta: &VectorMeta) -> Result<()> {
@@ -640,7 +626,7 @@ mod tests {
                 w.add(page, s, &vector(page, s, version, dim)).unwrap();
             }
         }
-        finish_build(w, model(dim), params, None, &NoProgress, &StopFlag::new()).unwrap()
+        finish_build(w, model(dim), params, &NoProgress, &StopFlag::new()).unwrap()
     }
 
     fn positions(index: &VectorIndex, q: &[f32], how: VectorSearch) -> Vec<((u64, u32), f32)> {

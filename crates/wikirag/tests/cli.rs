@@ -274,7 +274,10 @@ fn eval_reports_metrics_sweeps_and_clear_errors() {
         (vec!["--mode", "dense"], "built without --model"),
         (vec!["--sweep", "mode=bm25,hybrid"], "built without --model"),
         (vec!["--sweep", "nope=1"], "unknown sweep parameter"),
-        (vec!["--sweep", "title_boost=-1"], "title_boost \"-1\" is not a number ≥ 0"),
+        (
+            vec!["--sweep", "title_boost=-1"],
+            "title_boost \"-1\" is not a number ≥ 0",
+        ),
         (vec!["--sweep", "rrf_k=abc"], "rrf_k=\"abc\""),
         (
             vec!["--ask", "--sweep", "extractive_sentences=x"],
