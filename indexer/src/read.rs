@@ -282,113 +282,27 @@ fn read_one(
     let (head_tx, head_rx) = bounded::<std::result::Result<Head, CorpusError>>(1);
     let (page_tx, page_rx) = bounded::<Page>(threads * 64);
     let (out_tx, out_rx) = bounded::<Out>(threads * 64);
-    let namespaces = config.namespaces.clone();
-    let reader_stop = stop.clone();
-    let reader_out = out_tx.clone();
-    let reader_config = config.clone();
-    let reader_path = input.path.clone();
-    let reader_progress = progress.clone();
-    // Everything that waits on the input (opening it, its head, its pages) happens on this
-    // thread, and the caller only ever waits with a timeout: a FIFO with no writer or a
+    // Everything that waits on the input (opening it, its head, its pages) happens on the
+    // reader thread, and the caller only ever waits with a timeout: a FIFO with no writer or a
     // stalled pipe cannot keep Ctrl-C from stopping the build.
-    let reader_thread = std::thread::Builder::new()
-        .name("wikirag-read".into())
-        .spawn(move || {
-            let opened = match wikirag_corpus::open(&reader_path, &open_options, reader_progress) {
-                Ok(opened) => opened,
-                Err(e) => {
-                    let _ = head_tx.send(Err(e));
-                    return;
-                }
-            };
-            let (size, compression, mode, damage) =
-                (opened.size, opened.compression, opened.mode, opened.damage);
-            let reader = match DumpReader::new(&reader_path, opened.reader) {
-                Ok(reader) => reader.with_max_page_bytes(reader_config.max_page_bytes),
-                Err(e) => {
-                    let _ = head_tx.send(Err(e));
-                    return;
-                }
-            };
-            let site = reader.site_info().clone();
-            let reader_wiki = dump_wiki(&reader_config, &site);
-            let head = Head {
-                size,
-                compression,
-                mode,
-                site,
-                damage,
-            };
-            if head_tx.send(Ok(head)).is_err() {
-                return;
-            }
-            let mut reader = reader;
-            while let Some(item) = reader.next_page() {
-                if reader_stop.is_stopped() {
-                    break;
-                }
-                let sent = match item {
-                    Ok(page) if !namespaces.contains(&page.namespace) => {
-                        reader_out.send(Out::OtherNamespace).is_ok()
-                    }
-                    Ok(page)
-                        if filter
-                            .as_ref()
-                            .is_some_and(|f| !f.wanted(&reader_wiki, &page)) =>
-                    {
-                        reader_out.send(Out::Unchanged).is_ok()
-                    }
-                    Ok(Page {
-                        title,
-                        redirect: Some(target),
-                        id,
-                        revision_id,
-                        ..
-                    }) => reader_out
-                        .send(Out::Redirect(RedirectPage {
-                            alias: title,
-                            target,
-                            page_id: id,
-                            revision_id,
-                        }))
-                        .is_ok(),
-                    Ok(page) => page_tx.send(page).is_ok(),
-                    Err(e) if e.is_fatal() => {
-                        let _ = reader_out.send(Out::Fatal(e));
-                        break;
-                    }
-                    Err(e) => reader_out.send(Out::Skipped(e)).is_ok(),
-                };
-                if !sent {
-                    break;
-                }
-            }
-        })
-        .expect("spawn reader thread");
-    let head = loop {
-        match head_rx.recv_timeout(STOP_POLL) {
-            Ok(head) => break head?,
-            Err(RecvTimeoutError::Timeout) if stop.is_stopped() => {
-                // The reader may be blocked in `open` or `read`: it is left behind, not waited
-                // for; it holds nothing that is published.
-                return Err(IndexerError::Interrupted);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(IndexerError::Sink(format!(
-                    "{}: the reader stopped before the dump's head was read",
-                    input.path.display()
-                )));
-            }
-        }
-    };
+    let reader_thread = spawn_reader(ReaderJob {
+        config: config.clone(),
+        path: input.path.clone(),
+        open_options,
+        progress: progress.clone(),
+        stop: stop.clone(),
+        filter,
+        head: head_tx,
+        pages: page_tx,
+        out: out_tx.clone(),
+    });
     let Head {
         size,
         compression,
         mode,
         site,
         damage,
-    } = head;
+    } = wait_for_head(&head_rx, stop, &input.path)?;
     progress.input_started(
         &input.path.display().to_string(),
         (size > 0).then_some(size),
@@ -425,30 +339,7 @@ fn read_one(
             parse_timeout: config.parse_timeout,
         },
     ));
-    let mut workers = Vec::new();
-    for i in 0..threads {
-        let page_rx: Receiver<Page> = page_rx.clone();
-        let out_tx = out_tx.clone();
-        let cleaner = cleaner.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("wikirag-clean-{i}"))
-                // Deeply nested wikitext makes deep trees; give the renderer room.
-                .stack_size(64 << 20)
-                .spawn(move || {
-                    for page in page_rx {
-                        let out = match cleaner.clean(&page) {
-                            Ok(article) => Out::Article(Box::new(article)),
-                            Err(e) => Out::Skipped(e),
-                        };
-                        if out_tx.send(out).is_err() {
-                            break;
-                        }
-                    }
-                })
-                .expect("spawn cleaner thread"),
-        );
-    }
+    let workers = spawn_cleaners(threads, &page_rx, &out_tx, &cleaner);
     drop(out_tx);
     drop(page_rx);
     let mut sink_error = None;
@@ -463,48 +354,14 @@ fn read_one(
         if stop.is_stopped() {
             break;
         }
-        record.pages_read += 1;
-        let result = match out {
-            Out::Article(article) => {
-                record.articles += 1;
-                record.sentences += article.sentences.len() as u64;
-                sink.article(&article)
-            }
-            Out::Redirect(r) => {
-                record.redirects += 1;
-                sink.redirect(&Redirect {
-                    alias: &r.alias,
-                    target: &r.target,
-                    language: &language,
-                    page_id: r.page_id,
-                    revision_id: r.revision_id,
-                })
-            }
-            Out::Unchanged => {
-                record.unchanged += 1;
-                Ok(())
-            }
-            Out::OtherNamespace => {
-                record.other_namespaces += 1;
-                Ok(())
-            }
-            Out::Skipped(e) => {
-                record.skipped += 1;
-                let msg = e.to_string();
-                tracing::warn!("skipped page: {msg}");
-                progress.warning(&format!("skipped: {msg}"));
-                if record.page_errors.len() < KEEP_PAGE_ERRORS {
-                    record.page_errors.push(msg);
-                }
-                sink.skipped(&e)
-            }
-            Out::Fatal(e) => {
-                // Pages before the fault may still be in the cleaners: counted at the end.
-                record.pages_read -= 1;
-                fatal = Some(e);
-                Ok(())
-            }
-        };
+        let result = take(
+            out,
+            &mut record,
+            &mut fatal,
+            sink,
+            &language,
+            progress.as_ref(),
+        );
         progress.page_done();
         if let Err(e) = result {
             sink_error = Some(e);
@@ -523,6 +380,233 @@ fn read_one(
     if let Some(e) = sink_error {
         return Err(e);
     }
+    finish_record(&mut record, fatal, &damage, progress.as_ref());
+    record.seconds = started.elapsed().as_secs_f64();
+    progress.input_finished(&record.path);
+    Ok(record)
+}
+
+/// What the reader thread needs: the input, where its head, pages and other items go.
+struct ReaderJob {
+    config: ReadConfig,
+    path: PathBuf,
+    open_options: OpenOptions,
+    progress: Arc<dyn Progress>,
+    stop: StopFlag,
+    filter: Option<Arc<dyn PageFilter>>,
+    head: crossbeam_channel::Sender<std::result::Result<Head, CorpusError>>,
+    /// Pages to clean.
+    pages: crossbeam_channel::Sender<Page>,
+    /// Everything else, in reading order with the cleaned articles.
+    out: crossbeam_channel::Sender<Out>,
+}
+
+/// The reader thread: opens the input, sends its head, then routes every page (to the
+/// cleaners, or straight out: other namespaces, pages the filter passes over, redirects,
+/// faults).
+fn spawn_reader(job: ReaderJob) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("wikirag-read".into())
+        .spawn(move || read_pages(job))
+        .expect("spawn reader thread")
+}
+
+fn read_pages(job: ReaderJob) {
+    let ReaderJob {
+        config,
+        path,
+        open_options,
+        progress,
+        stop,
+        filter,
+        head: head_tx,
+        pages: page_tx,
+        out,
+    } = job;
+    let opened = match wikirag_corpus::open(&path, &open_options, progress) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let _ = head_tx.send(Err(e));
+            return;
+        }
+    };
+    let (size, compression, mode, damage) =
+        (opened.size, opened.compression, opened.mode, opened.damage);
+    let reader = match DumpReader::new(&path, opened.reader) {
+        Ok(reader) => reader.with_max_page_bytes(config.max_page_bytes),
+        Err(e) => {
+            let _ = head_tx.send(Err(e));
+            return;
+        }
+    };
+    let site = reader.site_info().clone();
+    let wiki = dump_wiki(&config, &site);
+    let head = Head {
+        size,
+        compression,
+        mode,
+        site,
+        damage,
+    };
+    if head_tx.send(Ok(head)).is_err() {
+        return;
+    }
+    let mut reader = reader;
+    while let Some(item) = reader.next_page() {
+        if stop.is_stopped() {
+            break;
+        }
+        let sent = match item {
+            Ok(page) if !config.namespaces.contains(&page.namespace) => {
+                out.send(Out::OtherNamespace).is_ok()
+            }
+            Ok(page) if filter.as_ref().is_some_and(|f| !f.wanted(&wiki, &page)) => {
+                out.send(Out::Unchanged).is_ok()
+            }
+            Ok(Page {
+                title,
+                redirect: Some(target),
+                id,
+                revision_id,
+                ..
+            }) => out
+                .send(Out::Redirect(RedirectPage {
+                    alias: title,
+                    target,
+                    page_id: id,
+                    revision_id,
+                }))
+                .is_ok(),
+            Ok(page) => page_tx.send(page).is_ok(),
+            Err(e) if e.is_fatal() => {
+                let _ = out.send(Out::Fatal(e));
+                break;
+            }
+            Err(e) => out.send(Out::Skipped(e)).is_ok(),
+        };
+        if !sent {
+            break;
+        }
+    }
+}
+
+/// The dump's head from the reader thread, waiting only with a timeout so a stop is seen.
+fn wait_for_head(
+    head_rx: &Receiver<std::result::Result<Head, CorpusError>>,
+    stop: &StopFlag,
+    path: &Path,
+) -> Result<Head> {
+    loop {
+        match head_rx.recv_timeout(STOP_POLL) {
+            Ok(head) => return Ok(head?),
+            Err(RecvTimeoutError::Timeout) if stop.is_stopped() => {
+                // The reader may be blocked in `open` or `read`: it is left behind, not waited
+                // for; it holds nothing that is published.
+                return Err(IndexerError::Interrupted);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(IndexerError::Sink(format!(
+                    "{}: the reader stopped before the dump's head was read",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+/// The cleaner threads: pages in, articles (or the page's error) out.
+fn spawn_cleaners(
+    threads: usize,
+    pages: &Receiver<Page>,
+    out: &crossbeam_channel::Sender<Out>,
+    cleaner: &Arc<Cleaner>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
+        .map(|i| {
+            let pages = pages.clone();
+            let out = out.clone();
+            let cleaner = cleaner.clone();
+            std::thread::Builder::new()
+                .name(format!("wikirag-clean-{i}"))
+                // Deeply nested wikitext makes deep trees; give the renderer room.
+                .stack_size(64 << 20)
+                .spawn(move || {
+                    for page in pages {
+                        let item = match cleaner.clean(&page) {
+                            Ok(article) => Out::Article(Box::new(article)),
+                            Err(e) => Out::Skipped(e),
+                        };
+                        if out.send(item).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn cleaner thread")
+        })
+        .collect()
+}
+
+/// One item of the dump, counted in `record` and handed to the sink.
+fn take(
+    out: Out,
+    record: &mut DumpRecord,
+    fatal: &mut Option<CorpusError>,
+    sink: &mut dyn Sink,
+    language: &Language,
+    progress: &dyn Progress,
+) -> Result<()> {
+    record.pages_read += 1;
+    match out {
+        Out::Article(article) => {
+            record.articles += 1;
+            record.sentences += article.sentences.len() as u64;
+            sink.article(&article)
+        }
+        Out::Redirect(r) => {
+            record.redirects += 1;
+            sink.redirect(&Redirect {
+                alias: &r.alias,
+                target: &r.target,
+                language,
+                page_id: r.page_id,
+                revision_id: r.revision_id,
+            })
+        }
+        Out::Unchanged => {
+            record.unchanged += 1;
+            Ok(())
+        }
+        Out::OtherNamespace => {
+            record.other_namespaces += 1;
+            Ok(())
+        }
+        Out::Skipped(e) => {
+            record.skipped += 1;
+            let msg = e.to_string();
+            tracing::warn!("skipped page: {msg}");
+            progress.warning(&format!("skipped: {msg}"));
+            if record.page_errors.len() < KEEP_PAGE_ERRORS {
+                record.page_errors.push(msg);
+            }
+            sink.skipped(&e)
+        }
+        Out::Fatal(e) => {
+            // Pages before the fault may still be in the cleaners: counted at the end.
+            record.pages_read -= 1;
+            *fatal = Some(e);
+            Ok(())
+        }
+    }
+}
+
+/// The end of a file's record: a fault that ended it, and damaged streams read past.
+fn finish_record(
+    record: &mut DumpRecord,
+    fatal: Option<CorpusError>,
+    damage: &wikirag_corpus::input::DamageLog,
+    progress: &dyn Progress,
+) {
     if let Some(e) = fatal {
         let msg = format!(
             "{e}; the {} articles and {} redirects before the fault were kept, the rest of the file was skipped",
@@ -541,9 +625,6 @@ fn read_one(
             None => msg,
         });
     }
-    record.seconds = started.elapsed().as_secs_f64();
-    progress.input_finished(&record.path);
-    Ok(record)
 }
 
 /// Reads the `<siteinfo>` of a dump without reading its pages.
