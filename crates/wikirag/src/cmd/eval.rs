@@ -133,31 +133,40 @@ pub(crate) fn search_options(
     Ok(any.then_some(options))
 }
 
+/// `options` with the swept values of one run that `pick` says set them.
+fn with_swept<O>(
+    mut options: O,
+    extra: &std::collections::BTreeMap<String, String>,
+    pick: impl Fn(Sets) -> Option<fn(&mut O, &str) -> Result<(), String>>,
+) -> Result<O> {
+    for (name, sets, value) in swept(extra) {
+        if let Some(set) = pick(sets) {
+            set(&mut options, value).map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))?;
+        }
+    }
+    Ok(options)
+}
+
 /// Retrieval options of one eval run: the command line's, overridden by swept values.
 pub(crate) fn run_options(
     base: wikirag_vectors::RetrievalOptions,
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Result<wikirag_vectors::RetrievalOptions> {
-    let mut o = base;
-    for (name, sets, value) in swept(extra) {
-        if let Sets::Retrieval(set) = sets {
-            set(&mut o, value).map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))?;
-        }
-    }
-    Ok(o)
+    with_swept(base, extra, |sets| match sets {
+        Sets::Retrieval(set) => Some(set),
+        _ => None,
+    })
 }
 
 /// Answer options of one eval run, overridden by swept values.
 fn ask_options(
-    mut options: wikirag_rag::AskOptions,
+    base: wikirag_rag::AskOptions,
     extra: &std::collections::BTreeMap<String, String>,
 ) -> Result<wikirag_rag::AskOptions> {
-    for (name, sets, value) in swept(extra) {
-        if let Sets::Answer(set) = sets {
-            set(&mut options, value).map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))?;
-        }
-    }
-    Ok(options)
+    with_swept(base, extra, |sets| match sets {
+        Sets::Answer(set) => Some(set),
+        _ => None,
+    })
 }
 
 pub fn run(args: EvalArgs) -> Result<i32> {
