@@ -276,11 +276,11 @@ fn hybrid(c: &mut Criterion) {
         use wikirag_core::Embedder;
         // The built-in CPU forward pass (default: int8 products for queries where the CPU has
         // AVX-512 VNNI), the same in f32, and candle's, one query per call.
-        use wikirag_models::QueryPrecision;
+        use wikirag_models::Precision;
         for (name, candle_cpu, query_precision) in [
-            ("embed_query_minilm", false, QueryPrecision::Int8),
-            ("embed_query_minilm_f32", false, QueryPrecision::F32),
-            ("embed_query_minilm_candle", true, QueryPrecision::F32),
+            ("embed_query_minilm", false, Precision::Int8),
+            ("embed_query_minilm_f32", false, Precision::F32),
+            ("embed_query_minilm_candle", true, Precision::F32),
         ] {
             let options = wikirag_models::EmbedderOptions {
                 candle_cpu,
@@ -304,10 +304,10 @@ fn hybrid(c: &mut Criterion) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/multilingual-e5-small-q4");
     if e5_dir.join("model.safetensors").exists() {
         use wikirag_core::Embedder;
-        use wikirag_models::QueryPrecision;
+        use wikirag_models::Precision;
         for (name, query_precision) in [
-            ("embed_query_e5", QueryPrecision::Int8),
-            ("embed_query_e5_f32", QueryPrecision::F32),
+            ("embed_query_e5", Precision::Int8),
+            ("embed_query_e5_f32", Precision::F32),
         ] {
             let options = wikirag_models::EmbedderOptions {
                 query_precision,

@@ -62,12 +62,12 @@ fn main() -> anyhow::Result<()> {
     let (embedder, f32_queries): (Arc<dyn wikirag_core::Embedder>, _) = match &model {
         Some(dir) => {
             let bert = wikirag_models::BertEmbedder::load(dir, &Default::default())?;
-            let f32_queries = (bert.query_precision() == wikirag_models::QueryPrecision::Int8)
+            let f32_queries = (bert.query_precision() == wikirag_models::Precision::Int8)
                 .then(|| {
                     wikirag_models::BertEmbedder::load(
                         dir,
                         &wikirag_models::EmbedderOptions {
-                            query_precision: wikirag_models::QueryPrecision::F32,
+                            query_precision: wikirag_models::Precision::F32,
                             ..Default::default()
                         },
                     )

@@ -61,6 +61,7 @@ impl EmbedConfig {
             vectors: 0,
             embed_first: self.embed_first,
             title_context: self.title_context,
+            passage_precision: self.embedder.passage_precision().to_string(),
             hnsw_m: 0,
             hnsw_ef_construction: 0,
             hnsw_ef_search: 0,

@@ -111,6 +111,12 @@ pub trait Embedder: Send + Sync {
 
     /// One vector of `info().dim` floats per text, in the order given.
     fn embed(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, BoxError>;
+
+    /// The arithmetic passages are embedded with ("f32", "int8"), recorded with the vectors so
+    /// an update embeds its new passages the same way.
+    fn passage_precision(&self) -> &'static str {
+        "f32"
+    }
 }
 
 /// Fetches stored sentences by position: how a vector hit (a row naming a page and a sentence)

@@ -81,6 +81,10 @@ pub struct EmbeddingRecord {
     pub embed_first: Option<u64>,
     /// Whether each sentence was embedded with its article title before it.
     pub title_context: bool,
+    /// The arithmetic of the passage pass: "int8" or "f32" (indexes from before it was
+    /// recorded were f32). An update embeds its new passages the same way.
+    #[serde(default = "f32_precision")]
+    pub passage_precision: String,
     /// HNSW parameters (m, ef_construction, ef_search); `graph` false: exact search only.
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
@@ -155,6 +159,10 @@ pub struct UpdateRecord {
     pub vectors_removed: u64,
     pub vectors_compacted: bool,
     pub seconds: f64,
+}
+
+fn f32_precision() -> String {
+    "f32".to_string()
 }
 
 impl EmbeddingRecord {

@@ -349,12 +349,8 @@ impl CpuBert {
                 );
                 for row in scores.chunks_exact_mut(len) {
                     let max = max_of(row);
-                    let mut sum = 0.0;
-                    for p in row.iter_mut() {
-                        *p = (*p - max).exp();
-                        sum += *p;
-                    }
-                    let inv = 1.0 / sum;
+                    row.iter_mut().for_each(|p| *p = exp_nonpositive(*p - max));
+                    let inv = 1.0 / sum_of(row);
                     row.iter_mut().for_each(|p| *p *= inv);
                 }
                 // context[:, head] = P V
@@ -576,6 +572,43 @@ pub(crate) fn erf(x: f32) -> f32 {
     p / q
 }
 
+/// `e^x` for `x ≤ 0` (softmax's shifted scores), branch-free so that loops over it vectorise
+/// (libm's `expf` is a call per element): Cephes' `expf` reduction and polynomial, relative
+/// error < 2e-7 (tested against `f32::exp`); below -87 (where `e^x` leaves the normal floats)
+/// it gives `e^-87` ≈ 1.6e-38, which a softmax row's sum of at least 1 cannot tell from 0.
+#[inline(always)]
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 0.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    // 2^n from the bits of n + 1.5·2²³, whose low mantissa bits hold n (−126 ≤ n ≤ 0):
+    // integer operations only, no float → int conversion.
+    let magic = (n + 12_582_912.0).to_bits();
+    let two_n = f32::from_bits((magic.wrapping_sub(0x4B40_0000).wrapping_add(127)) << 23);
+    e * two_n
+}
+
+/// The sum of a row, in 16 partial sums (so it vectorises).
+#[inline(always)]
+fn sum_of(row: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..16 {
+            lanes[l] += c[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
 /// `tanh` through `exp`, clamped where it saturates in f32.
 #[inline(always)]
 fn tanh(x: f32) -> f32 {
@@ -586,6 +619,26 @@ fn tanh(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_matches_std_on_nonpositive_inputs() {
+        let mut worst = 0f32;
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4;
+            let want = x.exp();
+            let got = exp_nonpositive(x);
+            if want > 1e-30 {
+                worst = worst.max(((got - want) / want).abs());
+            }
+        }
+        assert!(worst < 2e-7, "max relative error {worst}");
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert!(exp_nonpositive(-1000.0) < 1e-37);
+        assert!(exp_nonpositive(f32::NEG_INFINITY) < 1e-37);
+        // The shifted scores of a softmax row are never above 0, but a NaN-free answer for a
+        // positive input is still 1 (clamped), not garbage.
+        assert_eq!(exp_nonpositive(3.0), 1.0);
+    }
 
     #[test]
     fn rational_erf_matches_libm() {

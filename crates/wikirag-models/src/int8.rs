@@ -1,4 +1,4 @@
-//! int8 products for short inputs: the query pass.
+//! int8 products: the query pass, and the passage pass of a build.
 //!
 //! A query is one sentence of ~10 tokens, so each weight of a product is used ~10 times: the
 //! f32 pass is bound by reading 42 MB of MiniLM weights (evicted from the caches by the
@@ -14,7 +14,14 @@
 //!
 //! Measured on MiniLM (tests, `benches/RESULTS.md`): 2.75 → 1.04 ms a query; cosine to the f32
 //! pass's query vector ≥ 0.9993 over 300 queries, 98 % of the exact top 10 shared, hybrid
-//! eval results unchanged. Passages are always embedded in f32.
+//! eval results unchanged.
+//!
+//! Passages (tall inputs: a batch of 8 sentences is ~260 rows) run the same kernels: the
+//! VNNI inner loop runs near the core's `vpdpbusd` rate, so what else a product does counts —
+//! quantising (vectorised conversion, min/max and outlier search with the kernel's own
+//! instructions) and the outlier columns (FMA, 64 outputs in registers). Every decision
+//! (range, outlier columns) is made per row, so a row's result does not depend on the rows
+//! beside it: a passage's vector is the same in any batch.
 
 use wikirag_core::cpu::{Isa, Simd};
 
@@ -205,7 +212,7 @@ impl QLinear {
         weight: &[f32],
         bias: &[f32],
     ) {
-        scratch.quantize(input, self.inputs, self.k4, self.kernel.levels());
+        scratch.quantize(input, self.inputs, self.k4, self.kernel);
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(ROWS);
@@ -233,18 +240,19 @@ impl QLinear {
         self.outliers(input, out, scratch, weight);
     }
 
-    /// The outlier inputs, left out of the int8 product, in f32 (inlined into each kernel's
-    /// product, so compiled for its features).
+    /// The outlier inputs of each row, left out of the int8 product, in f32 (inlined into
+    /// each kernel's product, so compiled for its features, FMA included).
     #[inline(always)]
     fn outliers(&self, input: &[f32], out: &mut [f32], scratch: &Quantized, weight: &[f32]) {
-        let n = self.outputs;
-        for &c in &scratch.outliers {
-            let w = &weight[c * n..(c + 1) * n];
-            for (x, o) in input.chunks_exact(self.inputs).zip(out.chunks_exact_mut(n)) {
-                let a = x[c];
-                for (o, w) in o.iter_mut().zip(w) {
-                    *o += a * w;
-                }
+        let (k, n) = (self.inputs, self.outputs);
+        for (r, (x, o)) in input
+            .chunks_exact(k)
+            .zip(out.chunks_exact_mut(n))
+            .enumerate()
+        {
+            let columns = scratch.outliers_of(r);
+            if !columns.is_empty() {
+                outlier_row(x, o, columns, weight);
             }
         }
     }
@@ -263,7 +271,7 @@ impl QLinear {
         weight: &[f32],
         bias: &[f32],
     ) {
-        scratch.quantize(input, self.inputs, self.k4, self.kernel.levels());
+        scratch.quantize(input, self.inputs, self.k4, self.kernel);
         let mut start = 0;
         while start < rows {
             let n = (rows - start).min(ROWS_AVX2);
@@ -443,32 +451,39 @@ const OUTLIER_RMS: f32 = 6.0;
 const MAX_OUTLIERS: usize = 16;
 
 /// Input rows quantised to u8, each with its zero point and step (`x ≈ (q − zero) · step`),
-/// and the outlier columns left to f32 (quantised as the zero point, so they add nothing).
+/// and each row's outlier columns left to f32 (quantised as the zero point, so they add
+/// nothing). Everything is decided per row, so a row's result does not depend on the rows
+/// multiplied with it: a passage's vector is the same whatever batch it was embedded in.
 #[derive(Default)]
 pub(crate) struct Quantized {
     data: Vec<u8>,
     params: Vec<(i32, f32)>,
+    /// The outlier columns of every row, row after row; `spans[r]` is row r's range.
     outliers: Vec<usize>,
-    /// Per input column: first its largest magnitude, then 0 for outliers and 1 for the rest.
-    keep: Vec<f32>,
+    spans: Vec<(usize, usize)>,
+    /// The row being quantised, its outliers zeroed.
+    row: Vec<f32>,
 }
 
 impl Quantized {
-    /// Branch-free loops over lanes so they vectorise (inlined into the AVX-512 caller).
+    /// Row `r`'s outlier columns.
+    fn outliers_of(&self, r: usize) -> &[usize] {
+        let (start, end) = self.spans[r];
+        &self.outliers[start..end]
+    }
+
+    /// Branch-free loops over lanes so they vectorise (inlined into each kernel's caller).
     #[inline(always)]
-    fn quantize(&mut self, input: &[f32], k: usize, k4: usize, levels: f32) {
+    fn quantize(&mut self, input: &[f32], k: usize, k4: usize, kernel: Kernel) {
+        let levels = kernel.levels();
         let rows = input.len() / k;
         self.data.clear();
         self.data.resize(rows * k4, 0);
         self.params.clear();
-        self.keep.clear();
-        self.keep.resize(k, 0.0);
-        let mut sq = [0f32; 16];
-        for row in input.chunks_exact(k) {
-            for (m, &x) in self.keep.iter_mut().zip(row) {
-                let a = x.abs();
-                *m = if a > *m { a } else { *m };
-            }
+        self.outliers.clear();
+        self.spans.clear();
+        for (row, q) in input.chunks_exact(k).zip(self.data.chunks_exact_mut(k4)) {
+            let mut sq = [0f32; 16];
             let chunks = row.chunks_exact(16);
             let rest = chunks.remainder();
             for c in chunks {
@@ -479,47 +494,207 @@ impl Quantized {
             for (l, &x) in rest.iter().enumerate() {
                 sq[l] += x * x;
             }
-        }
-        let rms = (sq.iter().sum::<f32>() / input.len().max(1) as f32).sqrt();
-        self.outliers.clear();
-        let keep = &self.keep;
-        self.outliers
-            .extend((0..k).filter(|&c| keep[c] > OUTLIER_RMS * rms));
-        self.outliers.sort_by(|&a, &b| keep[b].total_cmp(&keep[a]));
-        self.outliers.truncate(MAX_OUTLIERS);
-        self.keep.fill(1.0);
-        for &c in &self.outliers {
-            self.keep[c] = 0.0;
-        }
-        for (row, q) in input.chunks_exact(k).zip(self.data.chunks_exact_mut(k4)) {
+            let rms = (sq.iter().sum::<f32>() / k.max(1) as f32).sqrt();
+            let first = self.outliers.len();
+            above(kernel, row, OUTLIER_RMS * rms, &mut self.outliers);
+            let found = &mut self.outliers[first..];
+            if found.len() > MAX_OUTLIERS {
+                found.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()));
+                self.outliers.truncate(first + MAX_OUTLIERS);
+            }
+            self.spans.push((first, self.outliers.len()));
+            self.row.clear();
+            self.row.extend_from_slice(row);
+            for &c in &self.outliers[first..] {
+                self.row[c] = 0.0;
+            }
+            let row = &self.row;
             // The range always holds 0, so zero inputs, the outliers (zeroed) and the padding
             // all quantise to the zero point exactly.
-            let (mut lo, mut hi) = ([0f32; 16], [0f32; 16]);
-            let chunks = row.chunks_exact(16).zip(self.keep.chunks_exact(16));
-            for (x, m) in chunks {
-                for l in 0..16 {
-                    let v = x[l] * m[l];
-                    lo[l] = if v < lo[l] { v } else { lo[l] };
-                    hi[l] = if v > hi[l] { v } else { hi[l] };
-                }
-            }
-            let tail = k - k % 16;
-            for (x, m) in row[tail..].iter().zip(&self.keep[tail..]) {
-                lo[0] = lo[0].min(x * m);
-                hi[0] = hi[0].max(x * m);
-            }
-            let lo = lo.iter().copied().fold(0f32, f32::min);
-            let hi = hi.iter().copied().fold(0f32, f32::max);
+            let (lo, hi) = min_max(kernel, row);
             let step = if hi > lo { (hi - lo) / levels } else { 1.0 };
             let inv = 1.0 / step;
             let zero = (-lo * inv).round().clamp(0.0, levels);
-            for ((q, &x), m) in q.iter_mut().zip(row).zip(&self.keep) {
-                *q = (x * m * inv + zero + 0.5).clamp(0.0, levels) as u8;
+            for (q, &x) in q.iter_mut().zip(row) {
+                // `max` first turns NaN into 0, so `v` is finite and in 0..=levels (≤ 255).
+                let v = (x * inv + zero + 0.5).max(0.0).min(levels);
+                // SAFETY: `v` is finite and in 0..=255 (just above), so it fits an i32; this
+                // truncates exactly as `as u8` would, and vectorises (a saturating `as` does
+                // not).
+                #[allow(unsafe_code)]
+                let v = unsafe { v.to_int_unchecked::<i32>() };
+                *q = v as u8;
             }
             q[k..].fill(zero as u8);
             self.params.push((zero as i32, step));
         }
     }
+}
+
+/// `out += Σ_c input[c] · weight[c]` over the outlier columns `c` of one row (`weight` input
+/// major, `out.len()` outputs): 64 outputs at a time accumulate every outlier's contribution
+/// in registers before one store.
+#[inline(always)]
+fn outlier_row(input: &[f32], out: &mut [f32], columns: &[usize], weight: &[f32]) {
+    const LANES: usize = 64;
+    let n = out.len();
+    let whole = n - n % LANES;
+    for j in (0..whole).step_by(LANES) {
+        let acc: &mut [f32; LANES] = (&mut out[j..j + LANES])
+            .try_into()
+            .expect("a slice of LANES");
+        let mut sum = *acc;
+        for &c in columns {
+            let a = input[c];
+            let w: &[f32; LANES] = weight[c * n + j..c * n + j + LANES]
+                .try_into()
+                .expect("a slice of LANES");
+            for l in 0..LANES {
+                sum[l] = a.mul_add(w[l], sum[l]);
+            }
+        }
+        *acc = sum;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(whole) {
+        for &c in columns {
+            *o = input[c].mul_add(weight[c * n + j], *o);
+        }
+    }
+}
+
+/// The smallest and largest of `row` and 0, with the kernel's instructions (LLVM turns the
+/// portable select loop into permutes; `f32::min` stays scalar).
+#[inline(always)]
+fn min_max(kernel: Kernel, row: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a kernel holds the `Simd` token of its instructions (found by detection).
+        #[allow(unsafe_code)]
+        unsafe {
+            match kernel {
+                Kernel::Vnni512(_) => min_max_avx512(row),
+                Kernel::Avx2(_) => min_max_avx2(row),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = kernel;
+        row.iter()
+            .fold((0f32, 0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+    }
+}
+
+/// Appends the columns of `row` whose magnitude is above `threshold` (compared a register at
+/// a time; outliers are few, so the loop over set bits is short).
+#[inline(always)]
+fn above(kernel: Kernel, row: &[f32], threshold: f32, found: &mut Vec<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: a kernel holds the `Simd` token of its instructions (found by detection).
+        #[allow(unsafe_code)]
+        unsafe {
+            match kernel {
+                Kernel::Vnni512(_) => above_avx512(row, threshold, found),
+                Kernel::Avx2(_) => above_avx2(row, threshold, found),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = kernel;
+        found.extend((0..row.len()).filter(|&c| row[c].abs() > threshold));
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn above_avx512(row: &[f32], threshold: f32, found: &mut Vec<usize>) {
+    use std::arch::x86_64::*;
+    let t = _mm512_set1_ps(threshold);
+    let whole = row.len() - row.len() % 16;
+    for i in (0..whole).step_by(16) {
+        // SAFETY: i + 16 <= whole <= row.len().
+        let v = unsafe { _mm512_abs_ps(_mm512_loadu_ps(row.as_ptr().add(i))) };
+        let mut mask = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, t);
+        while mask != 0 {
+            found.push(i + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+    }
+    found.extend((whole..row.len()).filter(|&c| row[c].abs() > threshold));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn above_avx2(row: &[f32], threshold: f32, found: &mut Vec<usize>) {
+    use std::arch::x86_64::*;
+    let t = _mm256_set1_ps(threshold);
+    let sign = _mm256_set1_ps(-0.0);
+    let whole = row.len() - row.len() % 8;
+    for i in (0..whole).step_by(8) {
+        // SAFETY: i + 8 <= whole <= row.len().
+        let v = unsafe { _mm256_andnot_ps(sign, _mm256_loadu_ps(row.as_ptr().add(i))) };
+        let mut mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, t)) as u32;
+        while mask != 0 {
+            found.push(i + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+    }
+    found.extend((whole..row.len()).filter(|&c| row[c].abs() > threshold));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn min_max_avx512(row: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let whole = row.len() - row.len() % 16;
+    for i in (0..whole).step_by(16) {
+        // SAFETY: i + 16 <= whole <= row.len().
+        let v = unsafe { _mm512_loadu_ps(row.as_ptr().add(i)) };
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    let (mut lo, mut hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+    for &x in &row[whole..] {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    (lo, hi)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn min_max_avx2(row: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let whole = row.len() - row.len() % 8;
+    for i in (0..whole).step_by(8) {
+        // SAFETY: i + 8 <= whole <= row.len().
+        let v = unsafe { _mm256_loadu_ps(row.as_ptr().add(i)) };
+        lo = _mm256_min_ps(lo, v);
+        hi = _mm256_max_ps(hi, v);
+    }
+    let (mut l, mut h) = ([0f32; 8], [0f32; 8]);
+    // SAFETY: both arrays hold 8 floats.
+    unsafe {
+        _mm256_storeu_ps(l.as_mut_ptr(), lo);
+        _mm256_storeu_ps(h.as_mut_ptr(), hi);
+    }
+    let (mut lo, mut hi) = (
+        l.iter().copied().fold(0f32, f32::min),
+        h.iter().copied().fold(0f32, f32::max),
+    );
+    for &x in &row[whole..] {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    (lo, hi)
 }
 
 #[cfg(test)]
@@ -575,13 +750,20 @@ mod tests {
             let mut out = vec![f32::NAN; rows * n];
             let mut scratch = Quantized::default();
             q.apply(&x, &mut out, rows, &mut scratch, &w, &b);
-            // Every outlier column (one in 97) takes the f32 path, and nothing else does (with
-            // 37 inputs the one outlier is too large a share of the RMS to stand out).
+            // In each row, the outlier columns (one in 97) that stand out of that row (above 6×
+            // its RMS) take the f32 path, and nothing else does (with 37 inputs the one outlier
+            // is too large a share of the RMS to stand out).
             if k >= 64 {
-                let mut outliers = scratch.outliers.clone();
-                outliers.sort();
-                let want: Vec<usize> = (0..k).filter(|c| c % 97 == 3).collect();
-                assert_eq!(outliers, want, "k {k}");
+                for r in 0..rows {
+                    let row = &x[r * k..(r + 1) * k];
+                    let rms = (row.iter().map(|v| v * v).sum::<f32>() / k as f32).sqrt();
+                    let want: Vec<usize> = (0..k)
+                        .filter(|c| c % 97 == 3 && row[*c].abs() > 6.0 * rms)
+                        .collect();
+                    let mut got = scratch.outliers_of(r).to_vec();
+                    got.sort();
+                    assert_eq!(got, want, "k {k} row {r}");
+                }
             }
             let mut err = 0f64;
             let mut norm = 0f64;
@@ -602,6 +784,31 @@ mod tests {
                 rel < bound,
                 "{kernel:?} k {k} n {n} rows {rows}: relative error {rel}"
             );
+        }
+    }
+
+    /// A row's product is the same alone and among others (outliers and ranges are decided
+    /// per row), so a passage's vector does not depend on its batch.
+    #[test]
+    fn a_row_does_not_depend_on_the_rows_beside_it() {
+        for kernel in kernels() {
+            let mut seed = 11;
+            let (k, n, rows) = (384, 96, 13);
+            let w: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed) * 0.1).collect();
+            let b = vec![0.5; n];
+            // Row 5 has a spike no other row has; row 9 is ten times larger than the rest.
+            let mut x: Vec<f32> = (0..rows * k).map(|_| lcg(&mut seed)).collect();
+            x[5 * k + 17] = 40.0;
+            x[9 * k..10 * k].iter_mut().for_each(|v| *v *= 10.0);
+            let q = QLinear::with_kernel(&w, k, n, kernel);
+            let mut all = vec![0f32; rows * n];
+            q.apply(&x, &mut all, rows, &mut Quantized::default(), &w, &b);
+            for r in 0..rows {
+                let mut alone = vec![0f32; n];
+                let row = &x[r * k..(r + 1) * k];
+                q.apply(row, &mut alone, 1, &mut Quantized::default(), &w, &b);
+                assert_eq!(alone, all[r * n..(r + 1) * n], "{kernel:?} row {r}");
+            }
         }
     }
 

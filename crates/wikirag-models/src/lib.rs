@@ -19,7 +19,7 @@ pub use error::{ModelError, Result};
 pub use hub::{HubOptions, fetch_from_hub};
 /// The int8 kernel of the query pass on this CPU (`WIKIRAG_INT8_KERNEL=avx2` forces AVX2).
 pub use int8::kernel_name as int8_kernel;
-/// Whether this CPU can run the int8 query pass ([`QueryPrecision::Int8`]).
+/// Whether this CPU can run the int8 query pass ([`Precision::Int8`]).
 pub use int8::supported as int8_supported;
 pub use tiny::write_tiny_bert;
 
@@ -49,38 +49,40 @@ pub struct EmbedderOptions {
     /// On the CPU, run candle's BERT instead of the built-in forward pass (the reference the
     /// built-in one is tested against; slower, see `benches/RESULTS.md`).
     pub candle_cpu: bool,
-    /// The arithmetic of query embeddings on the CPU (passages are always f32).
-    pub query_precision: QueryPrecision,
+    /// The arithmetic of query embeddings on the CPU.
+    pub query_precision: Precision,
+    /// The arithmetic of passage embeddings on the CPU (a build's bulk pass).
+    pub passage_precision: Precision,
 }
 
-/// The arithmetic of the query pass on the CPU.
+/// The arithmetic of a pass on the CPU (queries and passages each have theirs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum QueryPrecision {
+pub enum Precision {
     /// The layers' matrix products in int8 (AVX-512 VNNI, or AVX2 with 7-bit inputs) where
-    /// the CPU has it, else f32: 2.6× faster for a query, cosine ≥ 0.999 with the f32 vector
-    /// (`int8.rs`).
+    /// the CPU has it, else f32: 2.6× faster for a query, ≈ 2.5× for passages, cosine ≥ 0.999
+    /// with the f32 vector (`int8.rs`, `benches/RESULTS.md`).
     #[default]
     Int8,
-    /// f32 throughout, the same pass as passages.
+    /// f32 throughout.
     F32,
 }
 
-impl QueryPrecision {
+impl Precision {
     pub fn name(self) -> &'static str {
         match self {
-            QueryPrecision::Int8 => "int8",
-            QueryPrecision::F32 => "f32",
+            Precision::Int8 => "int8",
+            Precision::F32 => "f32",
         }
     }
 }
 
-impl std::str::FromStr for QueryPrecision {
+impl std::str::FromStr for Precision {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
-            "int8" => Ok(QueryPrecision::Int8),
-            "f32" => Ok(QueryPrecision::F32),
-            other => Err(format!("unknown query precision {other:?} (int8 or f32)")),
+            "int8" => Ok(Precision::Int8),
+            "f32" => Ok(Precision::F32),
+            other => Err(format!("unknown precision {other:?} (int8 or f32)")),
         }
     }
 }
@@ -104,6 +106,8 @@ pub struct BertEmbedder {
     dir: PathBuf,
     /// Queries run the int8 pass (asked for, CPU engine, CPU able).
     query_int8: bool,
+    /// Passages run the int8 pass (the same conditions).
+    passage_int8: bool,
 }
 
 #[derive(Deserialize)]
@@ -276,10 +280,13 @@ impl BertEmbedder {
         let engine = if options.cuda || options.candle_cpu {
             Engine::Candle(BertModel::load(vb, &config).map_err(candle)?)
         } else {
-            let int8 = options.query_precision == QueryPrecision::Int8;
+            let int8 = options.query_precision == Precision::Int8
+                || options.passage_precision == Precision::Int8;
             Engine::Cpu(cpu::CpuBert::load(&vb, &config, int8).map_err(candle)?)
         };
-        let query_int8 = matches!(&engine, Engine::Cpu(m) if m.has_int8());
+        let has_int8 = matches!(&engine, Engine::Cpu(m) if m.has_int8());
+        let query_int8 = has_int8 && options.query_precision == Precision::Int8;
+        let passage_int8 = has_int8 && options.passage_precision == Precision::Int8;
         let name = model_name(dir);
         let info = ModelInfo {
             name,
@@ -309,16 +316,26 @@ impl BertEmbedder {
             },
             dir: dir.to_path_buf(),
             query_int8,
+            passage_int8,
         })
     }
 
     /// The arithmetic queries actually run with: int8 only where it was asked for and the CPU
     /// pass can run it (f32 on a GPU, with `candle_cpu`, or without AVX-512 VNNI or AVX2).
-    pub fn query_precision(&self) -> QueryPrecision {
+    pub fn query_precision(&self) -> Precision {
         if self.query_int8 {
-            QueryPrecision::Int8
+            Precision::Int8
         } else {
-            QueryPrecision::F32
+            Precision::F32
+        }
+    }
+
+    /// The arithmetic passages actually run with (the same conditions as queries).
+    pub fn passage_precision(&self) -> Precision {
+        if self.passage_int8 {
+            Precision::Int8
+        } else {
+            Precision::F32
         }
     }
 
@@ -343,7 +360,10 @@ impl BertEmbedder {
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
-        let int8 = role == TextRole::Query && self.query_int8;
+        let int8 = match role {
+            TextRole::Query => self.query_int8,
+            TextRole::Passage => self.passage_int8,
+        };
         let run = |batch: &[usize]| -> Result<Indexed> {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| encodings[i].get_ids()).collect();
             Ok(batch
@@ -452,6 +472,10 @@ impl Embedder for BertEmbedder {
         role: TextRole,
     ) -> std::result::Result<Vec<Vec<f32>>, BoxError> {
         Ok(self.embed_texts(texts, role)?)
+    }
+
+    fn passage_precision(&self) -> &'static str {
+        BertEmbedder::passage_precision(self).name()
     }
 }
 

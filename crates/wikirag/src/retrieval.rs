@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wikirag_index::{Manifest, SearchOptions, SentenceIndex};
-use wikirag_models::{BertEmbedder, EmbedderOptions, QueryPrecision};
+use wikirag_models::{BertEmbedder, EmbedderOptions, Precision};
 use wikirag_vectors::{Dense, Fusion, Mode, RetrievalOptions, Searcher, VectorIndex};
 
 pub type WikiSearcher = Searcher<SentenceIndex, BertEmbedder>;
@@ -45,9 +45,9 @@ pub struct RetrievalArgs {
     pub cuda: bool,
     /// Arithmetic of the query embedding on the CPU: int8 (the layers' products in int8 where
     /// the CPU has AVX-512 VNNI: 1.0 instead of 2.75 ms a query, cosine >= 0.999 with f32) or
-    /// f32. Passages are always embedded in f32.
+    /// f32 (passages: `wikirag index --embed-precision`).
     #[arg(long, default_value = "int8")]
-    pub query_precision: QueryPrecision,
+    pub query_precision: Precision,
 }
 
 impl RetrievalArgs {

@@ -44,6 +44,11 @@ pub(crate) struct IndexArgs {
     /// Embed on the GPU (needs a build with --features cuda).
     #[arg(long)]
     cuda: bool,
+    /// The arithmetic of the passage pass on the CPU: int8 (AVX-512 VNNI or AVX2; ≈ 2.5× the
+    /// sentences/s of f32, cosine ≥ 0.999 to the f32 vectors) or f32. CPUs without either
+    /// instruction set, and GPUs, run f32.
+    #[arg(long, default_value = "int8")]
+    embed_precision: wikirag_models::Precision,
     #[command(flatten)]
     hnsw: HnswArgs,
 }
@@ -64,6 +69,7 @@ pub fn run(args: IndexArgs) -> Result<i32> {
                     batch_size: args.batch_size,
                     workers: args.embed_workers,
                     cuda: args.cuda,
+                    passage_precision: args.embed_precision,
                     ..Default::default()
                 },
             )
@@ -115,12 +121,13 @@ pub fn run(args: IndexArgs) -> Result<i32> {
         );
         match &m.embedding {
             Some(e) => println!(
-                "embedded {} sentences ({}) with {} ({} dims, {} pooling){}",
+                "embedded {} sentences ({}) with {} ({} dims, {} pooling, {} products){}",
                 e.vectors,
                 e.scope(),
                 e.model.name,
                 e.model.dim,
                 e.model.pooling.name(),
+                e.passage_precision,
                 if e.graph {
                     format!(
                         ", HNSW m={} ef_construction={}",

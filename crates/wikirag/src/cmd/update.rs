@@ -57,9 +57,17 @@ pub fn run(args: UpdateArgs) -> Result<i32> {
                     record.model.name
                 ),
             };
+            // New passages are embedded with the arithmetic the index's vectors were made with.
+            let passage_precision = record
+                .passage_precision
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("{}: {e}", args.index.display()))?;
             let embedder = wikirag_models::BertEmbedder::load(
                 &dir,
-                &wikirag_models::EmbedderOptions::default(),
+                &wikirag_models::EmbedderOptions {
+                    passage_precision,
+                    ..Default::default()
+                },
             )
             .with_context(|| format!("loading the embedding model {}", dir.display()))?;
             let mut embed = wikirag_indexer::EmbedConfig::new(Arc::new(embedder));
