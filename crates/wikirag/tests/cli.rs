@@ -655,6 +655,88 @@ fn a_killed_update_leaves_the_old_or_the_new_index_whole() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// The passage pass's arithmetic is recorded, and an update embeds its new passages the same
+/// way: an f32 build updated gives what an f32 build of the newer dump gives (an int8 pass
+/// would give other scores), and a bad `--embed-precision` is a clear error.
+#[test]
+fn an_update_embeds_with_the_arithmetic_of_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = update_pair(dir.path());
+    let model = dir.path().join("model");
+    wikirag_models::write_tiny_bert(&model, 32, &["the", "river", "zeppelin", "number"], false)
+        .unwrap();
+    let build = |dump: &Path, out: &Path, precision: &str| {
+        let o = wikirag(&[
+            "index",
+            "-q",
+            dump.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--embed-precision",
+            precision,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    let precision = |idx: &Path| -> serde_json::Value {
+        let o = wikirag(&["inspect", "--index", idx.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["embedding"]["passage_precision"].clone()
+    };
+    let hits = |idx: &Path| -> String {
+        let o = wikirag(&[
+            "search",
+            "--index",
+            idx.to_str().unwrap(),
+            "river zeppelin number",
+            "--mode",
+            "dense",
+            "--exact",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["hits"].to_string()
+    };
+    let (idx, f32_rebuild) = (dir.path().join("idx"), dir.path().join("f32"));
+    build(&old, &idx, "f32");
+    build(&new, &f32_rebuild, "f32");
+    assert_eq!(precision(&idx), "f32");
+    let o = wikirag(&[
+        "update",
+        "-q",
+        "--index",
+        idx.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(precision(&idx), "f32");
+    assert_eq!(hits(&idx), hits(&f32_rebuild));
+    if wikirag_models::int8_supported() {
+        let int8 = dir.path().join("int8");
+        build(&new, &int8, "int8");
+        assert_eq!(precision(&int8), "int8");
+        assert_ne!(hits(&int8), hits(&f32_rebuild), "the int8 pass did not run");
+    }
+    let o = wikirag(&[
+        "index",
+        new.to_str().unwrap(),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--embed-precision",
+        "fp4",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("int8 or f32"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
 /// `wikirag index --force` over an index, killed (SIGKILL) at several moments: the path always
 /// holds a whole index, the old or the new one, and the next build succeeds.
 #[test]
