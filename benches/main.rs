@@ -171,6 +171,7 @@ fn search(c: &mut Criterion) {
     let out = dir.path().join("idx");
     wikirag_indexer::build(
         &wikirag_indexer::BuildConfig {
+            resume: true,
             embed: None,
             read: wikirag_indexer::ReadConfig {
                 inputs: vec![wikirag_indexer::Input::new(en_dump())],
@@ -222,6 +223,7 @@ fn hybrid(c: &mut Criterion) {
     };
     wikirag_indexer::build(
         &wikirag_indexer::BuildConfig {
+            resume: true,
             embed: Some(embed),
             read: wikirag_indexer::ReadConfig {
                 inputs: vec![wikirag_indexer::Input::new(en_dump())],

@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let report = wikirag_indexer::build(
             &BuildConfig {
+                resume: true,
                 read: ReadConfig {
                     inputs: vec![Input::new(dump)],
                     ..ReadConfig::default()

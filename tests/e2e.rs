@@ -232,6 +232,7 @@ fn an_interrupted_build_publishes_nothing() {
     stop.stop();
     let result = wikirag_indexer::build(
         &BuildConfig {
+            resume: true,
             embed: None,
             read: read_config(&[&sample("enwiki-sample.xml")]),
             out: out.clone(),
@@ -284,6 +285,7 @@ fn an_existing_index_is_kept_unless_overwrite() {
     );
     let report = wikirag_indexer::build(
         &BuildConfig {
+            resume: true,
             embed: None,
             read: read_config(&[&sample("frwiki-sample.xml")]),
             out: out.clone(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 use wikirag_core::{Progress, StopFlag};
 use wikirag_index::{BuildParams, Counts, DumpRecord, IndexBuilder, Manifest, WriterOptions};
-use wikirag_vectors::VectorWriter;
+use wikirag_vectors::ResumableWriter;
 
 /// A full index build.
 #[derive(Clone)]
@@ -20,6 +20,9 @@ pub struct BuildConfig {
     pub writer: WriterOptions,
     /// Also embed sentences and build a vector index.
     pub embed: Option<EmbedConfig>,
+    /// Keep the vectors of an interrupted build of the same output and embed only the rest
+    /// (`false`: discard them and embed everything).
+    pub resume: bool,
 }
 
 /// What a build did.
@@ -27,6 +30,8 @@ pub struct BuildConfig {
 pub struct BuildReport {
     pub path: PathBuf,
     pub manifest: Manifest,
+    /// Sentence vectors kept from an interrupted build instead of embedded again.
+    pub resumed_vectors: u64,
 }
 
 /// Builds and publishes an index.
@@ -39,6 +44,7 @@ pub fn build(
     let mut builder = IndexBuilder::create(&config.out, &config.writer)?;
     let mut embedding_secs = 0.0;
     let mut vectors = None;
+    let mut resumed = 0;
     let records = match &config.embed {
         None => read_filtered(
             &config.read,
@@ -48,8 +54,21 @@ pub fn build(
             Some(Arc::new(FirstOfEachPage::default())),
         )?,
         Some(embed) => {
-            let dir = builder.temp_dir().join(wikirag_vectors::VECTORS_DIR);
-            let writer = VectorWriter::create(&dir, embed.embedder.info().dim)?;
+            let journal = wikirag_vectors::journal_dir(&config.out);
+            if !config.resume && journal.exists() {
+                std::fs::remove_dir_all(&journal).map_err(|source| IndexerError::Io {
+                    path: journal.clone(),
+                    source,
+                })?;
+            }
+            let writer =
+                ResumableWriter::open(&journal, embed.embedder.info().dim, &embed.identity())?;
+            if writer.found() > 0 {
+                progress.stage(&format!(
+                    "resuming: {} sentence vectors of an interrupted build kept",
+                    writer.found()
+                ));
+            }
             let mut sink = EmbeddingSink {
                 index: &mut builder,
                 config: embed,
@@ -67,7 +86,10 @@ pub fn build(
                 Some(Arc::new(FirstOfEachPage::default())),
             )?;
             sink.flush()?;
-            let writer = sink.writer;
+            let journal = sink.writer;
+            resumed = journal.reused() as u64;
+            let writer =
+                journal.into_writer(&builder.temp_dir().join(wikirag_vectors::VECTORS_DIR))?;
             let embedded = writer.len();
             let linking = Instant::now();
             let meta = wikirag_vectors::finish_build(
@@ -153,7 +175,11 @@ pub fn build(
     let path = builder.publish(&manifest)?;
     // As published: with the checksums of its files.
     let manifest = Manifest::read(&path)?;
-    Ok(BuildReport { path, manifest })
+    Ok(BuildReport {
+        path,
+        manifest,
+        resumed_vectors: resumed,
+    })
 }
 
 /// Why a build found no article: the inputs' faults, else what became of their pages (an

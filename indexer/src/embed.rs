@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wikirag_core::{Article, Embedder, Progress, SentenceKind, StopFlag, TextRole};
 use wikirag_index::{EmbeddingRecord, IndexBuilder, Redirect};
-use wikirag_vectors::{HnswParams, VectorWriter};
+use wikirag_vectors::{HnswParams, PassageKey, ResumableWriter};
 
 /// What to embed, with which model, and how to link the vectors.
 #[derive(Clone)]
@@ -54,6 +54,21 @@ impl EmbedConfig {
             })
     }
 
+    /// What a build's vectors depend on besides the passages themselves (a resumed build keeps
+    /// the rows of an interrupted one only if it is the same).
+    pub(crate) fn identity(&self) -> String {
+        let info = self.embedder.info();
+        format!(
+            "{} sha256:{} dim:{} pooling:{} passage-prefix:{:?} precision:{}",
+            info.name,
+            info.weights_sha256,
+            info.dim,
+            info.pooling.name(),
+            info.passage_prefix,
+            self.embedder.passage_precision()
+        )
+    }
+
     /// The manifest's record of vectors made with this configuration, as `meta` says they are.
     pub(crate) fn record(&self, meta: &wikirag_vectors::VectorMeta) -> EmbeddingRecord {
         let mut record = EmbeddingRecord {
@@ -97,11 +112,13 @@ pub fn passage_text(title: &str, kind: SentenceKind, text: &str, title_context: 
 const STOP_CHECK_SENTENCES: usize = 256;
 
 /// Feeds the index builder and embeds the sentences in scope, a chunk at a time (memory stays
-/// flat; the byte progress of the read reflects the embedding speed).
+/// flat; the byte progress of the read reflects the embedding speed). Each chunk's rows are
+/// made durable before the next, so a build interrupted and run again embeds only the
+/// passages it had not (`wikirag_vectors::ResumableWriter`).
 pub(crate) struct EmbeddingSink<'a> {
     pub(crate) index: &'a mut IndexBuilder,
     pub(crate) config: &'a EmbedConfig,
-    pub(crate) writer: VectorWriter,
+    pub(crate) writer: ResumableWriter,
     pub(crate) pending: Vec<(u64, u32, String, String)>,
     pub(crate) stop: &'a StopFlag,
     pub(crate) progress: Arc<dyn Progress>,
@@ -115,7 +132,23 @@ impl EmbeddingSink<'_> {
         if self.stop.is_stopped() {
             return Err(IndexerError::Interrupted);
         }
-        let texts: Vec<&str> = self.pending.iter().map(|p| p.3.as_str()).collect();
+        let keys: Vec<PassageKey> = self
+            .pending
+            .iter()
+            .map(|(page_id, ordinal, _, text)| PassageKey {
+                page_id: *page_id,
+                sentence: *ordinal,
+                text_crc: crc32fast::hash(text.as_bytes()),
+            })
+            .collect();
+        // The rows an interrupted build already wrote for these passages stay.
+        let mut todo = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if !self.writer.reuse(*key)? {
+                todo.push(i);
+            }
+        }
+        let texts: Vec<&str> = todo.iter().map(|&i| self.pending[i].3.as_str()).collect();
         // Handed to the model a slice at a time, with a stop check between: a chunk takes
         // tens of seconds on a CPU, and Ctrl-C must stop within a second or two.
         let mut vectors = Vec::with_capacity(texts.len());
@@ -128,7 +161,7 @@ impl EmbeddingSink<'_> {
                 .embedder
                 .embed(slice, TextRole::Passage)
                 .map_err(|e| {
-                    let (page_id, _, title, _) = &self.pending[i * STOP_CHECK_SENTENCES];
+                    let (page_id, _, title, _) = &self.pending[todo[i * STOP_CHECK_SENTENCES]];
                     IndexerError::Embed {
                         page_id: *page_id,
                         title: title.clone(),
@@ -137,9 +170,10 @@ impl EmbeddingSink<'_> {
                 })?;
             vectors.extend(embedded);
         }
-        for ((page_id, ordinal, _, _), v) in self.pending.iter().zip(&vectors) {
-            self.writer.add(*page_id, *ordinal, v)?;
+        for (&i, v) in todo.iter().zip(&vectors) {
+            self.writer.add(keys[i], v)?;
         }
+        self.writer.checkpoint()?;
         self.progress.items_done(self.pending.len() as u64);
         self.pending.clear();
         Ok(())
@@ -236,6 +270,7 @@ mod tests {
             },
             out: dir.path().join("idx"),
             writer: WriterOptions::default(),
+            resume: true,
         };
         let result = build(&config, Arc::new(wikirag_core::NoProgress), &stop);
         assert!(
@@ -245,6 +280,179 @@ mod tests {
         );
         let embedded = embedder.embedded.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(embedded, STOP_CHECK_SENTENCES);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Nothing published; only the (empty) resumable vectors stay, hidden beside it.
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [".idx.vectors-partial"]);
+    }
+
+    /// A stand-in model: a vector from the text's CRC, counting what it embeds and raising
+    /// the stop flag on its `stop_after`-th call (a kill or Ctrl-C mid-build).
+    struct Counting {
+        info: wikirag_core::ModelInfo,
+        stop: StopFlag,
+        stop_after: Option<usize>,
+        calls: std::sync::atomic::AtomicUsize,
+        embedded: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counting {
+        fn new(name: &str, stop: &StopFlag, stop_after: Option<usize>) -> Arc<Counting> {
+            Arc::new(Counting {
+                info: wikirag_core::ModelInfo {
+                    name: name.into(),
+                    dim: 4,
+                    pooling: wikirag_core::Pooling::Mean,
+                    normalized: true,
+                    max_tokens: 128,
+                    weights_sha256: "0".repeat(64),
+                    query_prefix: String::new(),
+                    passage_prefix: String::new(),
+                },
+                stop: stop.clone(),
+                stop_after,
+                calls: Default::default(),
+                embedded: Default::default(),
+            })
+        }
+    }
+
+    impl Embedder for Counting {
+        fn info(&self) -> &wikirag_core::ModelInfo {
+            &self.info
+        }
+        fn embed(
+            &self,
+            texts: &[&str],
+            _: TextRole,
+        ) -> std::result::Result<Vec<Vec<f32>>, wikirag_core::BoxError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let call = self.calls.fetch_add(1, SeqCst) + 1;
+            if self.stop_after == Some(call) {
+                self.stop.stop();
+            }
+            self.embedded.fetch_add(texts.len(), SeqCst);
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let h = crc32fast::hash(t.as_bytes()) as f32;
+                    vec![h.sin(), h.cos(), (h * 0.5).sin(), 1.0]
+                })
+                .collect())
+        }
+    }
+
+    fn sample_build(out: &Path, embedder: Arc<Counting>, resume: bool) -> BuildConfig {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
+        let mut embed = EmbedConfig::new(embedder);
+        embed.chunk = 8;
+        BuildConfig {
+            embed: Some(embed),
+            read: ReadConfig {
+                inputs: vec![
+                    Input::new(sample.join("enwiki-sample.xml")),
+                    Input::new(sample.join("frwiki-sample.xml")),
+                ],
+                ..ReadConfig::default()
+            },
+            out: out.to_path_buf(),
+            writer: WriterOptions::default(),
+            resume,
+        }
+    }
+
+    /// Every row of an index's vectors by (page id, sentence): its int8 bytes and its scale
+    /// (the order of rows follows the order pages arrived in, which several inputs read side
+    /// by side do not fix).
+    fn vector_rows(index: &Path) -> std::collections::BTreeMap<(u64, u32), (Vec<u8>, [u8; 4])> {
+        let read = |f: &str| std::fs::read(index.join("vectors").join(f)).unwrap();
+        let (vectors, rows, scales) = (read("vectors.i8"), read("rows.bin"), read("scales.f32"));
+        let n = rows.len() / 12;
+        assert_eq!(vectors.len(), n * 4);
+        assert_eq!(scales.len(), n * 4);
+        (0..n)
+            .map(|i| {
+                let r = &rows[i * 12..i * 12 + 12];
+                let key = (
+                    u64::from_le_bytes(r[..8].try_into().unwrap()),
+                    u32::from_le_bytes(r[8..].try_into().unwrap()),
+                );
+                let scale: [u8; 4] = scales[i * 4..i * 4 + 4].try_into().unwrap();
+                (key, (vectors[i * 4..i * 4 + 4].to_vec(), scale))
+            })
+            .collect()
+    }
+
+    /// A build stopped after 1, 3 or 7 chunks and run again keeps every row it had made
+    /// durable, embeds only the rest, and writes the same vectors, byte for byte, and the same
+    /// counts as a build never stopped; `resume: false` and another model start over.
+    #[test]
+    fn an_interrupted_build_resumes_without_embedding_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Arc::new(wikirag_core::NoProgress);
+        let never = StopFlag::new();
+        let whole = Counting::new("m", &never, None);
+        let reference = build(
+            &sample_build(&dir.path().join("ref"), whole.clone(), true),
+            progress.clone(),
+            &never,
+        )
+        .unwrap();
+        let total = whole.embedded.load(SeqCst);
+        assert!(total > 40, "{total} sentences: too few for the test");
+        assert_eq!(reference.resumed_vectors, 0);
+        for stop_after in [1, 3, 7] {
+            let out = dir.path().join(format!("stopped-{stop_after}"));
+            let stop = StopFlag::new();
+            let first = Counting::new("m", &stop, Some(stop_after));
+            let result = build(
+                &sample_build(&out, first.clone(), true),
+                progress.clone(),
+                &stop,
+            );
+            assert!(
+                matches!(result, Err(IndexerError::Interrupted)),
+                "{:?}",
+                result.err()
+            );
+            let before = first.embedded.load(SeqCst);
+            let again = Counting::new("m", &never, None);
+            let report = build(
+                &sample_build(&out, again.clone(), true),
+                progress.clone(),
+                &never,
+            )
+            .unwrap();
+            let resumed = report.resumed_vectors as usize;
+            assert_eq!(
+                resumed, before,
+                "stop after {stop_after}: every embedded row kept"
+            );
+            assert_eq!(again.embedded.load(SeqCst), total - resumed);
+            let (got, want) = (vector_rows(&report.path), vector_rows(&reference.path));
+            assert_eq!(got.len(), want.len(), "stop after {stop_after}");
+            assert!(got == want, "stop after {stop_after}: other rows");
+            assert_eq!(report.manifest.counts, reference.manifest.counts);
+            assert!(!wikirag_vectors::journal_dir(&out).exists());
+        }
+        // Not asked to resume, or another model: everything is embedded again.
+        for (name, resume) in [("m", false), ("other", true)] {
+            let out = dir.path().join(format!("restart-{name}-{resume}"));
+            let stop = StopFlag::new();
+            let first = Counting::new("m", &stop, Some(2));
+            assert!(build(&sample_build(&out, first, true), progress.clone(), &stop).is_err());
+            let again = Counting::new(name, &never, None);
+            let report = build(
+                &sample_build(&out, again.clone(), resume),
+                progress.clone(),
+                &never,
+            )
+            .unwrap();
+            assert_eq!(report.resumed_vectors, 0, "{name} {resume}");
+            assert_eq!(again.embedded.load(SeqCst), total, "{name} {resume}");
+        }
     }
 }

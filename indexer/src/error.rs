@@ -14,6 +14,11 @@ pub enum IndexerError {
     Index(#[from] IndexError),
     #[error("interrupted: nothing was published")]
     Interrupted,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no input files given")]
     NoInput,
     #[error("{0}: this index has no vectors (it was built without --model); nothing to link")]

@@ -63,6 +63,7 @@ pub fn build_with(
 ) -> wikirag_indexer::Result<Manifest> {
     let report = wikirag_indexer::build(
         &BuildConfig {
+            resume: true,
             embed,
             read: config,
             out: out.to_path_buf(),

@@ -4,6 +4,8 @@
 //!   int8 (memory-mapped at query time) and links an HNSW graph (our own, parallel insert,
 //!   persisted and reloaded without rebuilding); [`relink`] re-links it from the stored
 //!   vectors with other parameters.
+//! - [`ResumableWriter`] keeps a build's rows across interruptions (a build run again embeds
+//!   only what it had not).
 //! - [`VectorIndex`] answers nearest-neighbour queries, by the graph or exactly (the reference).
 //! - [`Searcher`] runs BM25, dense or hybrid retrieval (reciprocal rank fusion or weighted
 //!   normalised scores), seeing only the core traits.
@@ -11,6 +13,7 @@
 mod error;
 mod hnsw;
 mod index;
+mod journal;
 mod layout;
 mod search;
 mod store;
@@ -20,5 +23,6 @@ pub use index::{
     COMPACT_DEAD_SHARE, HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta,
     VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, relink,
 };
+pub use journal::{PassageKey, ResumableWriter, journal_dir};
 pub use search::{DENSE_WEIGHT, Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};
 pub use store::{VectorStore, VectorWriter};

@@ -66,12 +66,77 @@ impl VectorWriter {
         })
     }
 
+    /// A writer over the rows an interrupted build left in `dir` (`vectors.i8` holding exactly
+    /// `positions.len()` rows): new rows append after them (see `journal.rs`).
+    pub(crate) fn resume(
+        dir: &Path,
+        dim: usize,
+        positions: Vec<(u64, u32)>,
+        scales: Vec<f32>,
+    ) -> Result<VectorWriter> {
+        let path = dir.join(VECTORS_FILE);
+        let file = OpenOptions::new().append(true).open(&path).at(&path)?;
+        Ok(VectorWriter {
+            dir: dir.to_path_buf(),
+            dim,
+            out: BufWriter::with_capacity(1 << 20, file),
+            rows: positions,
+            scales,
+            existing: 0,
+        })
+    }
+
     pub fn dim(&self) -> usize {
         self.dim
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The scale of the row added last.
+    pub(crate) fn last_scale(&self) -> Option<f32> {
+        self.scales.last().copied()
+    }
+
+    /// Makes the rows written so far durable.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        let path = self.dir.join(VECTORS_FILE);
+        self.out.flush().at(&path)?;
+        self.out.get_ref().sync_data().at(&path)
+    }
+
+    /// The (page id, sentence) of every row written, in order.
+    pub(crate) fn positions(&self) -> &[(u64, u32)] {
+        &self.rows
+    }
+
+    /// Keeps only the rows whose `keep` is true (of a build's writer, whose every row is its
+    /// own), rewriting the rows file in order.
+    pub(crate) fn retain(&mut self, keep: &[bool]) -> Result<()> {
+        assert_eq!(keep.len(), self.rows.len());
+        let path = self.dir.join(VECTORS_FILE);
+        self.out.flush().at(&path)?;
+        let old = std::fs::read(&path).at(&path)?;
+        let mut bytes = Vec::with_capacity(old.len());
+        for (row, k) in old.chunks_exact(self.dim).zip(keep) {
+            if *k {
+                bytes.extend_from_slice(row);
+            }
+        }
+        write_file(&path, &bytes)?;
+        let file = OpenOptions::new().append(true).open(&path).at(&path)?;
+        self.out = BufWriter::with_capacity(1 << 20, file);
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().expect("one per row"));
+        let mut k = keep.iter();
+        self.scales.retain(|_| *k.next().expect("one per row"));
+        Ok(())
+    }
+
+    /// The writer's directory was renamed to `dir` (its open file follows the rename).
+    pub(crate) fn moved_to(&mut self, dir: PathBuf) {
+        self.dir = dir;
     }
 
     /// Rows written by this writer (not counting those already in the store).

@@ -737,6 +737,103 @@ fn an_update_embeds_with_the_arithmetic_of_the_build() {
     );
 }
 
+/// `wikirag index --model` killed (SIGKILL) at several moments and run again: the second run
+/// keeps the rows the first made durable and gives an index that answers exactly as a build
+/// never killed (BM25, dense exact, hybrid); nothing of the journal is left after it.
+#[test]
+fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, dump) = update_pair(dir.path());
+    let model = dir.path().join("model");
+    wikirag_models::write_tiny_bert(&model, 32, &["the", "river", "zeppelin", "number"], false)
+        .unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "index",
+            "-q",
+            "--force",
+            dump.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--embed-chunk",
+            "3",
+            "--embed-workers",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let answers = |idx: &Path| -> Vec<String> {
+        [
+            &["--mode", "bm25"][..],
+            &["--mode", "dense", "--exact"],
+            &["--mode", "hybrid", "--exact"],
+        ]
+        .iter()
+        .map(|mode| {
+            let mut a = vec![
+                "search",
+                "--index",
+                idx.to_str().unwrap(),
+                "river zeppelin 7",
+            ];
+            a.extend_from_slice(mode);
+            a.extend(["--json", "-k", "20"]);
+            let o = wikirag(&a);
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            v["hits"].to_string()
+        })
+        .collect()
+    };
+    let reference = dir.path().join("reference");
+    let o = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+        .args(args(&reference))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let want = answers(&reference);
+    let mut resumed_runs = 0;
+    for delay_ms in [2u64, 8, 20, 40, 80, 150] {
+        let out = dir.path().join(format!("killed-{delay_ms}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+            .args(args(&out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_wikirag"))
+            .args(args(&out))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "after a kill at {delay_ms} ms: {}",
+            text(&o.stderr)
+        );
+        if text(&o.stdout).contains("resumed:") {
+            resumed_runs += 1;
+        }
+        assert_eq!(answers(&out), want, "after a kill at {delay_ms} ms");
+        let hidden: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(
+            hidden.is_empty(),
+            "after a kill at {delay_ms} ms: {hidden:?}"
+        );
+    }
+    eprintln!("{resumed_runs} of 6 killed builds resumed with rows kept");
+}
+
 /// `wikirag index --force` over an index, killed (SIGKILL) at several moments: the path always
 /// holds a whole index, the old or the new one, and the next build succeeds.
 #[test]

@@ -49,6 +49,13 @@ pub(crate) struct IndexArgs {
     /// instruction set, and GPUs, run f32.
     #[arg(long, default_value = "int8")]
     embed_precision: wikirag_models::Precision,
+    /// Embed everything again instead of keeping the vectors of an interrupted build of the
+    /// same output (kept by default: run the same command again to resume).
+    #[arg(long)]
+    no_resume: bool,
+    /// Sentences embedded between two checkpoints of the resumable vectors (tests).
+    #[arg(long, default_value_t = 2048, hide = true)]
+    embed_chunk: usize,
     #[command(flatten)]
     hnsw: HnswArgs,
 }
@@ -78,6 +85,7 @@ pub fn run(args: IndexArgs) -> Result<i32> {
             embed.embed_first = args.embed_first;
             embed.title_context = !args.no_title_context;
             embed.hnsw = args.hnsw.params();
+            embed.chunk = args.embed_chunk.max(1);
             embed.model_path = Some(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
             Some(embed)
         }
@@ -92,11 +100,27 @@ pub fn run(args: IndexArgs) -> Result<i32> {
             overwrite: args.force,
             ..WriterOptions::default()
         },
+        resume: !args.no_resume,
     };
     let bars = reporter(args.read.quiet);
     let report = wikirag_indexer::build(&config, bars.clone(), &stop);
     drop(bars);
+    if let (Err(wikirag_indexer::IndexerError::Interrupted), Some(_)) = (&report, &config.embed) {
+        let journal = wikirag_vectors::journal_dir(&args.out);
+        if journal.exists() {
+            eprintln!(
+                "the sentence vectors embedded so far are kept in {}: run the same command again to resume",
+                journal.display()
+            );
+        }
+    }
     let report = report.with_context(|| format!("building {}", args.out.display()))?;
+    if report.resumed_vectors > 0 && !args.json {
+        println!(
+            "resumed: {} sentence vectors of an interrupted build kept, not embedded again",
+            report.resumed_vectors
+        );
+    }
     let m = &report.manifest;
     let failed: Vec<&str> = m
         .dumps
