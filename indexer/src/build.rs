@@ -74,6 +74,7 @@ pub fn build(
                 config: embed,
                 writer,
                 pending: Vec::new(),
+                sample: Default::default(),
                 stop,
                 progress: progress.clone(),
             };
@@ -86,6 +87,7 @@ pub fn build(
                 Some(Arc::new(FirstOfEachPage::default())),
             )?;
             sink.flush()?;
+            let sample = sink.sample.embed(embed.embedder.as_ref());
             let journal = sink.writer;
             resumed = journal.reused() as u64;
             let writer =
@@ -96,6 +98,7 @@ pub fn build(
                 writer,
                 embed.embedder.info().clone(),
                 embed.hnsw,
+                &sample,
                 progress.as_ref(),
                 stop,
             )?;

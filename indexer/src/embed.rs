@@ -81,6 +81,7 @@ impl EmbedConfig {
             hnsw_ef_construction: 0,
             hnsw_ef_search: 0,
             graph: false,
+            graph_recall_at_10: None,
             peak_rss_mb: peak_rss_mb(),
             model_path: self.model_path.as_ref().map(|p| p.display().to_string()),
         };
@@ -97,6 +98,7 @@ pub fn record_vectors(record: &mut EmbeddingRecord, meta: &wikirag_vectors::Vect
     record.hnsw_ef_construction = meta.hnsw.ef_construction;
     record.hnsw_ef_search = meta.hnsw.ef_search;
     record.graph = meta.graph;
+    record.graph_recall_at_10 = meta.graph_recall_at_10;
 }
 
 /// The text the model sees for a sentence of an article.
@@ -120,6 +122,8 @@ pub(crate) struct EmbeddingSink<'a> {
     pub(crate) config: &'a EmbedConfig,
     pub(crate) writer: ResumableWriter,
     pub(crate) pending: Vec<(u64, u32, String, String)>,
+    /// Query-like texts from sampled passages, to measure the graph with (`calibration`).
+    pub(crate) sample: Sample,
     pub(crate) stop: &'a StopFlag,
     pub(crate) progress: Arc<dyn Progress>,
 }
@@ -131,6 +135,9 @@ impl EmbeddingSink<'_> {
         }
         if self.stop.is_stopped() {
             return Err(IndexerError::Interrupted);
+        }
+        for p in &self.pending {
+            self.sample.offer(&p.3);
         }
         let keys: Vec<PassageKey> = self
             .pending
@@ -195,6 +202,71 @@ impl Sink for EmbeddingSink<'_> {
     }
     fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
         Ok(self.index.add_redirect_page(redirect)?)
+    }
+}
+
+/// Every `every`-th passage's first words, as a question would be short: the queries a build
+/// measures its graph's recall with (`wikirag_vectors::finish_build`). The sample thins
+/// itself (every other kept, twice the step) to stay under [`Sample::MAX`], so it spans the
+/// whole input whatever its size.
+pub(crate) struct Sample {
+    every: u64,
+    seen: u64,
+    texts: Vec<String>,
+}
+
+impl Default for Sample {
+    fn default() -> Sample {
+        Sample {
+            every: 7,
+            seen: 0,
+            texts: Vec::new(),
+        }
+    }
+}
+
+impl Sample {
+    const MAX: usize = 2048;
+    /// Queries handed to the model at the end.
+    const QUERIES: usize = 200;
+
+    fn offer(&mut self, text: &str) {
+        self.seen += 1;
+        if !self.seen.is_multiple_of(self.every) {
+            return;
+        }
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.len() < 4 {
+            return;
+        }
+        let keep = (words.len() * 3 / 5).max(3);
+        self.texts.push(words[..keep].join(" "));
+        if self.texts.len() > Self::MAX {
+            let mut i = 0;
+            self.texts.retain(|_| {
+                i += 1;
+                i % 2 == 0
+            });
+            self.every *= 2;
+        }
+    }
+
+    /// At most [`Sample::QUERIES`] of the texts, spread over the input, embedded as queries.
+    pub(crate) fn embed(&self, embedder: &dyn Embedder) -> Vec<Vec<f32>> {
+        let step = self.texts.len().div_ceil(Self::QUERIES).max(1);
+        let texts: Vec<&str> = self
+            .texts
+            .iter()
+            .step_by(step)
+            .map(String::as_str)
+            .collect();
+        match embedder.embed(&texts, TextRole::Query) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "the sample queries could not be embedded; the graph is measured with its own rows");
+                Vec::new()
+            }
+        }
     }
 }
 

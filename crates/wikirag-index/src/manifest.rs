@@ -90,6 +90,10 @@ pub struct EmbeddingRecord {
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
     pub graph: bool,
+    /// Recall@10 of the graph at `hnsw_ef_search` against exact search, measured when it was
+    /// linked (a sample of the index's own rows).
+    #[serde(default)]
+    pub graph_recall_at_10: Option<f64>,
     /// Peak resident memory of the build process in MiB, where /proc tells.
     pub peak_rss_mb: Option<u64>,
     /// The model directory the build used (absolute), where queries look for it first.

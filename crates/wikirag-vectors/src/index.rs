@@ -27,13 +27,24 @@ pub struct HnswParams {
     /// Links per row on the upper layers; layer 0 has `2·m`.
     pub m: usize,
     pub ef_construction: usize,
-    /// Default beam width of a query (overridable per query).
+    /// Default beam width of a query (overridable per query). 0 when linking: chosen by
+    /// measurement, the narrowest width whose recall@10 against exact search reaches
+    /// `calibrate::TARGET_RECALL` on a sample of the index's own rows (what is recorded is
+    /// the width chosen).
     pub ef_search: usize,
     /// Below this many vectors no graph is built: exact search is as fast.
     pub min_vectors: usize,
 }
 
 impl HnswParams {
+    #[cfg(test)]
+    fn with_min(self, min_vectors: usize) -> HnswParams {
+        HnswParams {
+            min_vectors,
+            ..self
+        }
+    }
+
     /// Whether `count` vectors get a graph (below `min_vectors` exact search is as fast).
     pub fn wants_graph(&self, count: usize) -> bool {
         count >= self.min_vectors.max(1)
@@ -43,11 +54,12 @@ impl HnswParams {
 impl Default for HnswParams {
     fn default() -> Self {
         // Measured at 1.02 M real MiniLM vectors (benches/RESULTS.md): recall@10 0.961 at
-        // ef 128 (m=16 / ef_construction=100: 0.909).
+        // ef 128 (m=16 / ef_construction=100: 0.909). The beam width is measured per index
+        // (e5's vectors need a wider one than MiniLM's).
         HnswParams {
             m: 24,
             ef_construction: 200,
-            ef_search: 128,
+            ef_search: 0,
             min_vectors: 20_000,
         }
     }
@@ -69,19 +81,28 @@ pub struct VectorMeta {
     pub hnsw: HnswParams,
     /// Whether an HNSW graph was built (else search is exact).
     pub graph: bool,
+    /// Recall@10 of the graph at `hnsw.ef_search` against exact search, measured when it was
+    /// linked on a sample of its own rows (`calibrate.rs`).
+    #[serde(default)]
+    pub graph_recall_at_10: Option<f64>,
     /// Stage → seconds.
     pub seconds: std::collections::BTreeMap<String, f64>,
 }
 
 /// Finishes a build: quantises, builds the graph (in parallel on all cores), writes meta.json.
+///
+/// `sample`: query vectors the beam width is measured with (see `calibrate.rs`), kept beside
+/// the vectors for later relinks; empty: the store's own rows.
 pub fn finish_build(
     writer: VectorWriter,
     model: ModelInfo,
     params: HnswParams,
+    sample: &[Vec<f32>],
     progress: &dyn Progress,
     stop: &StopFlag,
 ) -> Result<VectorMeta> {
     let dir = writer_dir(&writer);
+    write_sample(&dir, writer.dim(), sample)?;
     let dim = writer.dim();
     let started = Instant::now();
     let count = writer.finish()?;
@@ -89,11 +110,16 @@ pub fn finish_build(
     seconds.insert("quantize".to_string(), started.elapsed().as_secs_f64());
     let store = VectorStore::open(&dir, dim, count, None)?;
     let graph = params.wants_graph(count);
+    let mut params = params;
+    let mut graph_recall_at_10 = None;
     if graph {
-        seconds.insert(
-            "hnsw_build".to_string(),
-            link(&dir, &store, &params, progress, stop)?,
-        );
+        let linked = link(&dir, &store, &params, progress, stop)?;
+        seconds.insert("hnsw_build".to_string(), linked.seconds);
+        seconds.insert("hnsw_calibrate".to_string(), linked.calibrate_seconds);
+        params.ef_search = linked.ef_search;
+        graph_recall_at_10 = Some(linked.recall);
+    } else if params.ef_search == 0 {
+        params.ef_search = DEFAULT_EF_SEARCH;
     }
     let meta = VectorMeta {
         format: VECTOR_FORMAT,
@@ -104,6 +130,7 @@ pub fn finish_build(
         dead: 0,
         hnsw: params,
         graph,
+        graph_recall_at_10,
         seconds,
     };
     write_meta(&dir, &meta)?;
@@ -114,21 +141,80 @@ fn writer_dir(writer: &VectorWriter) -> PathBuf {
     writer.dir().to_path_buf()
 }
 
-/// Links the graph of `store` and writes it into `dir`; returns the seconds it took.
+/// The calibration queries of a store (`dim` floats each, little-endian).
+const SAMPLE_FILE: &str = "calibration.f32";
+
+fn write_sample(dir: &Path, dim: usize, sample: &[Vec<f32>]) -> Result<()> {
+    let bytes: Vec<u8> = sample
+        .iter()
+        .filter(|q| q.len() == dim)
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    crate::store::write_file(&dir.join(SAMPLE_FILE), &bytes)
+}
+
+/// The calibration queries kept beside the vectors (none where the file is absent or torn).
+fn read_sample(dir: &Path, dim: usize) -> Vec<Vec<f32>> {
+    let Ok(bytes) = std::fs::read(dir.join(SAMPLE_FILE)) else {
+        return Vec::new();
+    };
+    if dim == 0 || bytes.len() % (dim * 4) != 0 {
+        return Vec::new();
+    }
+    bytes
+        .chunks_exact(dim * 4)
+        .map(|q| {
+            q.chunks_exact(4)
+                .map(|x| f32::from_le_bytes(x.try_into().expect("4 bytes")))
+                .collect()
+        })
+        .collect()
+}
+
+/// The beam width recorded where none was measured (no graph yet: an update that links one
+/// later searches with it).
+const DEFAULT_EF_SEARCH: usize = 128;
+
+/// What [`link`] did.
+struct Linked {
+    seconds: f64,
+    calibrate_seconds: f64,
+    /// The beam width to record (measured when `params.ef_search` is 0) and its recall@10.
+    ef_search: usize,
+    recall: f64,
+}
+
+/// Links the graph of `store`, writes it into `dir`, and measures its recall (choosing the
+/// beam width when `params.ef_search` is 0).
 fn link(
     dir: &Path,
     store: &VectorStore,
     params: &HnswParams,
     progress: &dyn Progress,
     stop: &StopFlag,
-) -> Result<f64> {
+) -> Result<Linked> {
     let started = Instant::now();
     let graph = Graph::build(store, params.m, params.ef_construction, progress, stop)?;
     if stop.is_stopped() {
         return Err(VectorError::Interrupted);
     }
     graph.write(&dir.join(GRAPH_FILE))?;
-    Ok(started.elapsed().as_secs_f64())
+    let seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let sample = read_sample(dir, store.dim());
+    let (ef_search, recall) =
+        crate::calibrate::beam_width(&graph, store, params.ef_search, &sample);
+    tracing::info!(ef_search, recall, "graph recall@10 against exact search");
+    Ok(Linked {
+        seconds,
+        calibrate_seconds: started.elapsed().as_secs_f64(),
+        ef_search,
+        recall,
+    })
 }
 
 fn read_meta(dir: &Path) -> Result<VectorMeta> {
@@ -184,11 +270,22 @@ pub fn relink(
     let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
     meta.graph = params.wants_graph(meta.count);
     meta.seconds.remove("hnsw_build");
+    meta.seconds.remove("hnsw_calibrate");
+    meta.graph_recall_at_10 = None;
+    let mut params = params;
     if meta.graph {
-        let seconds = link(&dir, &store, &params, progress, stop)?;
-        meta.seconds.insert("hnsw_build".to_string(), seconds);
+        let linked = link(&dir, &store, &params, progress, stop)?;
+        meta.seconds
+            .insert("hnsw_build".to_string(), linked.seconds);
+        meta.seconds
+            .insert("hnsw_calibrate".to_string(), linked.calibrate_seconds);
+        params.ef_search = linked.ef_search;
+        meta.graph_recall_at_10 = Some(linked.recall);
     } else {
         remove_if_present(&dir.join(GRAPH_FILE))?;
+        if params.ef_search == 0 {
+            params.ef_search = DEFAULT_EF_SEARCH;
+        }
     }
     meta.format = VECTOR_FORMAT;
     meta.hnsw = params;
@@ -626,7 +723,7 @@ mod tests {
                 w.add(page, s, &vector(page, s, version, dim)).unwrap();
             }
         }
-        finish_build(w, model(dim), params, &NoProgress, &StopFlag::new()).unwrap()
+        finish_build(w, model(dim), params, &[], &NoProgress, &StopFlag::new()).unwrap()
     }
 
     fn positions(index: &VectorIndex, q: &[f32], how: VectorSearch) -> Vec<((u64, u32), f32)> {
@@ -636,6 +733,79 @@ mod tests {
             .into_iter()
             .map(|(row, s)| (index.store().position(row as usize), s))
             .collect()
+    }
+
+    /// A graph linked with `ef_search` 0 records the narrowest beam width of the ladder whose
+    /// measured recall@10 reaches the target (a weak graph needs a wider one than a strong
+    /// one), measured with the sample queries when given, kept for relink; an explicit width is
+    /// kept as given, its recall measured.
+    #[test]
+    fn the_beam_width_is_measured_when_not_given() {
+        let dim = 24;
+        let rows = |dir: &Path| {
+            let mut w = VectorWriter::create(&dir.join(VECTORS_DIR), dim).unwrap();
+            for page in 0..3000u64 {
+                w.add(page, 0, &vector(page, 0, 0, dim)).unwrap();
+            }
+            w
+        };
+        let sample: Vec<Vec<f32>> = (0..50u64).map(|i| vector(10_000 + i, 0, 0, dim)).collect();
+        let graph = |m, efc, ef| HnswParams {
+            m,
+            ef_construction: efc,
+            ef_search: ef,
+            min_vectors: 1,
+        };
+        let build = |params: HnswParams, sample: &[Vec<f32>]| {
+            let dir = tempfile::tempdir().unwrap();
+            let meta = finish_build(
+                rows(dir.path()),
+                model(dim),
+                params,
+                sample,
+                &NoProgress,
+                &StopFlag::new(),
+            )
+            .unwrap();
+            (dir, meta)
+        };
+        let (_strong_dir, strong) = build(graph(24, 200, 0), &sample);
+        let (weak_dir, weak) = build(graph(2, 4, 0), &sample);
+        for meta in [&strong, &weak] {
+            let recall = meta.graph_recall_at_10.unwrap();
+            assert!(
+                recall >= crate::TARGET_RECALL || meta.hnsw.ef_search == 1024,
+                "ef {} recall {recall}",
+                meta.hnsw.ef_search
+            );
+        }
+        assert!(
+            weak.hnsw.ef_search > strong.hnsw.ef_search,
+            "{weak:?} {strong:?}"
+        );
+        assert!(
+            weak_dir
+                .path()
+                .join(VECTORS_DIR)
+                .join(SAMPLE_FILE)
+                .is_file()
+        );
+        // A relink measures again, with the kept sample.
+        let relinked = relink(
+            weak_dir.path(),
+            graph(24, 200, 0),
+            &NoProgress,
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert_eq!(relinked.hnsw.ef_search, strong.hnsw.ef_search);
+        let (_dir, fixed) = build(graph(24, 200, 40), &[]);
+        assert_eq!(fixed.hnsw.ef_search, 40);
+        assert!(fixed.graph_recall_at_10.is_some());
+        // No graph: the default width is recorded for a graph an update links later.
+        let (_dir, exact) = build(graph(24, 200, 0).with_min(1_000_000), &[]);
+        assert_eq!(exact.hnsw.ef_search, DEFAULT_EF_SEARCH);
+        assert_eq!(exact.graph_recall_at_10, None);
     }
 
     /// An update (changed, deleted and new pages) answers exactly like a fresh build of the

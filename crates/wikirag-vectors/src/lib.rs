@@ -10,6 +10,7 @@
 //! - [`Searcher`] runs BM25, dense or hybrid retrieval (reciprocal rank fusion or weighted
 //!   normalised scores), seeing only the core traits.
 
+mod calibrate;
 mod error;
 mod hnsw;
 mod index;
@@ -18,6 +19,7 @@ mod layout;
 mod search;
 mod store;
 
+pub use calibrate::TARGET_RECALL;
 pub use error::{Result, VectorError};
 pub use index::{
     COMPACT_DEAD_SHARE, HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta,

@@ -154,8 +154,13 @@ pub fn run(args: IndexArgs) -> Result<i32> {
                 e.passage_precision,
                 if e.graph {
                     format!(
-                        ", HNSW m={} ef_construction={}",
-                        e.hnsw_m, e.hnsw_ef_construction
+                        ", HNSW m={} ef_construction={}, ef_search {}{}",
+                        e.hnsw_m,
+                        e.hnsw_ef_construction,
+                        e.hnsw_ef_search,
+                        e.graph_recall_at_10
+                            .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
+                            .unwrap_or_default()
                     )
                 } else {
                     ", exact search (no graph for so few vectors)".to_string()

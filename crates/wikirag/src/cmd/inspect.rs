@@ -61,8 +61,13 @@ pub fn run(args: InspectArgs) -> Result<i32> {
             e.title_context,
             if e.graph {
                 format!(
-                    "HNSW m={} ef_construction={} ef_search={}",
-                    e.hnsw_m, e.hnsw_ef_construction, e.hnsw_ef_search
+                    "HNSW m={} ef_construction={} ef_search={}{}",
+                    e.hnsw_m,
+                    e.hnsw_ef_construction,
+                    e.hnsw_ef_search,
+                    e.graph_recall_at_10
+                        .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
+                        .unwrap_or_default()
                 )
             } else {
                 "exact search".to_string()

@@ -92,7 +92,9 @@ pub(crate) struct HnswArgs {
     /// HNSW build beam width.
     #[arg(long, default_value_t = HnswParams::default().ef_construction)]
     ef_construction: usize,
-    /// Default HNSW query beam width recorded with the index.
+    /// Default HNSW query beam width recorded with the index (0: the narrowest whose
+    /// recall@10 against exact search reaches 0.97 on a sample of the index's rows, measured
+    /// after linking).
     #[arg(long, default_value_t = HnswParams::default().ef_search)]
     ef_search: usize,
     /// Below this many vectors no HNSW graph is built (exact search is as fast).
