@@ -1,6 +1,8 @@
 //! Sentence-embedding throughput of the candle embedder: sentences/s over a file of sentences
 //! (one per line), with a chosen batch size and number of worker threads (0: all cores);
-//! `--candle` runs candle's BERT forward pass instead of the built-in CPU one.
+//! `--candle` runs candle's BERT forward pass instead of the built-in CPU one; `--precision
+//! f32|int8` the passage pass's arithmetic (default int8, as `wikirag index`;
+//! `WIKIRAG_INT8_KERNEL=avx2` forces the AVX2 kernel).
 //!
 //! ```text
 //! cargo run --release -p wikirag-benches --bin embed-throughput -- \
@@ -20,6 +22,7 @@ fn main() {
     let mut workers = 0;
     let mut limit = usize::MAX;
     let mut candle_cpu = false;
+    let mut precision = wikirag_models::Precision::Int8;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -30,6 +33,7 @@ fn main() {
             "--workers" => workers = value().parse().expect("--workers N"),
             "--limit" => limit = value().parse().expect("--limit N"),
             "--candle" => candle_cpu = true,
+            "--precision" => precision = value().parse().expect("--precision int8|f32"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -46,6 +50,7 @@ fn main() {
             batch_size: batch,
             workers,
             candle_cpu,
+            passage_precision: precision,
             ..EmbedderOptions::default()
         },
     )
@@ -64,6 +69,8 @@ fn main() {
             "sentences": lines.len(),
             "batch": batch,
             "workers": workers,
+            "precision": embedder.passage_precision().name(),
+            "kernel": wikirag_models::int8_kernel(),
             "rayon_threads": std::env::var("RAYON_NUM_THREADS").ok(),
             "seconds": secs,
             "sentences_per_s": lines.len() as f64 / secs,

@@ -253,11 +253,29 @@ impl CpuBert {
         Ok(dispatch(self, seqs, pooling, int8 && self.has_int8()))
     }
 
+    /// The pass over one batch, in `scratch`'s buffers (see [`dispatch`]).
     #[inline(always)]
-    fn forward_body(&self, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
+    fn forward_body(
+        &self,
+        seqs: &[&[u32]],
+        pooling: Pooling,
+        int8: bool,
+        scratch: &mut Scratch,
+    ) -> Vec<Vec<f32>> {
         let h = self.hidden;
         let rows: usize = seqs.iter().map(|s| s.len()).sum();
-        let mut x = vec![0f32; rows * h];
+        let Scratch {
+            x,
+            qkv,
+            context,
+            attended,
+            inner,
+            scores,
+            quantized,
+        } = scratch;
+        // Every buffer is written whole before it is read (embeddings, products with the bias
+        // written first, attention per head), so old contents never leak into a batch.
+        let x = sized(x, rows * h);
         let mut row = 0;
         for s in seqs {
             for (pos, &id) in s.iter().enumerate() {
@@ -271,29 +289,26 @@ impl CpuBert {
                 row += 1;
             }
         }
-        let mut qkv = vec![0f32; rows * 3 * h];
-        let mut context = vec![0f32; rows * h];
-        let mut attended = vec![0f32; rows * h];
-        let mut inner = vec![0f32; rows * self.intermediate];
+        let qkv = sized(qkv, rows * 3 * h);
+        let context = sized(context, rows * h);
+        let attended = sized(attended, rows * h);
+        let inner = sized(inner, rows * self.intermediate);
         let max_len = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut scores = vec![0f32; max_len * max_len];
-        let mut quantized = Quantized::default();
-        let mut int8 = int8.then_some(&mut quantized);
+        let scores = sized(scores, max_len * max_len);
+        let mut int8 = int8.then_some(quantized);
         for layer in &self.layers {
-            layer.qkv.apply(&x, &mut qkv, rows, int8.as_deref_mut());
-            self.attention(&qkv, seqs, &mut context, &mut scores);
+            layer.qkv.apply(x, qkv, rows, int8.as_deref_mut());
+            self.attention(qkv, seqs, context, scores);
             layer
                 .attention_out
-                .apply(&context, &mut attended, rows, int8.as_deref_mut());
-            add_norm(&mut attended, &x, &layer.attention_norm, self.eps, h);
+                .apply(context, attended, rows, int8.as_deref_mut());
+            add_norm(attended, x, &layer.attention_norm, self.eps, h);
             layer
                 .intermediate
-                .apply(&attended, &mut inner, rows, int8.as_deref_mut());
-            activate(&mut inner, self.act);
-            layer
-                .output
-                .apply(&inner, &mut x, rows, int8.as_deref_mut());
-            add_norm(&mut x, &attended, &layer.output_norm, self.eps, h);
+                .apply(attended, inner, rows, int8.as_deref_mut());
+            activate(inner, self.act);
+            layer.output.apply(inner, x, rows, int8.as_deref_mut());
+            add_norm(x, attended, &layer.output_norm, self.eps, h);
         }
         let mut out = Vec::with_capacity(seqs.len());
         let mut start = 0;
@@ -451,32 +466,72 @@ impl Linear {
     }
 }
 
-/// Runs the forward pass compiled for the best instruction set the CPU has.
+/// A thread's buffers between batches (see [`CpuBert::forward_body`]).
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    attended: Vec<f32>,
+    inner: Vec<f32>,
+    scores: Vec<f32>,
+    quantized: Quantized,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// `buf` as `len` floats (contents unspecified: the caller writes them all).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    &mut buf[..len]
+}
+
+/// Runs the forward pass compiled for the best instruction set the CPU has, in this thread's
+/// buffers of the previous batch: a batch's activations are megabytes, and fresh ones cost
+/// zeroing and page faults. (The buffers are taken here, outside the functions compiled for
+/// AVX-512 / AVX2, so the pass itself stays inlined into them.)
 fn dispatch(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-        fn avx512(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
-            model.forward_body(seqs, pooling, int8)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(model: &CpuBert, seqs: &[&[u32]], pooling: Pooling, int8: bool) -> Vec<Vec<f32>> {
-            model.forward_body(seqs, pooling, int8)
-        }
-        use wikirag_core::cpu::{Isa, Simd};
-        match Simd::best() {
-            #[allow(unsafe_code)]
-            Some(simd) if simd.has(Isa::Avx512) => {
-                // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW/DQ, AVX2 and FMA.
-                return unsafe { avx512(model, seqs, pooling, int8) };
+    SCRATCH.with(|s| {
+        let scratch = &mut s.borrow_mut();
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+            fn avx512(
+                model: &CpuBert,
+                seqs: &[&[u32]],
+                pooling: Pooling,
+                int8: bool,
+                scratch: &mut Scratch,
+            ) -> Vec<Vec<f32>> {
+                model.forward_body(seqs, pooling, int8, scratch)
             }
-            // SAFETY: the token proves the CPU runs AVX2 and FMA.
-            #[allow(unsafe_code)]
-            Some(_) => return unsafe { avx2(model, seqs, pooling, int8) },
-            None => {}
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(
+                model: &CpuBert,
+                seqs: &[&[u32]],
+                pooling: Pooling,
+                int8: bool,
+                scratch: &mut Scratch,
+            ) -> Vec<Vec<f32>> {
+                model.forward_body(seqs, pooling, int8, scratch)
+            }
+            use wikirag_core::cpu::{Isa, Simd};
+            match Simd::best() {
+                #[allow(unsafe_code)]
+                Some(simd) if simd.has(Isa::Avx512) => {
+                    // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW/DQ, AVX2 and FMA.
+                    return unsafe { avx512(model, seqs, pooling, int8, scratch) };
+                }
+                // SAFETY: the token proves the CPU runs AVX2 and FMA.
+                #[allow(unsafe_code)]
+                Some(_) => return unsafe { avx2(model, seqs, pooling, int8, scratch) },
+                None => {}
+            }
         }
-    }
-    model.forward_body(seqs, pooling, int8)
+        model.forward_body(seqs, pooling, int8, scratch)
+    })
 }
 
 /// The largest value (16 independent lanes, so it vectorises).

@@ -477,7 +477,7 @@ impl Quantized {
     fn quantize(&mut self, input: &[f32], k: usize, k4: usize, kernel: Kernel) {
         let levels = kernel.levels();
         let rows = input.len() / k;
-        self.data.clear();
+        // Every byte is written below (the row, then its padding): no need to zero them.
         self.data.resize(rows * k4, 0);
         self.params.clear();
         self.outliers.clear();
