@@ -413,7 +413,9 @@ fn drop_once<'a>(text: &'a str, file_namespaces: &[String]) -> Cow<'a, str> {
                     None => i += 1,
                 }
             }
-            _ => i += 1,
+            // Nothing happens at other bytes: on to the next byte an arm above reads (most of
+            // a page is plain text; a table lookup per byte instead of the match).
+            _ => i = next_markup(bytes, i + 1),
         }
     }
     unmatched.extend(
@@ -460,6 +462,27 @@ fn is_file(text: &str, at: usize, file_namespaces: &[String]) -> bool {
 /// Only spaces, tabs or `:` indentation stand between the line's start and `at`.
 /// `{|` at `at` can start a table: only spaces and tabs before it on its line, the first of
 /// them a space (the parser reads a line starting with a tab as text).
+/// The bytes an arm of [`drop_once`]'s match reads (the rest only move on).
+const MARKUP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let bytes = b"{}|[]<=\n";
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The first offset from `from` holding a byte of [`MARKUP`], or the end of the text (which
+/// reads as a line end).
+fn next_markup(bytes: &[u8], from: usize) -> usize {
+    bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| MARKUP[b as usize]))
+        .map_or(bytes.len(), |p| from + p)
+}
+
 fn table_may_start(bytes: &[u8], at: usize) -> bool {
     let line = &bytes[bytes[..at]
         .iter()

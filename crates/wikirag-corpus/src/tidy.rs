@@ -8,11 +8,17 @@ use wikirag_core::Language;
 /// before commas and full stops (and before `;`/`:` except in French typography). One pass.
 pub fn tidy(text: &str, lang: &Language) -> String {
     let stripped;
-    let text = if ["{{", "}}", "[[", "]]", "''", "<"]
-        .iter()
-        .any(|m| text.contains(m))
-        || text.contains(crate::balance::LINK_OPENER_AS_TEXT)
-        || text.contains(crate::balance::BRACE_SEPARATOR)
+    // One pass for the bytes any residual markup starts with (the placeholders start with
+    // 0xEF) before the exact checks, which most texts never need.
+    let may_have_markup = text
+        .bytes()
+        .any(|b| matches!(b, b'{' | b'}' | b'[' | b']' | b'\'' | b'<' | 0xEF));
+    let text = if may_have_markup
+        && (["{{", "}}", "[[", "]]", "''", "<"]
+            .iter()
+            .any(|m| text.contains(m))
+            || text.contains(crate::balance::LINK_OPENER_AS_TEXT)
+            || text.contains(crate::balance::BRACE_SEPARATOR))
     {
         stripped = strip_residual_markup(text);
         stripped.as_str()
@@ -24,7 +30,30 @@ pub fn tidy(text: &str, lang: &Language) -> String {
     // Byte offset in `out` of the innermost open parenthesis holding no word yet.
     let mut empty_paren: Option<usize> = None;
     let mut space = false;
-    for c in text.chars() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // A run of plain ASCII (not whitespace, not one of `(),.;:`): the rules below do the
+        // same for each of its characters after the first — push it, and an alphanumeric one
+        // ends an empty parenthesis — so the run is copied whole.
+        if is_plain_ascii(bytes[i]) {
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| !is_plain_ascii(b))
+                .map_or(bytes.len(), |p| i + p);
+            if space && !out.is_empty() && !out.ends_with('(') {
+                out.push(' ');
+            }
+            space = false;
+            out.push_str(&text[i..end]);
+            if bytes[i..end].iter().any(u8::is_ascii_alphanumeric) {
+                empty_paren = None;
+            }
+            i = end;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("i is a char boundary");
+        i += c.len_utf8();
         if c.is_whitespace() {
             space = true;
             continue;
@@ -58,6 +87,15 @@ pub fn tidy(text: &str, lang: &Language) -> String {
         }
     }
     out.trim().to_string()
+}
+
+/// An ASCII byte [`tidy`] copies as it is: not whitespace and none of `(),.;:`.
+fn is_plain_ascii(b: u8) -> bool {
+    b.is_ascii()
+        && !matches!(
+            b,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C | b'(' | b')' | b',' | b'.' | b';' | b':'
+        )
 }
 
 /// Last resort for markup the parser left as text (it does on some real pages): templates are
