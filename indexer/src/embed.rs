@@ -285,6 +285,20 @@ mod tests {
     use std::path::Path;
     use wikirag_index::WriterOptions;
 
+    /// The facts of a 4-dimensional stand-in model.
+    fn stand_in(name: &str) -> wikirag_core::ModelInfo {
+        wikirag_core::ModelInfo {
+            name: name.into(),
+            dim: 4,
+            pooling: wikirag_core::Pooling::Mean,
+            normalized: true,
+            max_tokens: 128,
+            weights_sha256: "0".repeat(64),
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+        }
+    }
+
     /// An embedder that counts what it is given and raises the stop flag on its first call
     /// (Ctrl-C while the model runs).
     struct StopsOnFirstCall {
@@ -316,16 +330,7 @@ mod tests {
     fn a_stop_while_embedding_takes_effect_within_a_slice() {
         let stop = StopFlag::new();
         let embedder = Arc::new(StopsOnFirstCall {
-            info: wikirag_core::ModelInfo {
-                name: "stops".into(),
-                dim: 4,
-                pooling: wikirag_core::Pooling::Mean,
-                normalized: true,
-                max_tokens: 128,
-                weights_sha256: "0".repeat(64),
-                query_prefix: String::new(),
-                passage_prefix: String::new(),
-            },
+            info: stand_in("stops"),
             stop: stop.clone(),
             embedded: Default::default(),
         });
@@ -373,16 +378,7 @@ mod tests {
     impl Counting {
         fn new(name: &str, stop: &StopFlag, stop_after: Option<usize>) -> Arc<Counting> {
             Arc::new(Counting {
-                info: wikirag_core::ModelInfo {
-                    name: name.into(),
-                    dim: 4,
-                    pooling: wikirag_core::Pooling::Mean,
-                    normalized: true,
-                    max_tokens: 128,
-                    weights_sha256: "0".repeat(64),
-                    query_prefix: String::new(),
-                    passage_prefix: String::new(),
-                },
+                info: stand_in(name),
                 stop: stop.clone(),
                 stop_after,
                 calls: Default::default(),

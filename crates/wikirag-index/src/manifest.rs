@@ -170,6 +170,23 @@ fn f32_precision() -> String {
 }
 
 impl EmbeddingRecord {
+    /// "HNSW m=… ef_construction=… ef_search=… (recall@10 … against exact search)", or that the
+    /// search is exact (no graph).
+    pub fn graph_summary(&self) -> String {
+        if !self.graph {
+            return "exact search (no graph for so few vectors)".to_string();
+        }
+        format!(
+            "HNSW m={} ef_construction={} ef_search={}{}",
+            self.hnsw_m,
+            self.hnsw_ef_construction,
+            self.hnsw_ef_search,
+            self.graph_recall_at_10
+                .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
+                .unwrap_or_default()
+        )
+    }
+
     /// What was embedded, in words.
     pub fn scope(&self) -> String {
         wikirag_core::embed_scope(self.embed_first)

@@ -54,6 +54,17 @@ impl VectorWriter {
         let rows = store.rows.clone();
         let scales = store.scales.clone();
         drop(store);
+        VectorWriter::appending(dir, dim, rows, scales, count)
+    }
+
+    /// A writer appending to `dir`'s `vectors.i8`, which holds the rows given.
+    fn appending(
+        dir: &Path,
+        dim: usize,
+        rows: Vec<(u64, u32)>,
+        scales: Vec<f32>,
+        existing: usize,
+    ) -> Result<VectorWriter> {
         let path = dir.join(VECTORS_FILE);
         let file = OpenOptions::new().append(true).open(&path).at(&path)?;
         Ok(VectorWriter {
@@ -62,7 +73,7 @@ impl VectorWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             rows,
             scales,
-            existing: count,
+            existing,
         })
     }
 
@@ -74,16 +85,7 @@ impl VectorWriter {
         positions: Vec<(u64, u32)>,
         scales: Vec<f32>,
     ) -> Result<VectorWriter> {
-        let path = dir.join(VECTORS_FILE);
-        let file = OpenOptions::new().append(true).open(&path).at(&path)?;
-        Ok(VectorWriter {
-            dir: dir.to_path_buf(),
-            dim,
-            out: BufWriter::with_capacity(1 << 20, file),
-            rows: positions,
-            scales,
-            existing: 0,
-        })
+        VectorWriter::appending(dir, dim, positions, scales, 0)
     }
 
     pub fn dim(&self) -> usize {

@@ -655,6 +655,25 @@ fn a_killed_update_leaves_the_old_or_the_new_index_whole() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A tiny random BERT knowing the words of [`update_pair`]'s pages, in `dir/model`.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let model = dir.join("model");
+    wikirag_models::write_tiny_bert(&model, 32, &["the", "river", "zeppelin", "number"], false)
+        .unwrap();
+    model
+}
+
+/// The hits of `search --json` for `query` on `idx` with `extra` flags, as JSON text (compared
+/// whole: same hits, order and scores).
+fn hits_of(idx: &Path, query: &str, extra: &[&str]) -> String {
+    let mut args = vec!["search", "--index", idx.to_str().unwrap(), query, "--json"];
+    args.extend_from_slice(extra);
+    let o = wikirag(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["hits"].to_string()
+}
+
 /// The passage pass's arithmetic is recorded, and an update embeds its new passages the same
 /// way: an f32 build updated gives what an f32 build of the newer dump gives (an int8 pass
 /// would give other scores), and a bad `--embed-precision` is a clear error.
@@ -662,9 +681,7 @@ fn a_killed_update_leaves_the_old_or_the_new_index_whole() {
 fn an_update_embeds_with_the_arithmetic_of_the_build() {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = update_pair(dir.path());
-    let model = dir.path().join("model");
-    wikirag_models::write_tiny_bert(&model, 32, &["the", "river", "zeppelin", "number"], false)
-        .unwrap();
+    let model = tiny_model(dir.path());
     let build = |dump: &Path, out: &Path, precision: &str| {
         let o = wikirag(&[
             "index",
@@ -684,20 +701,12 @@ fn an_update_embeds_with_the_arithmetic_of_the_build() {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["embedding"]["passage_precision"].clone()
     };
-    let hits = |idx: &Path| -> String {
-        let o = wikirag(&[
-            "search",
-            "--index",
-            idx.to_str().unwrap(),
+    let hits = |idx: &Path| {
+        hits_of(
+            idx,
             "river zeppelin number",
-            "--mode",
-            "dense",
-            "--exact",
-            "--json",
-        ]);
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["hits"].to_string()
+            &["--mode", "dense", "--exact"],
+        )
     };
     let (idx, f32_rebuild) = (dir.path().join("idx"), dir.path().join("f32"));
     build(&old, &idx, "f32");
@@ -744,9 +753,7 @@ fn an_update_embeds_with_the_arithmetic_of_the_build() {
 fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let (_, dump) = update_pair(dir.path());
-    let model = dir.path().join("model");
-    wikirag_models::write_tiny_bert(&model, 32, &["the", "river", "zeppelin", "number"], false)
-        .unwrap();
+    let model = tiny_model(dir.path());
     let args = |out: &Path| -> Vec<String> {
         [
             "index",
@@ -772,20 +779,7 @@ fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
             &["--mode", "hybrid", "--exact"],
         ]
         .iter()
-        .map(|mode| {
-            let mut a = vec![
-                "search",
-                "--index",
-                idx.to_str().unwrap(),
-                "river zeppelin 7",
-            ];
-            a.extend_from_slice(mode);
-            a.extend(["--json", "-k", "20"]);
-            let o = wikirag(&a);
-            assert!(o.status.success(), "{}", text(&o.stderr));
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-            v["hits"].to_string()
-        })
+        .map(|mode| hits_of(idx, "river zeppelin 7", &[mode, &["-k", "20"][..]].concat()))
         .collect()
     };
     let reference = dir.path().join("reference");

@@ -145,26 +145,14 @@ pub fn run(args: IndexArgs) -> Result<i32> {
         );
         match &m.embedding {
             Some(e) => println!(
-                "embedded {} sentences ({}) with {} ({} dims, {} pooling, {} products){}",
+                "embedded {} sentences ({}) with {} ({} dims, {} pooling, {} products), {}",
                 e.vectors,
                 e.scope(),
                 e.model.name,
                 e.model.dim,
                 e.model.pooling.name(),
                 e.passage_precision,
-                if e.graph {
-                    format!(
-                        ", HNSW m={} ef_construction={}, ef_search {}{}",
-                        e.hnsw_m,
-                        e.hnsw_ef_construction,
-                        e.hnsw_ef_search,
-                        e.graph_recall_at_10
-                            .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
-                            .unwrap_or_default()
-                    )
-                } else {
-                    ", exact search (no graph for so few vectors)".to_string()
-                }
+                e.graph_summary()
             ),
             None => {
                 println!("no vectors (BM25 only; pass --model DIR for dense and hybrid search)")

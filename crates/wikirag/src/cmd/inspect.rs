@@ -59,19 +59,7 @@ pub fn run(args: InspectArgs) -> Result<i32> {
             e.model.max_tokens,
             &e.model.weights_sha256[..e.model.weights_sha256.len().min(16)],
             e.title_context,
-            if e.graph {
-                format!(
-                    "HNSW m={} ef_construction={} ef_search={}{}",
-                    e.hnsw_m,
-                    e.hnsw_ef_construction,
-                    e.hnsw_ef_search,
-                    e.graph_recall_at_10
-                        .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
-                        .unwrap_or_default()
-                )
-            } else {
-                "exact search".to_string()
-            }
+            e.graph_summary()
         ),
         None => println!("vectors    none (BM25 only)"),
     }
