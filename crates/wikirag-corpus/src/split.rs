@@ -108,12 +108,10 @@ impl<'a> Iterator for LatinBounds<'a> {
         }
         let bytes = rest.as_bytes();
         let mut i = 0;
-        while i < bytes.len() {
+        // Straight to the next terminator (memchr's SIMD search: most bytes are not one).
+        while let Some(at) = memchr::memchr3(b'.', b'!', b'?', &bytes[i..]) {
+            i += at;
             let b = bytes[i];
-            if !matches!(b, b'.' | b'!' | b'?') {
-                i += 1;
-                continue;
-            }
             // `!` and `?` end a sentence before any word; `.` not before a lower-case one.
             let mut strong = b != b'.';
             let mut j = i + 1;
