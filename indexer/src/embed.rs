@@ -299,56 +299,15 @@ mod tests {
         }
     }
 
-    /// An embedder that counts what it is given and raises the stop flag on its first call
-    /// (Ctrl-C while the model runs).
-    struct StopsOnFirstCall {
-        info: wikirag_core::ModelInfo,
-        stop: StopFlag,
-        embedded: std::sync::atomic::AtomicUsize,
-    }
-
-    impl Embedder for StopsOnFirstCall {
-        fn info(&self) -> &wikirag_core::ModelInfo {
-            &self.info
-        }
-        fn embed(
-            &self,
-            texts: &[&str],
-            _: TextRole,
-        ) -> std::result::Result<Vec<Vec<f32>>, wikirag_core::BoxError> {
-            self.stop.stop();
-            self.embedded
-                .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
-            Ok(texts.iter().map(|_| vec![1.0, 0.0, 0.0, 0.0]).collect())
-        }
-    }
-
     /// A stop during embedding takes effect after the slice being embedded, not after the
     /// whole chunk (2,048 sentences took 12–55 s on a CPU before Ctrl-C was seen), and
     /// nothing is published or left behind.
     #[test]
     fn a_stop_while_embedding_takes_effect_within_a_slice() {
         let stop = StopFlag::new();
-        let embedder = Arc::new(StopsOnFirstCall {
-            info: stand_in("stops"),
-            stop: stop.clone(),
-            embedded: Default::default(),
-        });
+        let embedder = Counting::new("stops", &stop, Some(1));
         let dir = tempfile::tempdir().unwrap();
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
-        let config = BuildConfig {
-            embed: Some(EmbedConfig::new(embedder.clone())),
-            read: ReadConfig {
-                inputs: vec![
-                    Input::new(sample.join("enwiki-sample.xml")),
-                    Input::new(sample.join("frwiki-sample.xml")),
-                ],
-                ..ReadConfig::default()
-            },
-            out: dir.path().join("idx"),
-            writer: WriterOptions::default(),
-            resume: true,
-        };
+        let config = sample_build(&dir.path().join("idx"), embedder.clone(), true, 2048);
         let result = build(&config, Arc::new(wikirag_core::NoProgress), &stop);
         assert!(
             matches!(result, Err(IndexerError::Interrupted)),
@@ -412,10 +371,15 @@ mod tests {
         }
     }
 
-    fn sample_build(out: &Path, embedder: Arc<Counting>, resume: bool) -> BuildConfig {
+    fn sample_build(
+        out: &Path,
+        embedder: Arc<Counting>,
+        resume: bool,
+        chunk: usize,
+    ) -> BuildConfig {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample");
         let mut embed = EmbedConfig::new(embedder);
-        embed.chunk = 8;
+        embed.chunk = chunk;
         BuildConfig {
             embed: Some(embed),
             read: ReadConfig {
@@ -464,7 +428,7 @@ mod tests {
         let never = StopFlag::new();
         let whole = Counting::new("m", &never, None);
         let reference = build(
-            &sample_build(&dir.path().join("ref"), whole.clone(), true),
+            &sample_build(&dir.path().join("ref"), whole.clone(), true, 8),
             progress.clone(),
             &never,
         )
@@ -477,7 +441,7 @@ mod tests {
             let stop = StopFlag::new();
             let first = Counting::new("m", &stop, Some(stop_after));
             let result = build(
-                &sample_build(&out, first.clone(), true),
+                &sample_build(&out, first.clone(), true, 8),
                 progress.clone(),
                 &stop,
             );
@@ -489,7 +453,7 @@ mod tests {
             let before = first.embedded.load(SeqCst);
             let again = Counting::new("m", &never, None);
             let report = build(
-                &sample_build(&out, again.clone(), true),
+                &sample_build(&out, again.clone(), true, 8),
                 progress.clone(),
                 &never,
             )
@@ -511,10 +475,10 @@ mod tests {
             let out = dir.path().join(format!("restart-{name}-{resume}"));
             let stop = StopFlag::new();
             let first = Counting::new("m", &stop, Some(2));
-            assert!(build(&sample_build(&out, first, true), progress.clone(), &stop).is_err());
+            assert!(build(&sample_build(&out, first, true, 8), progress.clone(), &stop).is_err());
             let again = Counting::new(name, &never, None);
             let report = build(
-                &sample_build(&out, again.clone(), resume),
+                &sample_build(&out, again.clone(), resume, 8),
                 progress.clone(),
                 &never,
             )
