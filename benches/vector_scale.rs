@@ -11,7 +11,11 @@
 //! The index is reused when it exists (delete it to rebuild). `--ef 32,64,…` picks the beam
 //! widths measured; `--model DIR` embeds with a real model (build and queries); `--relink`
 //! re-links the graph of an existing index from its vectors with `--m` / `--ef-construction`
-//! (no re-embedding). Prints a markdown report.
+//! (no re-embedding; `--graph-walk int8|codes` picks how queries walk it; `--rewalk` switches
+//! an index to that walk without re-linking). `--rss` only
+//! opens the index, runs the graph queries and reports what the process holds in memory
+//! (anonymous and file-backed), before any exact search pages every row in. Prints a
+//! markdown report.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +39,10 @@ fn main() -> anyhow::Result<()> {
     let mut efs = vec![32usize, 64, 128, 256];
     let mut relink = false;
     let mut e2e_only = false;
+    let mut codes = HnswParams::default().codes;
+    let mut rss_only = false;
+    let mut rewalk = false;
+    let mut ef_given = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -47,7 +55,17 @@ fn main() -> anyhow::Result<()> {
             "--model" => model = Some(PathBuf::from(value())),
             "--relink" => relink = true,
             "--e2e-only" => e2e_only = true,
+            "--rss" => rss_only = true,
+            "--rewalk" => rewalk = true,
+            "--graph-walk" => {
+                codes = match value().as_str() {
+                    "codes" => true,
+                    "int8" => false,
+                    other => anyhow::bail!("--graph-walk codes|int8, not {other}"),
+                }
+            }
             "--ef" => {
+                ef_given = true;
                 efs = value()
                     .split(',')
                     .map(str::parse)
@@ -83,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         embed.hnsw = HnswParams {
             m,
             ef_construction: efc,
+            codes,
             ..HnswParams::default()
         };
         let started = Instant::now();
@@ -117,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             HnswParams {
                 m,
                 ef_construction: efc,
+                codes,
                 ..HnswParams::default()
             },
             &NoProgress,
@@ -125,9 +145,22 @@ fn main() -> anyhow::Result<()> {
         // Re-linked in place (as `wikirag relink` does in a new generation): checksums anew.
         wikirag_index::Manifest::read(&index)?.write(&index)?;
         println!(
-            "re-linked {} vectors (m={m}, ef_construction={efc}) in {:.1} s",
+            "re-linked {} vectors (m={m}, ef_construction={efc}, codes {codes}) in {:.1} s; stages {:?}",
             meta.count,
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            meta.seconds
+        );
+    }
+    if rewalk {
+        let started = Instant::now();
+        let meta = wikirag_vectors::rewalk(&index, codes, 0)?;
+        wikirag_index::Manifest::read(&index)?.write(&index)?;
+        println!(
+            "graph walked by {} from now: codes and beam width measured in {:.1} s (ef {}, recall@10 {:?})",
+            if codes { "codes" } else { "int8 rows" },
+            started.elapsed().as_secs_f64(),
+            meta.hnsw.ef_search,
+            meta.graph_recall_at_10
         );
     }
     let bm25 = Arc::new(SentenceIndex::open(&index)?);
@@ -153,6 +186,17 @@ fn main() -> anyhow::Result<()> {
         dir_bytes as f64 / n as f64,
         dir_bytes as f64 / 1048576.0
     );
+    println!(
+        "- held in memory by the vector index: {:.0} bytes per sentence (graph walked by {}; beam {} recorded, recall@10 {:?} on its sample)",
+        vectors.resident_bytes() as f64 / n as f64,
+        if meta.hnsw.codes {
+            "codes"
+        } else {
+            "int8 rows"
+        },
+        meta.hnsw.ef_search,
+        meta.graph_recall_at_10
+    );
 
     // Queries: the English dev-set questions plus the opening words of sentences spread over
     // the index.
@@ -177,6 +221,36 @@ fn main() -> anyhow::Result<()> {
     let qvecs = embedder
         .embed(&refs, wikirag_core::TextRole::Query)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if rss_only {
+        let before = memory_status();
+        // The recorded beam, or the first of `--ef`.
+        let ef = if ef_given {
+            efs[0]
+        } else {
+            meta.hnsw.ef_search
+        };
+        let mut times = Vec::new();
+        for q in &qvecs {
+            let t = Instant::now();
+            vectors.search(q, 10, VectorSearch::Hnsw { ef })?;
+            times.push(t.elapsed());
+        }
+        println!("\n## Memory after {} graph queries (ef {ef})", qvecs.len());
+        println!("- before the queries: {before}");
+        println!("- after: {}", memory_status());
+        latency_row(
+            "graph search alone, first time (rows read and checked)",
+            &mut times,
+        );
+        let mut times = Vec::new();
+        for q in &qvecs {
+            let t = Instant::now();
+            vectors.search(q, 10, VectorSearch::Hnsw { ef })?;
+            times.push(t.elapsed());
+        }
+        latency_row("graph search alone, again", &mut times);
+        return Ok(());
+    }
 
     let exact_hits = if e2e_only {
         // The HNSW hits stand in for the fetch row; no recall table.
@@ -187,7 +261,7 @@ fn main() -> anyhow::Result<()> {
                     q,
                     10,
                     VectorSearch::Hnsw {
-                        ef: RetrievalOptions::default().ef_search,
+                        ef: meta.hnsw.ef_search,
                     },
                 )
             })
@@ -212,7 +286,7 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             let exact = vectors.search(a, 10, VectorSearch::Exact)?;
             agree += exact.iter().filter(|h| truth.contains(&h.0)).count();
-            let ef = RetrievalOptions::default().ef_search;
+            let ef = meta.hnsw.ef_search;
             let approx = vectors.search(a, 10, VectorSearch::Hnsw { ef })?;
             hnsw += approx.iter().filter(|h| truth.contains(&h.0)).count();
         }
@@ -229,7 +303,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "- exact top 10 shared with the f32 query's: {:.3}; HNSW (ef {}) top 10 of the int8 query against the f32 query's exact top 10: {:.3}",
             agree as f64 / (10.0 * n),
-            RetrievalOptions::default().ef_search,
+            meta.hnsw.ef_search,
             hnsw as f64 / (10.0 * n)
         );
     }
@@ -286,7 +360,7 @@ fn main() -> anyhow::Result<()> {
             10,
             3,
             VectorSearch::Hnsw {
-                ef: RetrievalOptions::default().ef_search,
+                ef: meta.hnsw.ef_search,
             },
         )?;
         t_cand.push(t.elapsed());
@@ -330,6 +404,17 @@ fn main() -> anyhow::Result<()> {
         latency_row(mode.name(), &mut times);
     }
     Ok(())
+}
+
+/// The process's resident memory, anonymous and file-backed, from /proc/self/status.
+fn memory_status() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("RssAnon") || l.starts_with("RssFile"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Prints `| name | p50 ms | p95 ms |`.

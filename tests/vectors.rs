@@ -215,6 +215,7 @@ fn another_model_or_a_damaged_index_is_a_clear_error() {
         ef_construction: 40,
         ef_search: 64,
         min_vectors: 1,
+        codes: true,
     };
     let meta = wikirag_vectors::relink(
         &out,

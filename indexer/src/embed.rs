@@ -80,6 +80,7 @@ impl EmbedConfig {
             hnsw_m: 0,
             hnsw_ef_construction: 0,
             hnsw_ef_search: 0,
+            graph_codes: false,
             graph: false,
             graph_recall_at_10: None,
             peak_rss_mb: peak_rss_mb(),
@@ -98,6 +99,7 @@ pub fn record_vectors(record: &mut EmbeddingRecord, meta: &wikirag_vectors::Vect
     record.hnsw_ef_construction = meta.hnsw.ef_construction;
     record.hnsw_ef_search = meta.hnsw.ef_search;
     record.graph = meta.graph;
+    record.graph_codes = meta.graph && meta.hnsw.codes;
     record.graph_recall_at_10 = meta.graph_recall_at_10;
 }
 

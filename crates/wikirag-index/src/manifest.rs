@@ -90,6 +90,10 @@ pub struct EmbeddingRecord {
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
     pub graph: bool,
+    /// Whether queries walk the graph by product-quantised codes (the int8 rows read for
+    /// the beam only) rather than by the int8 rows.
+    #[serde(default)]
+    pub graph_codes: bool,
     /// Recall@10 of the graph at `hnsw_ef_search` against exact search, measured when it was
     /// linked (a sample of the index's own rows).
     #[serde(default)]
@@ -177,10 +181,15 @@ impl EmbeddingRecord {
             return "exact search (no graph for so few vectors)".to_string();
         }
         format!(
-            "HNSW m={} ef_construction={} ef_search={}{}",
+            "HNSW m={} ef_construction={} ef_search={}, walked by {}{}",
             self.hnsw_m,
             self.hnsw_ef_construction,
             self.hnsw_ef_search,
+            if self.graph_codes {
+                "codes"
+            } else {
+                "int8 rows"
+            },
             self.graph_recall_at_10
                 .map(|r| format!(" (recall@10 {r:.3} against exact search)"))
                 .unwrap_or_default()

@@ -14,6 +14,7 @@
 //! graph list keeps one) do not count as misses.
 
 use crate::hnsw::Graph;
+use crate::pq::Codes;
 use crate::store::VectorStore;
 use rayon::prelude::*;
 
@@ -31,6 +32,7 @@ const K: usize = 10;
 pub(crate) fn beam_width(
     graph: &Graph,
     store: &VectorStore,
+    codes: Option<&Codes>,
     ef: usize,
     sample: &[Vec<f32>],
 ) -> (usize, f64) {
@@ -57,11 +59,7 @@ pub(crate) fn beam_width(
         live.iter()
             .step_by(step)
             .take(n)
-            .map(|&r| {
-                let scale = store.row_scale(r);
-                let v = store.row(r).iter().map(|&x| f32::from(x) * scale).collect();
-                (r as u32, v)
-            })
+            .map(|&r| (r as u32, store.dequantized(r)))
             .collect()
     };
     // The tenth best score of each query, itself left out.
@@ -84,7 +82,7 @@ pub(crate) fn beam_width(
             .zip(&floors)
             .map(|((row, q), &floor)| {
                 graph
-                    .search(store, q, ef.max(K + 1))
+                    .search(store, codes, q, ef.max(K + 1))
                     .iter()
                     .filter(|h| h.0 != *row && !store.is_dead(h.0 as usize))
                     .take(K)

@@ -6,8 +6,10 @@
 //! second copy of the vectors (1,315 bytes per sentence) and reloading took 12–20 s. See
 //! ARCHITECTURE.md for the side-by-side numbers.
 //!
-//! - Links are row numbers (`u32`) in flat arrays: layer 0 has `2·m` slots per row, upper
-//!   layers `m` slots per layer for the few rows that reach them; `EMPTY` pads a list.
+//! - Links are row numbers (`u32`) in flat arrays. While linking, layer 0 has `2·m` slots per
+//!   row, upper layers `m` slots per layer for the few rows that reach them; `EMPTY` pads a
+//!   list. A linked graph packs layer 0 (a list holds ≈ m links, half its slots: 104 bytes a
+//!   row instead of 192 at m 24, the largest share of what a served index keeps in RAM).
 //! - The graph never holds vectors: it reads the memory-mapped store.
 //! - Building inserts rows in parallel (rayon); each row's lists sit behind its own lock and a
 //!   thread holds one lock at a time; links are merged into a list, never overwrite it. A full
@@ -22,6 +24,7 @@
 //! - Persisted as one little-endian file, checked on load (sizes, every link in range).
 
 use crate::error::{Context, Result, VectorError};
+use crate::pq::Codes;
 use crate::store::VectorStore;
 use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
@@ -33,12 +36,19 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use wikirag_core::{Progress, StopFlag};
 
 use crate::layout::GRAPH_FILE;
+
+mod file;
 #[cfg(target_arch = "x86_64")]
 use wikirag_core::cpu::{Isa, Simd};
-const MAGIC: &[u8; 8] = b"WRHNSW01";
+/// Layer 0 packed (a link count per row, then the links).
+const MAGIC: &[u8; 8] = b"WRHNSW02";
+/// Layer 0 padded to `2·m` slots a row (written before 2026-12; still read).
+const MAGIC_PADDED: &[u8; 8] = b"WRHNSW01";
 const EMPTY: u32 = u32::MAX;
 const MAX_LEVEL: u8 = 16;
 const HEADER_BYTES: usize = 8 + 8 + 4 * 5;
+/// The packed format's header: the padded one and the number of layer-0 links.
+const HEADER_BYTES_PACKED: usize = HEADER_BYTES + 8;
 
 /// A candidate: a row and its similarity to the query (int8 or f32 dot product).
 #[derive(Clone, Copy, Debug)]
@@ -288,8 +298,25 @@ pub(crate) struct Graph {
     layout: Layout,
     entry: u32,
     levels: Vec<u8>,
+    /// Layer 0, packed: row `r`'s links are `layer0[starts[r]..starts[r + 1]]`.
+    starts: Vec<u64>,
     layer0: Vec<u32>,
+    /// Upper layers, padded (`Layout`).
     upper: Vec<u32>,
+}
+
+/// Packs padded layer-0 lists of `m0` slots: (where each row's links start, the links).
+fn pack(padded: &[u32], m0: usize) -> (Vec<u64>, Vec<u32>) {
+    let rows = padded.len() / m0.max(1);
+    let mut starts = Vec::with_capacity(rows + 1);
+    let mut links = Vec::new();
+    starts.push(0);
+    for list in padded.chunks_exact(m0.max(1)) {
+        links.extend(list.iter().copied().take_while(|&r| r != EMPTY));
+        starts.push(links.len() as u64);
+    }
+    links.shrink_to_fit();
+    (starts, links)
 }
 
 impl Graph {
@@ -297,9 +324,56 @@ impl Graph {
         self.levels.len()
     }
 
+    /// A graph from the builder's padded arrays (layer 0 packed).
+    fn packed(
+        layout: Layout,
+        entry: u32,
+        levels: Vec<u8>,
+        layer0: &[u32],
+        upper: Vec<u32>,
+    ) -> Graph {
+        let (starts, layer0) = pack(layer0, layout.m0);
+        Graph {
+            layout,
+            entry,
+            levels,
+            starts,
+            layer0,
+            upper,
+        }
+    }
+
+    /// Layer 0 padded again to `m0` slots a row (to link more rows into it).
+    fn padded_layer0(&self) -> Vec<u32> {
+        let m0 = self.layout.m0;
+        let mut padded = vec![EMPTY; self.len() * m0];
+        for (row, slots) in padded.chunks_exact_mut(m0).enumerate() {
+            let list = self.list0(row as u32);
+            slots[..list.len()].copy_from_slice(list);
+        }
+        padded
+    }
+
+    #[inline(always)]
+    fn list0(&self, row: u32) -> &[u32] {
+        let r = row as usize;
+        &self.layer0[self.starts[r] as usize..self.starts[r + 1] as usize]
+    }
+
+    /// Bytes this graph holds in memory.
+    pub(crate) fn resident_bytes(&self) -> usize {
+        self.levels.len()
+            + 8 * self.starts.len()
+            + 4 * (self.layer0.len() + self.upper.len() + self.layout.upper_start.len())
+    }
+
     #[inline(always)]
     fn links(&self, row: u32, level: u8, buf: &mut Vec<u32>) {
         buf.clear();
+        if level == 0 {
+            buf.extend_from_slice(self.list0(row));
+            return;
+        }
         buf.extend(
             self.layout
                 .list(&self.layer0, &self.upper, row, level)
@@ -310,46 +384,103 @@ impl Graph {
     }
 
     /// The `ef` rows the beam ends with, nearest first, scored by cosine with `query` (the
-    /// f32 query against the int8 rows, dead rows included: the caller drops them).
-    pub(crate) fn search(&self, store: &VectorStore, query: &[f32], ef: usize) -> Vec<(u32, f32)> {
+    /// f32 query against the int8 rows, dead rows included: the caller drops them). With
+    /// `codes`, the walk scores rows by their codes (see `pq.rs`) and only the beam it ends
+    /// with is scored against the int8 rows.
+    pub(crate) fn search(
+        &self,
+        store: &VectorStore,
+        codes: Option<&Codes>,
+        query: &[f32],
+        ef: usize,
+    ) -> Vec<(u32, f32)> {
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
-            fn avx512(g: &Graph, s: &VectorStore, q: &[f32], ef: usize) -> Vec<(u32, f32)> {
-                g.search_body(s, q, ef)
+            fn avx512(
+                g: &Graph,
+                s: &VectorStore,
+                c: Option<&Codes>,
+                q: &[f32],
+                ef: usize,
+            ) -> Vec<(u32, f32)> {
+                g.search_body(s, c, q, ef)
             }
             #[target_feature(enable = "avx2,fma")]
-            fn avx2(g: &Graph, s: &VectorStore, q: &[f32], ef: usize) -> Vec<(u32, f32)> {
-                g.search_body(s, q, ef)
+            fn avx2(
+                g: &Graph,
+                s: &VectorStore,
+                c: Option<&Codes>,
+                q: &[f32],
+                ef: usize,
+            ) -> Vec<(u32, f32)> {
+                g.search_body(s, c, q, ef)
             }
             match Simd::best() {
                 #[allow(unsafe_code)]
                 Some(simd) if simd.has(Isa::Avx512) => {
                     // SAFETY: the token proves the CPU runs AVX-512 F/VL/BW, AVX2 and FMA.
-                    return unsafe { avx512(self, store, query, ef) };
+                    return unsafe { avx512(self, store, codes, query, ef) };
                 }
                 // SAFETY: the token proves the CPU runs AVX2 and FMA.
                 #[allow(unsafe_code)]
-                Some(_) => return unsafe { avx2(self, store, query, ef) },
+                Some(_) => return unsafe { avx2(self, store, codes, query, ef) },
                 None => {}
             }
         }
-        self.search_body(store, query, ef)
+        self.search_body(store, codes, query, ef)
     }
 
     #[inline(always)]
-    fn search_body(&self, store: &VectorStore, query: &[f32], ef: usize) -> Vec<(u32, f32)> {
+    fn search_body(
+        &self,
+        store: &VectorStore,
+        codes: Option<&Codes>,
+        query: &[f32],
+        ef: usize,
+    ) -> Vec<(u32, f32)> {
+        match codes {
+            None => self
+                .walk(
+                    ef,
+                    |r| store.score(query, r as usize),
+                    |r| prefetch_row(store, r),
+                )
+                .into_iter()
+                .map(|c| (c.row, c.sim))
+                .collect(),
+            Some(codes) => {
+                let table = codes.book.table(query);
+                let beam = self.walk(ef, |r| codes.score(&table, r), |r| codes.prefetch(r));
+                for c in &beam {
+                    prefetch_row(store, c.row);
+                }
+                let mut rescored: Vec<Cand> = beam
+                    .into_iter()
+                    .map(|c| Cand {
+                        sim: store.score(query, c.row as usize),
+                        row: c.row,
+                    })
+                    .collect();
+                rescored.sort_unstable_by(|a, b| b.cmp(a));
+                rescored.into_iter().map(|c| (c.row, c.sim)).collect()
+            }
+        }
+    }
+
+    /// The walk down the layers and the beam search of layer 0, scored by `sim`.
+    #[inline(always)]
+    fn walk(&self, ef: usize, sim: impl Fn(u32) -> f32, prefetch: impl Fn(u32)) -> Vec<Cand> {
         if self.levels.is_empty() {
             return Vec::new();
         }
-        let sim = |r: u32| store.score(query, r as usize);
         let top = self.levels[self.entry as usize];
         let mut at = Cand {
             sim: sim(self.entry),
             row: self.entry,
         };
         for level in (1..=top).rev() {
-            at = greedy(at, |r, buf| self.links(r, level, buf), sim);
+            at = greedy(at, |r, buf| self.links(r, level, buf), &sim);
         }
         search_layer(
             &[at],
@@ -357,11 +488,8 @@ impl Graph {
             self.len(),
             |r, buf| self.links(r, 0, buf),
             sim,
-            |r| prefetch_row(store, r),
+            prefetch,
         )
-        .into_iter()
-        .map(|c| (c.row, c.sim))
-        .collect()
     }
 
     /// Links every row of `store`: `m` links per row on upper layers, `2·m` on layer 0.
@@ -396,13 +524,9 @@ impl Graph {
         };
         builder.insert_rows(0, n, progress, stop)?;
         let Builder { layer0, upper, .. } = builder;
-        Ok(Graph {
-            layout,
-            entry,
-            layer0: layer0.into_iter().map(AtomicU32::into_inner).collect(),
-            upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
-            levels,
-        })
+        let layer0: Vec<u32> = layer0.into_iter().map(AtomicU32::into_inner).collect();
+        let upper = upper.into_iter().map(AtomicU32::into_inner).collect();
+        Ok(Graph::packed(layout, entry, levels, &layer0, upper))
     }
 
     /// Links the rows of `store` past the ones this graph has (an update's new rows, appended
@@ -420,12 +544,13 @@ impl Graph {
         if from == 0 {
             return Graph::build(store, self.layout.m, ef_construction, progress, stop);
         }
+        let layer0 = self.padded_layer0();
         let Graph {
             layout,
             entry,
             mut levels,
-            layer0,
             upper,
+            ..
         } = self;
         let (m, m0) = (layout.m, layout.m0);
         levels.extend((from as u32..n as u32).map(|r| level_of(r, m)));
@@ -454,117 +579,9 @@ impl Graph {
             .max_by_key(|&r| (levels[r], Reverse(r)))
             .map_or(entry, |r| r as u32);
         let Builder { layer0, upper, .. } = builder;
-        Ok(Graph {
-            layout,
-            entry,
-            layer0: layer0.into_iter().map(AtomicU32::into_inner).collect(),
-            upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
-            levels,
-        })
-    }
-
-    /// Writes the graph to `path` (through a temporary file renamed into place).
-    pub(crate) fn write(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("bin.tmp");
-        let file = std::fs::File::create(&tmp).at(&tmp)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let mut header = Vec::with_capacity(HEADER_BYTES);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&(self.len() as u64).to_le_bytes());
-        for x in [
-            self.layout.m as u32,
-            self.layout.m0 as u32,
-            self.entry,
-            self.upper.len() as u32,
-            0,
-        ] {
-            header.extend_from_slice(&x.to_le_bytes());
-        }
-        w.write_all(&header).at(&tmp)?;
-        w.write_all(&self.levels).at(&tmp)?;
-        for list in [&self.layer0, &self.upper] {
-            for x in list.iter() {
-                w.write_all(&x.to_le_bytes()).at(&tmp)?;
-            }
-        }
-        w.flush().at(&tmp)?;
-        drop(w);
-        std::fs::rename(&tmp, path).at(path)?;
-        Ok(())
-    }
-
-    /// Reads a graph written by [`Graph::write`] for a store of `rows` rows, checking it.
-    pub(crate) fn read(path: &Path, rows: usize) -> Result<Graph> {
-        Self::read_checked(path, rows, None)
-    }
-
-    /// [`Graph::read`], the bytes checked against the index's block checksums first.
-    pub(crate) fn read_checked(
-        path: &Path,
-        rows: usize,
-        sums: Option<&wikirag_core::blocks::BlockSums>,
-    ) -> Result<Graph> {
-        let bytes = std::fs::read(path).at(path)?;
-        if let Some(dir) = path.parent() {
-            crate::store::check_whole(sums, dir, GRAPH_FILE, &bytes)?;
-        }
-        let bad = |message: String| VectorError::Hnsw {
-            path: path.to_path_buf(),
-            message,
-        };
-        if bytes.len() < HEADER_BYTES || &bytes[..8] != MAGIC {
-            return Err(bad(
-                "not a wikirag HNSW graph (rebuild it: wikirag relink)".into()
-            ));
-        }
-        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
-        let n = u64::from_le_bytes(bytes[8..16].try_into().expect("8")) as usize;
-        let (m, m0, entry, upper_len) = (
-            u32_at(16) as usize,
-            u32_at(20) as usize,
-            u32_at(24),
-            u32_at(28) as usize,
-        );
-        if n != rows {
-            return Err(bad(format!("{n} rows in the graph, {rows} vectors")));
-        }
-        let expected = HEADER_BYTES + n + 4 * (n * m0 + upper_len);
-        if bytes.len() != expected || m == 0 || m0 < m || (n > 0 && entry as usize >= n) {
-            return Err(bad(format!(
-                "{} bytes where {expected} were expected (damaged or truncated: wikirag relink)",
-                bytes.len()
-            )));
-        }
-        let levels = bytes[HEADER_BYTES..HEADER_BYTES + n].to_vec();
-        let words = |from: usize, count: usize| -> Vec<u32> {
-            bytes[from..from + 4 * count]
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
-                .collect()
-        };
-        let layer0 = words(HEADER_BYTES + n, n * m0);
-        let upper = words(HEADER_BYTES + n + 4 * n * m0, upper_len);
-        if levels.iter().any(|&l| l > MAX_LEVEL) {
-            return Err(bad("a level out of range (damaged)".into()));
-        }
-        let (upper_start, needed) = upper_layout(&levels, m);
-        if needed != upper_len {
-            return Err(bad("upper layers do not match the levels (damaged)".into()));
-        }
-        if layer0
-            .iter()
-            .chain(&upper)
-            .any(|&r| r != EMPTY && r as usize >= n)
-        {
-            return Err(bad("a link out of range (damaged)".into()));
-        }
-        Ok(Graph {
-            layout: Layout { m, m0, upper_start },
-            entry,
-            levels,
-            layer0,
-            upper,
-        })
+        let layer0: Vec<u32> = layer0.into_iter().map(AtomicU32::into_inner).collect();
+        let upper = upper.into_iter().map(AtomicU32::into_inner).collect();
+        Ok(Graph::packed(layout, entry, levels, &layer0, upper))
     }
 }
 
@@ -809,7 +826,7 @@ mod tests {
         let (mut found, mut total) = (0, 0);
         for q in &queries {
             let exact: Vec<u32> = store.exact(q, 10).into_iter().map(|h| h.0).collect();
-            let got = graph.search(&store, q, 64);
+            let got = graph.search(&store, None, q, 64);
             assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "nearest first");
             found += got.iter().take(10).filter(|h| exact.contains(&h.0)).count();
             total += exact.len();
@@ -821,7 +838,10 @@ mod tests {
         graph.write(&path).unwrap();
         let again = Graph::read(&path, 6000).unwrap();
         for q in queries.iter().take(10) {
-            assert_eq!(graph.search(&store, q, 32), again.search(&store, q, 32));
+            assert_eq!(
+                graph.search(&store, None, q, 32),
+                again.search(&store, None, q, 32)
+            );
         }
         // Wrong row count, truncation and a link out of range are errors naming the file.
         let err = Graph::read(&path, 5999).err().unwrap().to_string();
@@ -834,11 +854,48 @@ mod tests {
         let err = Graph::read(&path, 6000).err().unwrap().to_string();
         assert!(err.contains("truncated"), "{err}");
         let mut bad = bytes.clone();
-        let at = HEADER_BYTES + 6000;
+        let at = HEADER_BYTES_PACKED + 6000 + 2 * 6000;
         bad[at..at + 4].copy_from_slice(&7000u32.to_le_bytes());
         std::fs::write(&path, &bad).unwrap();
         let err = Graph::read(&path, 6000).err().unwrap().to_string();
         assert!(err.contains("out of range"), "{err}");
+        // A link count that disagrees with the links.
+        let mut bad = bytes.clone();
+        let at = HEADER_BYTES_PACKED + 6000;
+        let count = u16::from_le_bytes([bad[at], bad[at + 1]]);
+        bad[at..at + 2].copy_from_slice(&(count - 1).to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        let err = Graph::read(&path, 6000).err().unwrap().to_string();
+        assert!(err.contains("link counts"), "{err}");
+        // Packed, layer 0 holds its links only: about half the 2·m slots it had.
+        let padded = graph.padded_layer0();
+        assert_eq!(padded.len(), 6000 * 16);
+        assert!(
+            graph.layer0.len() < padded.len() * 3 / 4,
+            "{}",
+            graph.layer0.len()
+        );
+        // A graph written before packing (layer 0 padded) still reads, to the same searches.
+        let mut old = Vec::new();
+        old.extend_from_slice(MAGIC_PADDED);
+        old.extend_from_slice(&6000u64.to_le_bytes());
+        for x in [8u32, 16, graph.entry, graph.upper.len() as u32, 0] {
+            old.extend_from_slice(&x.to_le_bytes());
+        }
+        old.extend_from_slice(&graph.levels);
+        for x in padded.iter().chain(&graph.upper) {
+            old.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(&path, &old).unwrap();
+        let again = Graph::read(&path, 6000).unwrap();
+        assert_eq!(again.starts, graph.starts);
+        assert_eq!(again.layer0, graph.layer0);
+        for q in queries.iter().take(10) {
+            assert_eq!(
+                graph.search(&store, None, q, 32),
+                again.search(&store, None, q, 32)
+            );
+        }
         std::fs::write(&path, b"junk").unwrap();
         let err = Graph::read(&path, 6000).err().unwrap().to_string();
         assert!(err.contains("relink"), "{err}");
@@ -895,7 +952,7 @@ mod tests {
         for q in queries.iter().chain([&dup]) {
             let exact = store.exact(q, 10);
             let floor = exact.last().unwrap().1 - 1e-3;
-            let got = graph.search(&store, q, 64);
+            let got = graph.search(&store, None, q, 64);
             found += got.iter().take(10).filter(|h| h.1 >= floor).count();
             total += exact.len();
         }

@@ -4,12 +4,17 @@
 use crate::error::{Context, Result, VectorError};
 use crate::hnsw::Graph;
 use crate::layout::GRAPH_FILE;
+use crate::pq::{Codebook, Codes};
 use crate::store::{VectorStore, VectorWriter, write_dead};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wikirag_core::{ModelInfo, Progress, StopFlag};
+
+mod update;
+use update::compact;
+pub use update::{VectorUpdate, VectorUpdateReport};
 
 pub use crate::layout::VECTORS_DIR;
 const META_FILE: &str = "meta.json";
@@ -34,6 +39,11 @@ pub struct HnswParams {
     pub ef_search: usize,
     /// Below this many vectors no graph is built: exact search is as fast.
     pub min_vectors: usize,
+    /// Whether the graph is walked with product-quantised codes (`pq.rs`: 1 byte per 8
+    /// dimensions, resident) and only the beam is scored against the int8 rows (read from
+    /// disk), rather than walked with the int8 rows themselves.
+    #[serde(default)]
+    pub codes: bool,
 }
 
 impl HnswParams {
@@ -61,6 +71,7 @@ impl Default for HnswParams {
             ef_construction: 200,
             ef_search: 0,
             min_vectors: 20_000,
+            codes: true,
         }
     }
 }
@@ -115,8 +126,10 @@ pub fn finish_build(
     if graph {
         let linked = link(&dir, &store, &params, progress, stop)?;
         seconds.insert("hnsw_build".to_string(), linked.seconds);
+        seconds.insert("hnsw_codes".to_string(), linked.codes_seconds);
         seconds.insert("hnsw_calibrate".to_string(), linked.calibrate_seconds);
         params.ef_search = linked.ef_search;
+        params.codes = linked.codes;
         graph_recall_at_10 = Some(linked.recall);
     } else if params.ef_search == 0 {
         params.ef_search = DEFAULT_EF_SEARCH;
@@ -182,7 +195,10 @@ const DEFAULT_EF_SEARCH: usize = 128;
 /// What [`link`] did.
 struct Linked {
     seconds: f64,
+    codes_seconds: f64,
     calibrate_seconds: f64,
+    /// Whether the graph is walked by codes (asked for, and measured to reach the target).
+    codes: bool,
     /// The beam width to record (measured when `params.ef_search` is 0) and its recall@10.
     ef_search: usize,
     recall: f64,
@@ -205,16 +221,80 @@ fn link(
     graph.write(&dir.join(GRAPH_FILE))?;
     let seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
+    let codes = write_codes(dir, store, params.codes)?;
+    let codes_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     let sample = read_sample(dir, store.dim());
-    let (ef_search, recall) =
-        crate::calibrate::beam_width(&graph, store, params.ef_search, &sample);
-    tracing::info!(ef_search, recall, "graph recall@10 against exact search");
+    let (ef_search, recall, codes) =
+        measure_walk(dir, &graph, store, codes, params.ef_search, &sample)?;
+    tracing::info!(
+        ef_search,
+        recall,
+        codes,
+        "graph recall@10 against exact search"
+    );
     Ok(Linked {
         seconds,
+        codes_seconds,
         calibrate_seconds: started.elapsed().as_secs_f64(),
         ef_search,
         recall,
+        codes,
     })
+}
+
+/// The beam width and its recall (`calibrate::beam_width`), and whether the graph is walked
+/// by `codes`: codes that reach [`crate::TARGET_RECALL`] at no beam width of the ladder while
+/// the int8 rows reach more are dropped (vectors codes describe badly, such as hashed
+/// features, are then walked by their rows: more memory, never less recall).
+fn measure_walk(
+    dir: &Path,
+    graph: &Graph,
+    store: &VectorStore,
+    codes: Option<Codes>,
+    ef: usize,
+    sample: &[Vec<f32>],
+) -> Result<(usize, f64, bool)> {
+    let (width, recall) = crate::calibrate::beam_width(graph, store, codes.as_ref(), ef, sample);
+    if codes.is_none() || recall >= crate::TARGET_RECALL || ef != 0 {
+        return Ok((width, recall, codes.is_some()));
+    }
+    let (rows_width, rows_recall) = crate::calibrate::beam_width(graph, store, None, 0, sample);
+    if rows_recall <= recall {
+        return Ok((width, recall, true));
+    }
+    tracing::warn!(
+        codes_recall = recall,
+        rows_recall,
+        "the graph's codes miss the target recall at every beam width: walking it by the int8 rows"
+    );
+    remove_codes(dir)?;
+    Ok((rows_width, rows_recall, false))
+}
+
+/// Trains and writes the codes of `store` when `wanted` (else removes any): see `pq.rs`.
+fn write_codes(dir: &Path, store: &VectorStore, wanted: bool) -> Result<Option<Codes>> {
+    if !wanted {
+        remove_codes(dir)?;
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let book = Codebook::train(store);
+    let trained = started.elapsed().as_secs_f64();
+    let codes = Codes::new(book.clone(), book.encode_store(store));
+    tracing::debug!(
+        train_seconds = trained,
+        encode_seconds = started.elapsed().as_secs_f64() - trained,
+        rows = store.len(),
+        "graph codes"
+    );
+    codes.write(dir)?;
+    Ok(Some(codes))
+}
+
+fn remove_codes(dir: &Path) -> Result<()> {
+    remove_if_present(&dir.join(crate::pq::CODES_FILE))?;
+    remove_if_present(&dir.join(crate::pq::CODEBOOK_FILE))
 }
 
 fn read_meta(dir: &Path) -> Result<VectorMeta> {
@@ -269,8 +349,9 @@ pub fn relink(
     }
     let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
     meta.graph = params.wants_graph(meta.count);
-    meta.seconds.remove("hnsw_build");
-    meta.seconds.remove("hnsw_calibrate");
+    for stage in ["hnsw_build", "hnsw_codes", "hnsw_calibrate"] {
+        meta.seconds.remove(stage);
+    }
     meta.graph_recall_at_10 = None;
     let mut params = params;
     if meta.graph {
@@ -278,11 +359,15 @@ pub fn relink(
         meta.seconds
             .insert("hnsw_build".to_string(), linked.seconds);
         meta.seconds
+            .insert("hnsw_codes".to_string(), linked.codes_seconds);
+        meta.seconds
             .insert("hnsw_calibrate".to_string(), linked.calibrate_seconds);
         params.ef_search = linked.ef_search;
+        params.codes = linked.codes;
         meta.graph_recall_at_10 = Some(linked.recall);
     } else {
         remove_if_present(&dir.join(GRAPH_FILE))?;
+        remove_codes(&dir)?;
         if params.ef_search == 0 {
             params.ef_search = DEFAULT_EF_SEARCH;
         }
@@ -293,6 +378,43 @@ pub fn relink(
     for old in OLD_GRAPH_FILES {
         remove_if_present(&dir.join(old))?;
     }
+    Ok(meta)
+}
+
+/// Switches how queries walk the graph of the index at `index_dir`, by codes or by the int8
+/// rows, without re-linking it: trains (or removes) the codes, then measures the beam width
+/// again (`ef_search` 0) or the recall of the one given. Writes in place: for a copy, as
+/// `relink` is (the caller publishes).
+pub fn rewalk(index_dir: &Path, codes: bool, ef_search: usize) -> Result<VectorMeta> {
+    let dir = index_dir.join(VECTORS_DIR);
+    let mut meta = read_meta(&dir)?;
+    if meta.format != VECTOR_FORMAT || !meta.graph {
+        return Err(VectorError::BadIndex {
+            path: dir.join(META_FILE),
+            message: format!(
+                "vector format {}{}: re-link it instead (`wikirag relink`)",
+                meta.format,
+                if meta.graph { "" } else { ", no graph" }
+            ),
+        });
+    }
+    let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
+    let graph = Graph::read(&dir.join(GRAPH_FILE), meta.count)?;
+    let started = Instant::now();
+    let codes = write_codes(&dir, &store, codes)?;
+    meta.seconds
+        .insert("hnsw_codes".to_string(), started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let sample = read_sample(&dir, meta.dim);
+    let (ef, recall, codes) = measure_walk(&dir, &graph, &store, codes, ef_search, &sample)?;
+    meta.seconds.insert(
+        "hnsw_calibrate".to_string(),
+        started.elapsed().as_secs_f64(),
+    );
+    meta.hnsw.codes = codes;
+    meta.hnsw.ef_search = ef;
+    meta.graph_recall_at_10 = Some(recall);
+    write_meta(&dir, &meta)?;
     Ok(meta)
 }
 
@@ -319,202 +441,6 @@ fn uniform_scale(meta: &VectorMeta) -> Option<f32> {
     (meta.format < 3).then_some(meta.scale)
 }
 
-/// What [`VectorUpdate::finish`] did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct VectorUpdateReport {
-    pub added: usize,
-    pub removed: usize,
-    /// Whether dead rows were dropped from the store (and the graph re-linked from scratch).
-    pub compacted: bool,
-    pub seconds: f64,
-}
-
-/// Changes the vectors of an index copy (a new generation being written, never a published
-/// one): rows of changed and deleted pages are marked dead, new rows are appended and linked
-/// into the existing graph.
-pub struct VectorUpdate {
-    dir: PathBuf,
-    meta: VectorMeta,
-    writer: VectorWriter,
-    /// Live rows by page id.
-    by_page: std::collections::HashMap<u64, Vec<u32>>,
-    dead: Vec<u32>,
-    removed: usize,
-}
-
-impl VectorUpdate {
-    /// Opens the vectors of the index copy at `index_dir` for changes.
-    pub fn open(index_dir: &Path) -> Result<VectorUpdate> {
-        let dir = index_dir.join(VECTORS_DIR);
-        let mut meta = read_meta(&dir)?;
-        if meta.format > VECTOR_FORMAT || (meta.format < 2 && meta.graph) {
-            return Err(VectorError::BadIndex {
-                path: dir.join(META_FILE),
-                message: format!(
-                    "vector format {} cannot be updated by this wikirag (reads {VECTOR_FORMAT}): rebuild the index",
-                    meta.format
-                ),
-            });
-        }
-        let format = meta.format;
-        upgrade_scales(&dir, &mut meta)?;
-        // Every row the update keeps is read once against the published block checksums
-        // first: damage is refused, never carried into the next generation and recorded as
-        // whole there.
-        let sums = if meta.format == format {
-            wikirag_core::blocks::BlockSums::read(index_dir).map_err(|e| VectorError::Damaged {
-                path: index_dir.join(wikirag_core::blocks::BLOCKS_FILE),
-                detail: e.to_string(),
-            })?
-        } else {
-            None
-        };
-        let store = VectorStore::open_checked(&dir, meta.dim, meta.count, None, sums.as_ref())?;
-        store
-            .verify_blocks()
-            .map_err(|damage| VectorError::Damaged {
-                path: dir.join(crate::store::VECTORS_FILE),
-                detail: damage.to_string(),
-            })?;
-        let mut by_page: std::collections::HashMap<u64, Vec<u32>> = Default::default();
-        let mut dead = Vec::new();
-        for row in 0..store.len() {
-            if store.is_dead(row) {
-                dead.push(row as u32);
-            } else {
-                by_page
-                    .entry(store.position(row).0)
-                    .or_default()
-                    .push(row as u32);
-            }
-        }
-        drop(store);
-        let writer = VectorWriter::append(&dir, meta.dim, meta.count)?;
-        Ok(VectorUpdate {
-            dir,
-            meta,
-            writer,
-            by_page,
-            dead,
-            removed: 0,
-        })
-    }
-
-    pub fn meta(&self) -> &VectorMeta {
-        &self.meta
-    }
-
-    /// Marks every row of page `page_id` dead (a changed or deleted page).
-    pub fn remove_page(&mut self, page_id: u64) {
-        if let Some(rows) = self.by_page.remove(&page_id) {
-            self.removed += rows.len();
-            self.dead.extend(rows);
-        }
-    }
-
-    /// Appends the vector of sentence `sentence` of page `page_id`.
-    pub fn add(&mut self, page_id: u64, sentence: u32, vector: &[f32]) -> Result<()> {
-        let row = (self.meta.count + self.writer.len()) as u32;
-        self.writer.add(page_id, sentence, vector)?;
-        // A page seen twice in one update (several revisions) replaces its own new rows too.
-        self.by_page.entry(page_id).or_default().push(row);
-        Ok(())
-    }
-
-    /// Writes the rows, the dead list and the graph; compacts when a quarter of the rows are
-    /// dead.
-    pub fn finish(
-        self,
-        progress: &dyn Progress,
-        stop: &StopFlag,
-    ) -> Result<(VectorMeta, VectorUpdateReport)> {
-        let started = Instant::now();
-        let VectorUpdate {
-            dir,
-            mut meta,
-            writer,
-            mut dead,
-            removed,
-            ..
-        } = self;
-        let added = writer.len();
-        let old_count = meta.count;
-        let count = writer.finish()?;
-        dead.sort_unstable();
-        dead.dedup();
-        write_dead(&dir, &dead)?;
-        meta.count = count;
-        meta.dead = dead.len();
-        let compacted = count > 0 && dead.len() as f64 >= COMPACT_DEAD_SHARE * count as f64;
-        if compacted {
-            compact(&dir, &mut meta, &dead)?;
-        }
-        let store = VectorStore::open(&dir, meta.dim, meta.count, None)?;
-        let params = meta.hnsw;
-        let had_graph = meta.graph && !compacted;
-        meta.graph = params.wants_graph(store.live());
-        meta.seconds.remove("hnsw_build");
-        let graph_path = dir.join(GRAPH_FILE);
-        if meta.graph {
-            let graph = if had_graph {
-                Graph::read(&graph_path, old_count)?.extend(
-                    &store,
-                    params.ef_construction,
-                    progress,
-                    stop,
-                )?
-            } else {
-                Graph::build(&store, params.m, params.ef_construction, progress, stop)?
-            };
-            if stop.is_stopped() {
-                return Err(VectorError::Interrupted);
-            }
-            graph.write(&graph_path)?;
-        } else {
-            remove_if_present(&graph_path)?;
-        }
-        write_meta(&dir, &meta)?;
-        let report = VectorUpdateReport {
-            added,
-            removed,
-            compacted,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        Ok((meta, report))
-    }
-}
-
-/// Rewrites the store of `dir` without its `dead` rows.
-fn compact(dir: &Path, meta: &mut VectorMeta, dead: &[u32]) -> Result<()> {
-    let store = VectorStore::open(dir, meta.dim, meta.count, None)?;
-    let dead: HashSet<u32> = dead.iter().copied().collect();
-    let tmp = dir.join("compact.tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).at(&tmp)?;
-    }
-    let mut out = VectorWriter::create(&tmp, meta.dim)?;
-    for row in 0..store.len() {
-        if !dead.contains(&(row as u32)) {
-            let (page, sentence) = store.position(row);
-            out.push_quantised(page, sentence, store.row(row), store.row_scale(row))?;
-        }
-    }
-    let count = out.finish()?;
-    drop(store);
-    for file in [
-        crate::store::VECTORS_FILE,
-        crate::store::ROWS_FILE,
-        crate::store::SCALES_FILE,
-    ] {
-        std::fs::rename(tmp.join(file), dir.join(file)).at(&dir.join(file))?;
-    }
-    std::fs::remove_dir_all(&tmp).at(&tmp)?;
-    remove_if_present(&dir.join(crate::store::DEAD_FILE))?;
-    meta.count = count;
-    meta.dead = 0;
-    Ok(())
-}
-
 fn remove_if_present(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
@@ -528,6 +454,8 @@ pub struct VectorIndex {
     meta: VectorMeta,
     store: VectorStore,
     graph: Option<Graph>,
+    /// The codes the graph is walked with (`hnsw.codes`).
+    codes: Option<Codes>,
 }
 
 /// How a query searches the vectors.
@@ -587,11 +515,21 @@ impl VectorIndex {
         } else {
             None
         };
+        let codes = if graph.is_some() && meta.hnsw.codes {
+            let codes = Codes::read(&dir, meta.dim, meta.count, sums.as_ref())?;
+            // Walked by codes, the int8 rows are read for a query's beam only: no read-ahead
+            // of the rows around them into memory.
+            store.advise_random();
+            Some(codes)
+        } else {
+            None
+        };
         Ok(VectorIndex {
             dir,
             meta,
             store,
             graph,
+            codes,
         })
     }
 
@@ -609,6 +547,15 @@ impl VectorIndex {
 
     pub fn has_graph(&self) -> bool {
         self.graph.is_some()
+    }
+
+    /// Bytes this index holds in memory whatever it is asked (the graph, the codes, each
+    /// row's position and scale); the int8 rows are memory-mapped on top of it and, when the
+    /// graph is walked by codes, read only for each query's beam.
+    pub fn resident_bytes(&self) -> usize {
+        self.graph.as_ref().map_or(0, Graph::resident_bytes)
+            + self.codes.as_ref().map_or(0, Codes::resident_bytes)
+            + self.store.resident_bytes()
     }
 
     /// Checks that queries embedded by `model` can search these vectors.
@@ -665,7 +612,7 @@ impl VectorIndex {
                 let store = &self.store;
                 let widen = (store.dead_count() * n).div_ceil(store.len().max(1));
                 let mut hits: Vec<(u32, f32)> = graph
-                    .search(store, query, ef.max(n) + widen)
+                    .search(store, self.codes.as_ref(), query, ef.max(n) + widen)
                     .into_iter()
                     .filter(|&(row, _)| !store.is_dead(row as usize))
                     .collect();
@@ -755,6 +702,7 @@ mod tests {
             ef_construction: efc,
             ef_search: ef,
             min_vectors: 1,
+            codes: true,
         };
         let build = |params: HnswParams, sample: &[Vec<f32>]| {
             let dir = tempfile::tempdir().unwrap();
@@ -882,12 +830,91 @@ mod tests {
     /// New rows linked into an existing graph are found as well as by a graph built over all
     /// rows; dead rows never come back.
     #[test]
+    fn a_graph_walked_by_codes_finds_what_its_rows_find_in_less_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages: Vec<(u64, u32, u32)> = (0..2500).map(|p| (p, 2, 0)).collect();
+        let params = HnswParams {
+            m: 8,
+            ef_construction: 64,
+            ef_search: 0,
+            min_vectors: 100,
+            codes: true,
+        };
+        let meta = build(dir.path(), &pages, params);
+        assert!(meta.hnsw.codes, "codes reach the target here: {meta:?}");
+        assert!(meta.graph_recall_at_10.unwrap() >= crate::TARGET_RECALL);
+        let index = VectorIndex::open(dir.path()).unwrap();
+        let queries: Vec<Vec<f32>> = (0..40u64).map(|i| vector(90_000 + i, 0, 0, 24)).collect();
+        let recall = |index: &VectorIndex| {
+            let ef = index.meta().hnsw.ef_search;
+            let mut found = 0;
+            for q in &queries {
+                let exact = index.search(q, 10, VectorSearch::Exact).unwrap();
+                let graph = index.search(q, 10, VectorSearch::Hnsw { ef }).unwrap();
+                // Scores are the int8 rows' (rescored), not the codes' approximations.
+                for h in &graph {
+                    assert_eq!(h.1, index.store().score(q, h.0 as usize));
+                }
+                found += graph.iter().filter(|h| exact.contains(h)).count();
+            }
+            found as f64 / (10 * queries.len()) as f64
+        };
+        let by_codes = recall(&index);
+        // (uniform random vectors and queries: harder than sentence embeddings, whose
+        // measured recalls are in benches/RESULTS.md)
+        assert!(by_codes >= 0.9, "recall@10 walked by codes: {by_codes}");
+        let with_codes = index.resident_bytes();
+        let codes =
+            std::fs::read(dir.path().join(VECTORS_DIR).join(crate::pq::CODES_FILE)).unwrap();
+        drop(index);
+        // Re-linked to walk by the rows: the codes go, the recall holds, more is read.
+        let meta = relink(
+            dir.path(),
+            HnswParams {
+                codes: false,
+                ..params
+            },
+            &NoProgress,
+            &StopFlag::new(),
+        )
+        .unwrap();
+        assert!(!meta.hnsw.codes);
+        let vectors = dir.path().join(VECTORS_DIR);
+        assert!(!vectors.join(crate::pq::CODES_FILE).exists());
+        assert!(!vectors.join(crate::pq::CODEBOOK_FILE).exists());
+        let index = VectorIndex::open(dir.path()).unwrap();
+        let by_rows = recall(&index);
+        assert!(by_rows >= 0.9, "recall@10 walked by rows: {by_rows}");
+        assert!(
+            by_codes >= by_rows - 0.05,
+            "codes {by_codes}, rows {by_rows}"
+        );
+        assert!(index.resident_bytes() < with_codes);
+        drop(index);
+        // Switched back without re-linking: the same codes (a codebook is deterministic).
+        let meta = rewalk(dir.path(), true, 0).unwrap();
+        assert!(meta.hnsw.codes);
+        assert_eq!(
+            std::fs::read(vectors.join(crate::pq::CODES_FILE)).unwrap(),
+            codes
+        );
+        let index = VectorIndex::open(dir.path()).unwrap();
+        assert!(recall(&index) >= 0.9);
+        drop(index);
+        // Codes that do not match the store are refused, naming the file.
+        std::fs::write(vectors.join(crate::pq::CODES_FILE), b"short").unwrap();
+        let err = VectorIndex::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(crate::pq::CODES_FILE), "{err}");
+    }
+
+    #[test]
     fn rows_linked_into_a_graph_are_found() {
         let params = HnswParams {
             m: 8,
             ef_construction: 64,
             ef_search: 64,
             min_vectors: 100,
+            codes: true,
         };
         let old: Vec<(u64, u32, u32)> = (0..1500).map(|p| (p, 2, 0)).collect();
         let dir = tempfile::tempdir().unwrap();
@@ -903,6 +930,15 @@ mod tests {
         }
         let (meta, report) = up.finish(&NoProgress, &StopFlag::new()).unwrap();
         assert!(meta.graph && !report.compacted);
+        // The new rows got codes from the build's codebook.
+        let vectors = dir.path().join(VECTORS_DIR);
+        assert!(meta.hnsw.codes);
+        assert_eq!(
+            std::fs::metadata(vectors.join(crate::pq::CODES_FILE))
+                .unwrap()
+                .len(),
+            (meta.count * crate::pq::slices(24)) as u64
+        );
         let index = VectorIndex::open(dir.path()).unwrap();
         assert!(index.has_graph());
         let (mut found, mut total) = (0, 0);

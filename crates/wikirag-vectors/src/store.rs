@@ -442,6 +442,36 @@ impl VectorStore {
         self.scales[row]
     }
 
+    /// Tells the kernel rows are read at random (no read-ahead around a row read).
+    pub(crate) fn advise_random(&self) {
+        #[cfg(unix)]
+        if let Err(e) = self.map.advise(memmap2::Advice::Random) {
+            tracing::debug!(error = %e, "madvise(RANDOM) on the vectors failed");
+        }
+    }
+
+    /// Bytes held in memory besides the memory-mapped rows (positions, scales, dead flags).
+    pub fn resident_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<(u64, u32)>()
+            + self.scales.capacity() * 4
+            + self.dead.capacity()
+    }
+
+    /// Row `row` back in f32 (its int8 values times its scale).
+    pub fn dequantized(&self, row: usize) -> Vec<f32> {
+        let mut v = vec![0f32; self.dim];
+        self.dequantize_into(row, &mut v);
+        v
+    }
+
+    /// [`VectorStore::dequantized`] into `out` (`dim` floats).
+    pub fn dequantize_into(&self, row: usize, out: &mut [f32]) {
+        let scale = self.scales[row];
+        for (o, &x) in out.iter_mut().zip(self.row(row)) {
+            *o = f32::from(x) * scale;
+        }
+    }
+
     /// (page id, sentence ordinal) of a row.
     pub fn position(&self, row: usize) -> (u64, u32) {
         self.rows[row]

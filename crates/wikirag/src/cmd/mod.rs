@@ -100,6 +100,17 @@ pub(crate) struct HnswArgs {
     /// Below this many vectors no HNSW graph is built (exact search is as fast).
     #[arg(long, default_value_t = HnswParams::default().min_vectors)]
     hnsw_min_vectors: usize,
+    /// How a query walks the graph: `codes` (product-quantised, 1 byte per 8 dimensions kept
+    /// in memory; only the beam is scored against the int8 rows, which stay on disk) or
+    /// `int8` (the rows themselves, all of them paged into memory over time).
+    #[arg(long, value_enum, default_value_t = GraphWalk::Codes)]
+    graph_walk: GraphWalk,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GraphWalk {
+    Codes,
+    Int8,
 }
 
 impl HnswArgs {
@@ -109,6 +120,7 @@ impl HnswArgs {
             ef_construction: self.ef_construction,
             ef_search: self.ef_search,
             min_vectors: self.hnsw_min_vectors,
+            codes: self.graph_walk == GraphWalk::Codes,
         }
     }
 }
