@@ -136,6 +136,7 @@ fn our_llama_pass_answers_as_candle_does_and_runs_requests_at_once() {
         ],
         max_tokens: 24,
         temperature: 0.0,
+        stop: Default::default(),
     };
     let mut same_start = 0;
     let mut report = Vec::new();

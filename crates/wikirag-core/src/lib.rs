@@ -25,7 +25,7 @@ pub use llm::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
 pub use panics::{catch_panic, panic_is_caught, panic_message};
 pub use progress::{NoProgress, Progress, StopFlag};
 pub use types::{
-    Article, Hit, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
+    Article, Hit, Mode, Page, SearchRequest, Sentence, SentenceKind, SiteInfo, encode_title,
 };
 
 /// The first `k` of `items` (best first) with at most `per_page` from one page (0: no cap).
@@ -114,6 +114,18 @@ pub trait Retriever: Send + Sync {
         last: u32,
     ) -> Result<Option<Vec<(u32, String)>>, Self::Error> {
         let _ = (page_id, last);
+        Ok(None)
+    }
+
+    /// The sentences at `(page_id, ordinal)` as hits (score 0, in the order asked) with
+    /// `context` neighbours on each side: what a client that holds a hit's id reads again.
+    /// `None` when this retriever cannot look sentences up.
+    fn sentences_at(
+        &self,
+        positions: &[(u64, u32)],
+        context: usize,
+    ) -> Result<Option<Vec<Hit>>, Self::Error> {
+        let _ = (positions, context);
         Ok(None)
     }
 }

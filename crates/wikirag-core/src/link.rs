@@ -8,6 +8,50 @@
 //!
 //! [Text Fragment]: https://wicg.github.io/scroll-to-text-fragment/
 
+/// A sentence to link to: its article, revision, place in the page and text.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkTarget<'a> {
+    pub url: &'a str,
+    pub revision_id: Option<u64>,
+    pub page_id: u64,
+    pub sentence: u32,
+    pub text: &'a str,
+}
+
+/// [`sentence_link`] for each target, the earlier sentences of each page read once through
+/// `page_sentences(page_id, last)` (a page's sentences `0..=last`, numbered; `None` when they
+/// cannot be had: the link is then chosen from the sentence alone).
+pub fn sentence_links(
+    targets: &[LinkTarget<'_>],
+    mut page_sentences: impl FnMut(u64, u32) -> Option<Vec<(u32, String)>>,
+) -> Vec<String> {
+    let mut last: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    for t in targets.iter().filter(|t| !t.url.is_empty()) {
+        let e = last.entry(t.page_id).or_insert(t.sentence);
+        *e = (*e).max(t.sentence);
+    }
+    let pages: std::collections::HashMap<u64, Vec<(u32, String)>> = last
+        .into_iter()
+        .map(|(page_id, last)| (page_id, page_sentences(page_id, last).unwrap_or_default()))
+        .collect();
+    targets
+        .iter()
+        .map(|t| {
+            let texts = pages.get(&t.page_id).map(Vec::as_slice).unwrap_or_default();
+            let earlier: Vec<&str> = texts
+                .iter()
+                .filter(|(n, _)| *n < t.sentence)
+                .map(|(_, text)| text.as_str())
+                .collect();
+            let text = texts
+                .iter()
+                .find(|(n, _)| *n == t.sentence)
+                .map_or(t.text, |(_, text)| text.as_str());
+            sentence_link(t.url, t.revision_id, text, &earlier)
+        })
+        .collect()
+}
+
 /// Words taken from each end of a sentence.
 const WORDS: usize = 4;
 /// A sentence of at most this many words is matched by its start alone.

@@ -27,6 +27,9 @@ pub struct LlmRequest {
     /// Most tokens to generate.
     pub max_tokens: usize,
     pub temperature: f32,
+    /// Set by whoever asked when the answer is no longer wanted (a cancelled request): the
+    /// backend stops generating at its next token.
+    pub stop: crate::StopFlag,
 }
 
 /// What came back.

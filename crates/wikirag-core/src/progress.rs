@@ -40,6 +40,14 @@ const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
 const PUBLISHING: u8 = 2;
 
+/// Flags compare by state (running, stopped, publishing), so options that hold one can be
+/// compared.
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &StopFlag) -> bool {
+        self.0.load(Ordering::Relaxed) == other.0.load(Ordering::Relaxed)
+    }
+}
+
 impl StopFlag {
     pub fn new() -> StopFlag {
         StopFlag::default()

@@ -588,6 +588,10 @@ impl Retriever for SentenceIndex {
         self.sentences(page_id, 0, last).map(Some)
     }
 
+    fn sentences_at(&self, positions: &[(u64, u32)], context: usize) -> Result<Option<Vec<Hit>>> {
+        self.fetch_hits(positions, context).map(Some)
+    }
+
     /// Positions from fast fields, no stored document read.
     fn search_positions(&self, request: &SearchRequest) -> Result<wikirag_core::ScoredPositions> {
         self.guarded(|| {

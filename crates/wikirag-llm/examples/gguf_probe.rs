@@ -42,12 +42,14 @@ fn main() {
         messages,
         max_tokens: max_new,
         temperature: 0.0,
+        stop: Default::default(),
     };
     // A warm-up with a short prompt (first-touch of the weights), then the measured run.
     let warm = LlmRequest {
         messages: vec![ChatMessage::new("user", "Hi")],
         max_tokens: 2,
         temperature: 0.0,
+        stop: Default::default(),
     };
     model
         .complete(&warm, &mut |_| {})

@@ -516,6 +516,10 @@ impl Llm for LocalGguf {
                 finish = "stop";
                 break;
             }
+            if request.stop.is_stopped() {
+                finish = "cancelled";
+                break;
+            }
             generated.push(next);
             // Decode the whole answer and emit what is new (tokens may split characters).
             let decoded = self

@@ -265,7 +265,7 @@ impl Llm for OpenAi {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/event-stream"));
             return if streamed {
-                read_stream(resp, on_token, self.config.timeout)
+                read_stream(resp, on_token, self.config.timeout, &request.stop)
             } else {
                 let text = resp
                     .into_body()
@@ -307,11 +307,17 @@ fn read_stream(
     resp: ureq::http::Response<ureq::Body>,
     on_token: &mut dyn FnMut(&str),
     timeout: Duration,
+    stop: &wikirag_core::StopFlag,
 ) -> Result<Completion, LlmError> {
     let reader = BufReader::new(resp.into_body().into_reader());
     let mut completion = Completion::default();
     let (mut events, mut done) = (0usize, false);
     for line in reader.lines() {
+        if stop.is_stopped() {
+            // Dropping the response closes the connection: the server stops generating.
+            completion.finish_reason = Some("cancelled".into());
+            return Ok(completion);
+        }
         let line = match line {
             Ok(line) => line,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {

@@ -119,6 +119,7 @@ fn request() -> LlmRequest {
         ],
         max_tokens: 64,
         temperature: 0.0,
+        stop: Default::default(),
     }
 }
 
@@ -304,6 +305,7 @@ fn local_gguf_loads_and_generates_deterministically() {
         messages: vec![ChatMessage::new("user", "the ".repeat(300))],
         max_tokens: 8,
         temperature: 0.0,
+        stop: Default::default(),
     };
     assert!(matches!(
         model.complete(&long, &mut |_| {}),

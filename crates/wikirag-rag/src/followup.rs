@@ -193,6 +193,7 @@ pub fn standalone_with(llm: &dyn Llm, turns: &[Turn<'_>]) -> Result<String, LlmE
         ],
         max_tokens: 64,
         temperature: 0.0,
+        stop: Default::default(),
     };
     let completion = llm.complete(&request, &mut |_| {})?;
     let line = completion.text.lines().find(|l| !l.trim().is_empty());

@@ -47,6 +47,9 @@ pub enum RagError {
         "the model's context ({window} tokens) cannot hold the question and an answer of {answer} tokens"
     )]
     NoRoom { window: usize, answer: usize },
+    /// [`AskOptions::stop`] was set: the answer is no longer wanted.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = RagError> = std::result::Result<T, E>;
@@ -87,6 +90,10 @@ pub struct AskOptions {
     pub summary_calls: usize,
     /// Summary calls stop being made past this time (ms).
     pub summary_time_limit_ms: u64,
+    /// Set when the answer is no longer wanted (a cancelled request): the pipeline stops at its
+    /// next step, a model at its next token, and the ask ends in [`RagError::Cancelled`].
+    #[serde(skip)]
+    pub stop: wikirag_core::StopFlag,
 }
 
 impl Default for AskOptions {
@@ -107,6 +114,7 @@ impl Default for AskOptions {
             summarise: false,
             summary_calls: 8,
             summary_time_limit_ms: 120_000,
+            stop: wikirag_core::StopFlag::default(),
         }
     }
 }
@@ -292,9 +300,18 @@ impl<R: Retriever> Rag<R> {
         timings.rewrite_ms = ms(t);
 
         // 2. Retrieve.
+        let cancelled = || {
+            if options.stop.is_stopped() {
+                Err(RagError::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
+        cancelled()?;
         let t = Instant::now();
         let hits = self.retrieve(question, rewritten.as_deref(), options)?;
         timings.retrieval_ms = ms(t);
+        cancelled()?;
 
         // 3.–5. Pack, generate, check.
         let (answer, packed_timings) = match &self.llm {
@@ -316,6 +333,8 @@ impl<R: Retriever> Rag<R> {
                 on_event,
             )?,
         };
+        // A model stopped mid-answer returns what it had: not an answer to give.
+        cancelled()?;
         let mut answer = answer;
         timings.packing_ms = packed_timings.packing_ms;
         timings.generation_ms = packed_timings.generation_ms;
@@ -327,33 +346,26 @@ impl<R: Retriever> Rag<R> {
     /// Links that land on each source's sentence, chosen against the sentences before it on
     /// its page (when the retriever can give them; else from the sentence alone).
     fn link_sources(&self, sources: &mut [Source]) {
-        let mut last: HashMap<u64, u32> = HashMap::new();
-        for s in sources.iter().filter(|s| !s.url.is_empty()) {
-            let e = last.entry(s.page_id).or_insert(s.sentence);
-            *e = (*e).max(s.sentence);
-        }
-        for (page_id, last) in last {
-            // Without the page's sentences, the link is chosen from the sentence alone.
-            let texts = match self.retriever.page_sentences(page_id, last) {
-                Ok(Some(texts)) => texts,
-                Ok(None) => Vec::new(),
-                Err(e) => {
+        let targets: Vec<wikirag_core::link::LinkTarget<'_>> = sources
+            .iter()
+            .map(|s| wikirag_core::link::LinkTarget {
+                url: &s.url,
+                revision_id: s.revision_id,
+                page_id: s.page_id,
+                sentence: s.sentence,
+                text: &s.text,
+            })
+            .collect();
+        let links = wikirag_core::link::sentence_links(&targets, |page_id, last| {
+            self.retriever
+                .page_sentences(page_id, last)
+                .unwrap_or_else(|e| {
                     tracing::warn!(page_id, "sentences for links: {e}");
-                    Vec::new()
-                }
-            };
-            for s in sources.iter_mut().filter(|s| s.page_id == page_id) {
-                let earlier: Vec<&str> = texts
-                    .iter()
-                    .filter(|(n, _)| *n < s.sentence)
-                    .map(|(_, t)| t.as_str())
-                    .collect();
-                let text = texts
-                    .iter()
-                    .find(|(n, _)| *n == s.sentence)
-                    .map_or(s.text.as_str(), |(_, t)| t.as_str());
-                s.link = wikirag_core::link::sentence_link(&s.url, s.revision_id, text, &earlier);
-            }
+                    None
+                })
+        });
+        for (s, link) in sources.iter_mut().zip(links) {
+            s.link = link;
         }
     }
 
@@ -532,6 +544,7 @@ impl<R: Retriever> Rag<R> {
                 messages: packed.messages.clone(),
                 max_tokens: answer_tokens,
                 temperature: options.temperature,
+                stop: options.stop.clone(),
             };
             let t = Instant::now();
             let result = llm.complete(&request, &mut |tok| on_event(AskEvent::Token(tok)));
@@ -689,6 +702,7 @@ impl<R: Retriever> Rag<R> {
                 messages,
                 max_tokens: answer_tokens,
                 temperature: options.temperature,
+                stop: options.stop.clone(),
             };
             let c = llm
                 .complete(&request, &mut |tok| on_event(AskEvent::Token(tok)))

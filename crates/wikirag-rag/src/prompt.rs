@@ -326,6 +326,7 @@ pub fn rewrite_with(llm: &dyn Llm, question: &str, lang: &str) -> Result<String,
         ],
         max_tokens: 32,
         temperature: 0.0,
+        stop: Default::default(),
     };
     let completion = llm.complete(&request, &mut |_| {})?;
     let line = completion

@@ -185,6 +185,7 @@ pub(crate) fn summarise(
             messages,
             max_tokens: summary_tokens,
             temperature: 0.0,
+            stop: options.stop.clone(),
         };
         out.calls += 1;
         let completion = match llm.complete(&request, &mut |_| {}) {

@@ -69,5 +69,7 @@ pub(crate) fn rag_error(e: RagError) -> ApiError {
             )
         }
         RagError::Retrieval(_) => ApiError::internal("ask", &e),
+        // Only a request that is gone sets the stop: no client reads this.
+        RagError::Cancelled => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cancelled"),
     }
 }

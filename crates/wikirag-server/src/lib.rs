@@ -6,6 +6,8 @@
 //! - `POST /v1/chat/completions` — the OpenAI chat format (streaming too), so chat front-ends
 //!   can use wikirag as a model that answers from Wikipedia with sources;
 //! - `GET /v1/models` — the one model (`wikirag`), as OpenAI clients list it;
+//! - `GET`/`POST /v1/colbert` — a ColBERTv2 server's format, for DSPy's retriever;
+//! - `/mcp` — the Model Context Protocol's streamable HTTP transport ([`mcp`]);
 //! - `GET /health`, and `GET /` — a small web page.
 //!
 //! Limits: body size, question length, k, a per-request timeout, a time limit on receiving the
@@ -15,9 +17,12 @@
 //! answered with a generic 500, or an `error` event once a stream has begun. Connections are
 //! [`serve`]d with their own limits ([`ConnectionLimits`]).
 
+mod colbert;
 mod error;
 mod limits;
 mod listen;
+mod lookup;
+pub mod mcp;
 mod openai;
 mod page;
 mod reload;
@@ -38,7 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wikirag_core::{BoxError, Hit, Retriever, SearchRequest};
+use wikirag_core::{BoxError, Hit, Mode, Retriever, SearchRequest};
 use wikirag_rag::followup::Turn;
 use wikirag_rag::{Answer, AskEvent, AskOptions, Rag, RagError};
 
@@ -61,6 +66,36 @@ pub trait Backend: Send + Sync + 'static {
     /// such as "When did he fly?" rewritten); `None` without a user message.
     fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
         wikirag_rag::followup::standalone(turns, None)
+    }
+    /// The retrievers a search may name ([`Backend::search_as`]); empty when the backend
+    /// searches one way only.
+    fn modes(&self) -> Vec<Mode> {
+        Vec::new()
+    }
+    /// [`Backend::search`] through one of [`Backend::modes`] (`None`: the served default).
+    fn search_as(&self, request: &SearchRequest, mode: Option<Mode>) -> Result<Vec<Hit>, BoxError> {
+        match mode {
+            None => self.search(request),
+            Some(m) => Err(format!("this server does not search by {}", m.name()).into()),
+        }
+    }
+    /// The sentences `0..=last` of a page, numbered ([`Retriever::page_sentences`]).
+    fn page_sentences(
+        &self,
+        page_id: u64,
+        last: u32,
+    ) -> Result<Option<Vec<(u32, String)>>, BoxError> {
+        let _ = (page_id, last);
+        Ok(None)
+    }
+    /// The sentences at `(page_id, ordinal)` as hits ([`Retriever::sentences_at`]).
+    fn sentences_at(
+        &self,
+        positions: &[(u64, u32)],
+        context: usize,
+    ) -> Result<Option<Vec<Hit>>, BoxError> {
+        let _ = (positions, context);
+        Ok(None)
     }
 }
 
@@ -100,6 +135,24 @@ impl<R: Retriever + 'static> Backend for Rag<R> {
     fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
         self.standalone_question(turns)
     }
+    fn page_sentences(
+        &self,
+        page_id: u64,
+        last: u32,
+    ) -> Result<Option<Vec<(u32, String)>>, BoxError> {
+        self.retriever()
+            .page_sentences(page_id, last)
+            .map_err(|e| Box::new(e) as BoxError)
+    }
+    fn sentences_at(
+        &self,
+        positions: &[(u64, u32)],
+        context: usize,
+    ) -> Result<Option<Vec<Hit>>, BoxError> {
+        self.retriever()
+            .sentences_at(positions, context)
+            .map_err(|e| Box::new(e) as BoxError)
+    }
 }
 
 /// Server limits and defaults.
@@ -122,7 +175,18 @@ pub struct ServerConfig {
     pub ask: AskOptions,
     /// Shown by /health.
     pub index_name: String,
+    /// `Host` values `/mcp` accepts (DNS rebinding): loopback names by default.
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser `Origin`s `/mcp` accepts (a request without one passes): loopback pages by
+    /// default, any other origin is refused 403.
+    pub mcp_allowed_origins: Vec<String>,
 }
+
+/// The `Host` names `/mcp` accepts unless told otherwise.
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// The browser origins `/mcp` accepts unless told otherwise.
+pub const LOOPBACK_ORIGINS: [&str; 3] =
+    ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -138,6 +202,8 @@ impl Default for ServerConfig {
             api_key: None,
             ask: AskOptions::default(),
             index_name: String::new(),
+            mcp_allowed_hosts: LOOPBACK_HOSTS.map(String::from).to_vec(),
+            mcp_allowed_origins: LOOPBACK_ORIGINS.map(String::from).to_vec(),
         }
     }
 }
@@ -153,22 +219,58 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
-/// The router.
-pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
-    let limit = config.max_body_bytes;
-    let state = Arc::new(AppState {
+/// The state every request and MCP session shares.
+pub(crate) fn state(backend: Arc<dyn Backend>, config: ServerConfig) -> Shared {
+    Arc::new(AppState {
         backend,
         slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
         queued: AtomicUsize::new(0),
         config,
         started: Instant::now(),
-    });
+    })
+}
+
+/// MCP's streamable HTTP transport over `state`: a session per client (older protocol
+/// versions), stateless requests for `2026-07-28`; the `Host` and `Origin` checks against DNS
+/// rebinding, and the body limit, are the SDK's, set from the server's config.
+fn mcp_service(
+    state: &Shared,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    mcp::WikiTools,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let c = &state.config;
+    let mut config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(c.mcp_allowed_hosts.clone())
+        .with_max_request_body_bytes(c.max_body_bytes);
+    config = if c.mcp_allowed_origins.is_empty() {
+        config.enforce_origin_validation()
+    } else {
+        config.with_allowed_origins(c.mcp_allowed_origins.clone())
+    };
+    let shared = state.clone();
+    StreamableHttpService::new(
+        move || Ok(mcp::WikiTools::new(shared.clone())),
+        Default::default(),
+        config,
+    )
+}
+
+/// The router.
+pub fn router(backend: Arc<dyn Backend>, config: ServerConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = state(backend, config);
     // The API behind the key (one layer, before any body is read); the page and /health open.
     let api = Router::new()
         .route("/v1/search", post(routes::search))
         .route("/v1/ask", post(routes::ask))
         .route("/v1/chat/completions", post(openai::chat))
         .route("/v1/models", get(openai::models))
+        .route("/v1/colbert", get(colbert::get).post(colbert::post))
+        .route_service("/mcp", mcp_service(&state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::require_key,

@@ -9,7 +9,7 @@ use crate::{Backend, Integrity};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use wikirag_core::{BoxError, Hit, SearchRequest};
+use wikirag_core::{BoxError, Hit, Mode, SearchRequest};
 use wikirag_rag::followup::Turn;
 use wikirag_rag::{Answer, AskEvent, AskOptions, RagError};
 
@@ -59,6 +59,26 @@ impl<B: Backend> Backend for Reloadable<B> {
     }
     fn standalone(&self, turns: &[Turn<'_>]) -> Option<String> {
         self.current().standalone(turns)
+    }
+    fn modes(&self) -> Vec<Mode> {
+        self.current().modes()
+    }
+    fn search_as(&self, request: &SearchRequest, mode: Option<Mode>) -> Result<Vec<Hit>, BoxError> {
+        self.current().search_as(request, mode)
+    }
+    fn page_sentences(
+        &self,
+        page_id: u64,
+        last: u32,
+    ) -> Result<Option<Vec<(u32, String)>>, BoxError> {
+        self.current().page_sentences(page_id, last)
+    }
+    fn sentences_at(
+        &self,
+        positions: &[(u64, u32)],
+        context: usize,
+    ) -> Result<Option<Vec<Hit>>, BoxError> {
+        self.current().sentences_at(positions, context)
     }
 }
 

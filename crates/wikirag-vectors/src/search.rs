@@ -6,40 +6,10 @@ use crate::index::{VectorIndex, VectorSearch};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
+pub use wikirag_core::Mode;
 use wikirag_core::{
     Embedder, Hit, Retriever, SearchRequest, SentenceLookup, TextRole, cap_per_page,
 };
-
-/// Which retrievers answer a query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Bm25,
-    Dense,
-    Hybrid,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Bm25 => "bm25",
-            Mode::Dense => "dense",
-            Mode::Hybrid => "hybrid",
-        }
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Mode, String> {
-        match s {
-            "bm25" => Ok(Mode::Bm25),
-            "dense" => Ok(Mode::Dense),
-            "hybrid" => Ok(Mode::Hybrid),
-            _ => Err(format!("unknown mode {s:?} (bm25, dense, hybrid)")),
-        }
-    }
-}
 
 /// How two ranked lists become one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +295,12 @@ where
         self.bm25
             .page_sentences(page_id, last)
             .map_err(|e| VectorError::Lookup(Box::new(e)))
+    }
+    fn sentences_at(&self, positions: &[(u64, u32)], context: usize) -> Result<Option<Vec<Hit>>> {
+        self.bm25
+            .fetch(positions, context)
+            .map(Some)
+            .map_err(VectorError::Lookup)
     }
 }
 

@@ -45,8 +45,11 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Answer a question with citations (extractive, an OpenAI-compatible server, or a local GGUF model).
     Ask(cmd::ask::AskArgs),
-    /// Serve the HTTP API and the web page.
+    /// Serve the HTTP API and the web page (and MCP at /mcp).
     Serve(cmd::serve::ServeArgs),
+    /// Serve the MCP tools (search, fetch, ask) over stdio, for assistants that start their
+    /// tools as processes (Claude Desktop, VS Code, Cursor).
+    Mcp(cmd::mcp::McpArgs),
 }
 
 fn main() {
@@ -65,7 +68,7 @@ fn main() {
     // "internal error"); other commands print their errors themselves.
     init_tracing(log_filter(
         cli.verbose,
-        matches!(cli.command, Command::Serve(_)),
+        matches!(cli.command, Command::Serve(_) | Command::Mcp(_)),
     ));
     // A panic the libraries catch (tantivy on a damaged segment) is reported as the error it
     // becomes; any other is a bug, said as one (never a bare backtrace hint).
@@ -143,6 +146,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Ask(args) => cmd::ask::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Mcp(args) => cmd::mcp::run(args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod extract;
 pub mod index;
 pub mod inspect;
+pub mod mcp;
 pub mod relink;
 pub mod search;
 pub mod serve;

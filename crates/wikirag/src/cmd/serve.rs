@@ -117,6 +117,15 @@ pub struct ServeArgs {
     /// index, and switch to it without a restart (0: only on SIGHUP).
     #[arg(long, default_value_t = 2)]
     pub reload_s: u64,
+    /// A `Host` name /mcp accepts besides loopback's (`localhost`, `127.0.0.1`, `::1`): the
+    /// name clients reach the server by when it listens beyond loopback (DNS rebinding
+    /// protection; repeat for several).
+    #[arg(long = "mcp-allowed-host", value_name = "HOST")]
+    pub mcp_allowed_hosts: Vec<String>,
+    /// A browser `Origin` /mcp accepts besides loopback pages, with its scheme
+    /// (`https://app.example.com:443`, `:*` for any port; repeat for several).
+    #[arg(long = "mcp-allowed-origin", value_name = "ORIGIN")]
+    pub mcp_allowed_origins: Vec<String>,
     #[command(flatten)]
     pub ask: AskFlags,
     #[command(flatten)]
@@ -149,6 +158,45 @@ impl wikirag_server::Backend for Served {
     fn standalone(&self, turns: &[wikirag_rag::followup::Turn<'_>]) -> Option<String> {
         wikirag_server::Backend::standalone(&*self.rag, turns)
     }
+    fn modes(&self) -> Vec<wikirag_core::Mode> {
+        use wikirag_core::Mode;
+        if self.rag.retriever().has_vectors() {
+            vec![Mode::Hybrid, Mode::Dense, Mode::Bm25]
+        } else {
+            vec![Mode::Bm25]
+        }
+    }
+    fn search_as(
+        &self,
+        request: &wikirag_core::SearchRequest,
+        mode: Option<wikirag_core::Mode>,
+    ) -> std::result::Result<Vec<wikirag_core::Hit>, wikirag_core::BoxError> {
+        let searcher = self.rag.retriever();
+        match mode {
+            Some(mode) if mode != searcher.options().mode => {
+                let options = wikirag_vectors::RetrievalOptions {
+                    mode,
+                    ..*searcher.options()
+                };
+                Ok(searcher.with_options(options).search(request)?)
+            }
+            _ => Ok(searcher.search(request)?),
+        }
+    }
+    fn page_sentences(
+        &self,
+        page_id: u64,
+        last: u32,
+    ) -> std::result::Result<Option<Vec<(u32, String)>>, wikirag_core::BoxError> {
+        wikirag_server::Backend::page_sentences(&*self.rag, page_id, last)
+    }
+    fn sentences_at(
+        &self,
+        positions: &[(u64, u32)],
+        context: usize,
+    ) -> std::result::Result<Option<Vec<wikirag_core::Hit>>, wikirag_core::BoxError> {
+        wikirag_server::Backend::sentences_at(&*self.rag, positions, context)
+    }
 }
 
 /// A new generation of the index, read whole against its checksums before it answers
@@ -164,6 +212,45 @@ fn open_generation(
         .map(|m| m.generation)
         .map_err(|e| e.to_string())?;
     Ok((opened, generation))
+}
+
+/// Swaps a new generation of the index into `backend` when `wikirag update` publishes one
+/// (checked every `reload_s` seconds; 0: only when the returned sender is signalled, as
+/// SIGHUP does).
+pub(crate) fn watch_generations(
+    backend: &Arc<wikirag_server::Reloadable<Served>>,
+    index: &std::path::Path,
+    reload_s: u64,
+    retrieval: RetrievalArgs,
+    llm: LlmArgs,
+) -> Result<std::sync::mpsc::Sender<()>> {
+    let (wake, woken) = std::sync::mpsc::channel();
+    let backend = backend.clone();
+    let index = index.to_path_buf();
+    let every = (reload_s > 0).then(|| Duration::from_secs(reload_s));
+    std::thread::Builder::new()
+        .name("wikirag-generations".into())
+        .spawn(move || {
+            let manifest = index.join(wikirag_index::MANIFEST_FILE);
+            wikirag_server::watch_generations(
+                &backend,
+                || std::fs::read(&manifest).ok(),
+                || open_generation(&index, &retrieval, &llm),
+                every,
+                &woken,
+                |reload| match reload {
+                    wikirag_server::Reload::Swapped { generation } => eprintln!(
+                        "wikirag: now serving generation {generation} of {}",
+                        index.display()
+                    ),
+                    wikirag_server::Reload::Refused { error } => eprintln!(
+                        "wikirag: warning: could not open the new generation of {} ({error}); still serving the previous one",
+                        index.display()
+                    ),
+                },
+            )
+        })?;
+    Ok(wake)
 }
 
 /// The server's API key: a variable named by `--server-key-env` must hold one.
@@ -218,38 +305,26 @@ pub fn run(args: ServeArgs) -> Result<i32> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "index".into()),
+        mcp_allowed_hosts: wikirag_server::LOOPBACK_HOSTS
+            .map(String::from)
+            .into_iter()
+            .chain(args.mcp_allowed_hosts.iter().cloned())
+            .collect(),
+        mcp_allowed_origins: wikirag_server::LOOPBACK_ORIGINS
+            .map(String::from)
+            .into_iter()
+            .chain(args.mcp_allowed_origins.iter().cloned())
+            .collect(),
         ..wikirag_server::ServerConfig::default()
     };
     let backend = Arc::new(wikirag_server::Reloadable::new(first));
-    let (wake, woken) = std::sync::mpsc::channel();
-    {
-        let backend = backend.clone();
-        let index = args.index.index.clone();
-        let every = (args.reload_s > 0).then(|| Duration::from_secs(args.reload_s));
-        let (retrieval, llm) = (args.retrieval, args.llm);
-        std::thread::Builder::new()
-            .name("wikirag-generations".into())
-            .spawn(move || {
-                let manifest = index.join(wikirag_index::MANIFEST_FILE);
-                wikirag_server::watch_generations(
-                    &backend,
-                    || std::fs::read(&manifest).ok(),
-                    || open_generation(&index, &retrieval, &llm),
-                    every,
-                    &woken,
-                    |reload| match reload {
-                        wikirag_server::Reload::Swapped { generation } => eprintln!(
-                            "wikirag: now serving generation {generation} of {}",
-                            index.display()
-                        ),
-                        wikirag_server::Reload::Refused { error } => eprintln!(
-                            "wikirag: warning: could not open the new generation of {} ({error}); still serving the previous one",
-                            index.display()
-                        ),
-                    },
-                )
-            })?;
-    }
+    let wake = watch_generations(
+        &backend,
+        &args.index,
+        args.reload_s,
+        args.retrieval,
+        args.llm,
+    )?;
     let app = wikirag_server::router(backend, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
