@@ -388,7 +388,11 @@ impl ServerHandler for WikiTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let progress_token = request.meta.as_ref().and_then(|m| m.get_progress_token());
+        // The SDK moves the request's `_meta` into the context.
+        let progress_token = context
+            .meta
+            .get_progress_token()
+            .or_else(|| request.meta.as_ref().and_then(|m| m.get_progress_token()));
         let result = match &*request.name {
             "search" => match args("search", request.arguments) {
                 Ok(a) => self.search(a).await,

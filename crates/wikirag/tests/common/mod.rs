@@ -68,6 +68,19 @@ pub fn serve(
     String,
     std::sync::mpsc::Receiver<String>,
 ) {
+    serve_env(index, extra, &[])
+}
+
+/// [`serve`] with variables set in the server's environment.
+pub fn serve_env(
+    index: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
     use std::io::BufRead;
     let mut server = Command::new(env!("CARGO_BIN_EXE_wikirag"))
         .args([
@@ -78,6 +91,7 @@ pub fn serve(
             "127.0.0.1:0",
         ])
         .args(extra)
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
