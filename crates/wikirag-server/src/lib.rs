@@ -219,6 +219,17 @@ struct AppState {
 
 type Shared = Arc<AppState>;
 
+impl AppState {
+    /// The server's ask options for one request, with a stop flag of its own (a clone would
+    /// share the configured one: one cancelled request would stop them all).
+    fn ask_options(&self) -> AskOptions {
+        AskOptions {
+            stop: wikirag_core::StopFlag::new(),
+            ..self.config.ask.clone()
+        }
+    }
+}
+
 /// The state every request and MCP session shares.
 pub(crate) fn state(backend: Arc<dyn Backend>, config: ServerConfig) -> Shared {
     Arc::new(AppState {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wikirag_core::{Mode, SearchRequest, StopFlag};
+use wikirag_core::{Mode, SearchRequest};
 use wikirag_rag::AskEvent;
 
 use crate::limits::{ask_caught, blocking, slot};
@@ -280,10 +280,9 @@ impl WikiTools {
     ) -> Result<CallToolResult, CallToolResult> {
         let s = &self.state;
         check_text(s, "question", &a.question)?;
-        let mut options = s.config.ask.clone();
+        let mut options = s.ask_options();
         options.max_question_chars = s.config.max_question_chars;
-        let stop = StopFlag::new();
-        options.stop = stop.clone();
+        let stop = options.stop.clone();
         let permit = slot(s).await.map_err(|e| tool_error(e.message))?;
         let backend = s.backend.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, Option<String>)>();

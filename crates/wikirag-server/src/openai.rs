@@ -119,7 +119,7 @@ pub(crate) fn chat_options(
     raw: &serde_json::Map<String, Value>,
     body: &ChatBody,
 ) -> Result<(AskOptions, Vec<String>), ApiError> {
-    let mut options = s.config.ask.clone();
+    let mut options = s.ask_options();
     options.max_question_chars = s.config.max_question_chars;
     let mut ignored: Vec<String> = raw
         .keys()
@@ -282,8 +282,13 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
                 usage: include_usage.then_some(None),
             })
         };
+        // A client that is gone (or stopped reading) no longer wants the answer: the model
+        // stops at its next token.
+        let stop = options.stop.clone();
         let send = |e: Event| {
-            send_until(&tx, e, deadline);
+            if !send_until(&tx, e, deadline) {
+                stop.stop();
+            }
         };
         send(chunk(
             Delta {

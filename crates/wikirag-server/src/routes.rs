@@ -86,7 +86,7 @@ pub(crate) struct AskBody {
 }
 
 pub(crate) fn ask_options(s: &AppState, body: &AskBody) -> Result<AskOptions, ApiError> {
-    let mut o = s.config.ask.clone();
+    let mut o = s.ask_options();
     o.k = check_k(s, body.k, o.k)?;
     if let Some(p) = body.per_page {
         o.per_page = p;
@@ -120,7 +120,16 @@ pub(crate) async fn ask(State(s): State<Shared>, body: Body) -> Result<Response,
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let deadline = Instant::now() + timeout;
-        let send = |event: Event| send_until(&tx, event, deadline);
+        // A client that is gone (or stopped reading) no longer wants the answer: the model
+        // stops at its next token.
+        let stop = options.stop.clone();
+        let send = |event: Event| {
+            let sent = send_until(&tx, event, deadline);
+            if !sent {
+                stop.stop();
+            }
+            sent
+        };
         let result = ask_caught(backend.as_ref(), &body.question, &options, &mut |e| {
             if Instant::now() > deadline {
                 return;

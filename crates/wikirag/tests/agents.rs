@@ -59,6 +59,30 @@ fn python(module: &str) -> Option<PathBuf> {
     py
 }
 
+/// A Python with `module`, a temporary folder and the sample index in it (`None`: skipped).
+fn fixture(module: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let py = python(module)?;
+    let dir = tempfile::tempdir().unwrap();
+    let index = sample_index(dir.path())?;
+    Some((py, dir, index))
+}
+
+/// A child process killed when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `wikirag serve` on `index` (killed at the end of the test) and its address.
+fn serve(index: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Killed, String) {
+    let (server, addr, _log) = common::serve_env(index, extra, env);
+    (Killed(server), addr)
+}
+
 /// Runs the MCP client script with `config`; it prints "ok" when every check passed.
 fn mcp_client(py: &Path, config: serde_json::Value, env: &[(&str, &str)]) {
     let out = Command::new(py)
@@ -86,12 +110,10 @@ fn stdio(index: &Path, extra: &[&str]) -> serde_json::Value {
 /// 2026-07-28 protocol and with the older initialize handshake.
 #[test]
 fn the_official_mcp_client_uses_every_tool_over_stdio_and_http() {
-    let Some(py) = python("mcp") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let Some(index) = sample_index(dir.path()) else {
+    let Some((py, _dir, index)) = fixture("mcp") else {
         return;
     };
-    let (mut server, addr, _log) = common::serve(&index, &[]);
+    let (_server, addr) = serve(&index, &[], &[]);
     for mode in ["auto", "legacy"] {
         mcp_client(
             &py,
@@ -104,29 +126,27 @@ fn the_official_mcp_client_uses_every_tool_over_stdio_and_http() {
             &[],
         );
     }
-    server.kill().unwrap();
-    let _ = server.wait();
 }
 
 /// An `ask` the client abandons (its answer streams slowly from an OpenAI-compatible stub):
 /// the model's stream is closed soon after the cancel, and the session answers the next call.
 #[test]
 fn a_cancelled_ask_stops_its_model_and_the_session_goes_on() {
-    let Some(py) = python("mcp") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let Some(index) = sample_index(dir.path()) else {
+    let Some((py, dir, index)) = fixture("mcp") else {
         return;
     };
     let log = dir.path().join("stub.log");
-    let mut stub = Command::new(&py)
-        .arg(script("slow_model.py"))
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut stub = Killed(
+        Command::new(&py)
+            .arg(script("slow_model.py"))
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut port = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(stub.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(stub.0.stdout.take().unwrap()),
         &mut port,
     )
     .unwrap();
@@ -142,7 +162,7 @@ fn a_cancelled_ask_stops_its_model_and_the_session_goes_on() {
     ];
     let env = [("OPENAI_API_KEY", "unused")];
     let log = log.to_str().unwrap();
-    let (mut server, addr, _log) = common::serve_env(&index, &llm, &env);
+    let (_server, addr) = serve(&index, &llm, &env);
     for mode in ["auto", "legacy"] {
         mcp_client(
             &py,
@@ -155,10 +175,80 @@ fn a_cancelled_ask_stops_its_model_and_the_session_goes_on() {
             &[],
         );
     }
-    server.kill().unwrap();
-    let _ = server.wait();
-    stub.kill().unwrap();
-    let _ = stub.wait();
+    // The HTTP API's streamed answers too: a client that hangs up stops the model.
+    let q = "Qui a été la première femme Premier ministre en France ?";
+    for (path, body) in [
+        (
+            "/v1/ask",
+            serde_json::json!({"question": q, "stream": true}),
+        ),
+        (
+            "/v1/chat/completions",
+            serde_json::json!({"model": "wikirag", "stream": true,
+                "messages": [{"role": "user", "content": q}]}),
+        ),
+    ] {
+        let streams = |kind: &str| -> std::collections::BTreeMap<u32, f64> {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    if w.len() != 3 || w[0] != kind {
+                        return None;
+                    }
+                    Some((w[1].parse().ok()?, w[2].parse().ok()?))
+                })
+                .collect()
+        };
+        let before = streams("started").keys().max().copied().unwrap_or(0);
+        let hung_up = hang_up_mid_answer(&addr, path, &body.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let asked = loop {
+            if let Some((&n, _)) = streams("started").range(before + 1..).next()
+                && let Some(&closed) = streams("closed").get(&n)
+            {
+                break (n, closed);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: the model's stream was still read 10 s after the client hung up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        assert!(asked.1 - hung_up < 3.0, "{path}: {asked:?} vs {hung_up}");
+    }
+}
+
+/// POSTs `body` to `path`, reads until the answer has begun streaming, hangs up: when (Unix s).
+fn hang_up_mid_answer(addr: &str, path: &str, body: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The stub's word, streamed: the model is generating.
+    while !String::from_utf8_lossy(&seen).contains("Cresson") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "{path}: the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 /// A raw `initialize` POST to `/mcp` with the given extra header lines: the status.
@@ -193,7 +283,7 @@ fn mcp_over_http_needs_the_key_and_a_trusted_host_and_origin() {
         return;
     };
     let key = "s3cret-key";
-    let (mut server, addr, _log) = common::serve_env(
+    let (_server, addr) = serve(
         &index,
         &["--server-key-env", "WIKIRAG_TEST_KEY"],
         &[("WIKIRAG_TEST_KEY", key)],
@@ -235,8 +325,6 @@ fn mcp_over_http_needs_the_key_and_a_trusted_host_and_origin() {
             &[],
         );
     }
-    server.kill().unwrap();
-    let _ = server.wait();
 }
 
 /// The MCP Inspector's CLI mode (npm, in `.ci/node`), over stdio and HTTP.
@@ -266,7 +354,7 @@ fn the_mcp_inspector_cli_lists_and_calls_the_tools() {
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{call:?}: {e}: {}", text(&out.stdout)))
     };
-    let (mut server, addr, _log) = common::serve(&index, &[]);
+    let (_server, addr) = serve(&index, &[], &[]);
     let url = format!("http://{addr}/mcp");
     let stdio_target = [BIN, "mcp", "--index", index.to_str().unwrap()];
     let http_target = [url.as_str(), "--transport", "http"];
@@ -320,20 +408,16 @@ fn the_mcp_inspector_cli_lists_and_calls_the_tools() {
         );
         assert_eq!(bad["isError"], true, "{bad}");
     }
-    server.kill().unwrap();
-    let _ = server.wait();
 }
 
 /// DSPy's ColBERTv2 client, GET and POST, and `dspy.Retrieve` configured with it, against
 /// `/v1/colbert` — unchanged DSPy code searching a local Wikipedia.
 #[test]
 fn dspy_retrieves_from_wikirag_as_from_a_colbertv2_server() {
-    let Some(py) = python("dspy") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let Some(index) = sample_index(dir.path()) else {
+    let Some((py, dir, index)) = fixture("dspy") else {
         return;
     };
-    let (mut server, addr, _log) = common::serve(&index, &[]);
+    let (_server, addr) = serve(&index, &[], &[]);
     let out = Command::new(&py)
         .arg(script("dspy_client.py"))
         .arg(format!("http://{addr}/v1/colbert"))
@@ -348,6 +432,4 @@ fn dspy_retrieves_from_wikirag_as_from_a_colbertv2_server() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    server.kill().unwrap();
-    let _ = server.wait();
 }

@@ -4,10 +4,9 @@
 
 use crate::cmd::IndexDir;
 use crate::cmd::ask::{AskFlags, LlmArgs};
-use crate::cmd::serve::{served, watch_generations};
+use crate::cmd::serve::{reloadable, served};
 use crate::retrieval::RetrievalArgs;
 use anyhow::{Context, Result};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -34,15 +33,8 @@ pub struct McpArgs {
 
 pub fn run(args: McpArgs) -> Result<i32> {
     let first = served(&args.index, &args.retrieval, &args.llm)?;
-    let backend = Arc::new(wikirag_server::Reloadable::new(first));
-    // Kept alive for the session: the watcher stops when nothing can wake it.
-    let _wake = watch_generations(
-        &backend,
-        &args.index,
-        args.reload_s,
-        args.retrieval,
-        args.llm,
-    )?;
+    // `_wake` kept for the session: the watcher ends when nothing can wake it.
+    let (backend, _wake) = reloadable(first, &args.index, args.reload_s, args.retrieval, args.llm)?;
     let config = wikirag_server::ServerConfig {
         max_question_chars: args.max_question_chars,
         request_timeout: Duration::from_secs(args.timeout_s),

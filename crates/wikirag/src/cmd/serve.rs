@@ -214,18 +214,23 @@ fn open_generation(
     Ok((opened, generation))
 }
 
-/// Swaps a new generation of the index into `backend` when `wikirag update` publishes one
-/// (checked every `reload_s` seconds; 0: only when the returned sender is signalled, as
-/// SIGHUP does).
-pub(crate) fn watch_generations(
-    backend: &Arc<wikirag_server::Reloadable<Served>>,
+/// What `serve` and `mcp` answer from: the generation being served, swapped when a new one is
+/// published.
+pub(crate) type ServedBackend = Arc<wikirag_server::Reloadable<Served>>;
+
+/// `first` served until `wikirag update` publishes a new generation of the index, then that
+/// one (checked every `reload_s` seconds; 0: only when the returned sender is signalled, as
+/// SIGHUP does; the watcher ends when the sender is dropped and nothing else wakes it).
+pub(crate) fn reloadable(
+    first: Served,
     index: &std::path::Path,
     reload_s: u64,
     retrieval: RetrievalArgs,
     llm: LlmArgs,
-) -> Result<std::sync::mpsc::Sender<()>> {
+) -> Result<(ServedBackend, std::sync::mpsc::Sender<()>)> {
+    let served = Arc::new(wikirag_server::Reloadable::new(first));
     let (wake, woken) = std::sync::mpsc::channel();
-    let backend = backend.clone();
+    let backend = served.clone();
     let index = index.to_path_buf();
     let every = (reload_s > 0).then(|| Duration::from_secs(reload_s));
     std::thread::Builder::new()
@@ -250,7 +255,7 @@ pub(crate) fn watch_generations(
                 },
             )
         })?;
-    Ok(wake)
+    Ok((served, wake))
 }
 
 /// The server's API key: a variable named by `--server-key-env` must hold one.
@@ -317,14 +322,7 @@ pub fn run(args: ServeArgs) -> Result<i32> {
             .collect(),
         ..wikirag_server::ServerConfig::default()
     };
-    let backend = Arc::new(wikirag_server::Reloadable::new(first));
-    let wake = watch_generations(
-        &backend,
-        &args.index,
-        args.reload_s,
-        args.retrieval,
-        args.llm,
-    )?;
+    let (backend, wake) = reloadable(first, &args.index, args.reload_s, args.retrieval, args.llm)?;
     let app = wikirag_server::router(backend, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
