@@ -8,7 +8,8 @@ For every question (two passes; the second is measured) it times, one after the 
   search   the server's own time for the search (`took_ms` of POST /v1/search);
   /v1      POST /v1/search, round trip on a kept-alive connection;
   stdio    a `tools/call search` over the pipes of `wikirag mcp`, round trip;
-  http     the same over streamable HTTP (a session, kept-alive connection), round trip.
+  http     the same over streamable HTTP (a 2025-06-18 session, kept-alive connection);
+  http 2026  the same in the 2026-07-28 protocol (stateless requests), round trip.
 The clients are raw JSON-RPC (no SDK) so that what is measured is the server's side. The
 report is p50/p95 of each, and p50 of the paired differences (what a transport adds to that
 same query's search). Both servers get the same retrieval flags (--mode etc. after --).
@@ -58,7 +59,7 @@ class Http:
         self.n = 0
         self.session = None
         self.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}})
-        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}).read()
 
     def post(self, msg):
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -85,6 +86,41 @@ class Http:
         return found
 
 
+class Http26:
+    """The 2026-07-28 protocol: stateless requests, each carrying its protocol metadata."""
+
+    META = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+
+    def __init__(self, host, port):
+        self.c = http.client.HTTPConnection(host, port)
+        self.n = 0
+
+    def call(self, method, params):
+        self.n += 1
+        body = {"jsonrpc": "2.0", "id": self.n, "method": method, "params": {**params, "_meta": self.META}}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "Mcp-Protocol-Version": "2026-07-28",
+            "Mcp-Method": method,
+            "Mcp-Name": params.get("name", ""),
+        }
+        self.c.request("POST", "/mcp", json.dumps(body), headers)
+        r = self.c.getresponse()
+        text = r.read().decode()
+        if r.getheader("content-type", "").startswith("application/json"):
+            return json.loads(text)
+        for line in text.split("\n"):
+            if line.startswith("data:") and line[5:].strip():
+                msg = json.loads(line[5:])
+                if msg.get("id") == self.n:
+                    return msg
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", required=True)
@@ -98,6 +134,7 @@ def main():
 
     server = subprocess.Popen(
         [a.bin, "serve", "--index", a.index, "--addr", f"127.0.0.1:{a.port}", *a.extra],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     for line in server.stderr:
@@ -105,6 +142,7 @@ def main():
             break
     stdio = Stdio([a.bin, "mcp", "--index", a.index, *a.extra])
     mcp_http = Http("127.0.0.1", a.port)
+    mcp_http26 = Http26("127.0.0.1", a.port)
     v1 = http.client.HTTPConnection("127.0.0.1", a.port)
 
     rows = []
@@ -120,12 +158,15 @@ def main():
             t = time.perf_counter()
             r2 = mcp_http.call("tools/call", {"name": "search", "arguments": {"query": q, "k": a.k}})
             t_http = time.perf_counter() - t
-            for r in (r1, r2):
+            t = time.perf_counter()
+            r3 = mcp_http26.call("tools/call", {"name": "search", "arguments": {"query": q, "k": a.k}})
+            t_http26 = time.perf_counter() - t
+            for r in (r1, r2, r3):
                 assert r and not r["result"].get("isError"), r
             ids = [f"{h['page_id']}:{h['sentence']}" for h in body["hits"]]
             assert [x["id"] for x in r1["result"]["structuredContent"]["results"]] == ids, q
             if rep == 1:
-                rows.append((body["took_ms"], t_v1 * 1e3, t_stdio * 1e3, t_http * 1e3))
+                rows.append((body["took_ms"], t_v1 * 1e3, t_stdio * 1e3, t_http * 1e3, t_http26 * 1e3))
     stdio.close()
     server.terminate()
     server.wait()
@@ -134,7 +175,7 @@ def main():
     print(f"{len(rows)} queries, k {a.k}, {a.index} {' '.join(a.extra)}")
     print(f"{'':>10} {'p50 ms':>8} {'p95 ms':>8} {'adds p50':>9}")
     print(f"{'search':>10} {pct(search, .5):8.3f} {pct(search, .95):8.3f}")
-    for i, name in [(1, "/v1"), (2, "stdio"), (3, "http")]:
+    for i, name in [(1, "/v1"), (2, "stdio"), (3, "http"), (4, "http 2026")]:
         xs = [r[i] for r in rows]
         adds = statistics.median(r[i] - r[0] for r in rows)
         print(f"{name:>10} {pct(xs, .5):8.3f} {pct(xs, .95):8.3f} {adds:9.3f}")

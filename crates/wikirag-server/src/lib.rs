@@ -256,7 +256,13 @@ fn mcp_service(
     let c = &state.config;
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(c.mcp_allowed_hosts.clone())
-        .with_max_request_body_bytes(c.max_body_bytes);
+        .with_max_request_body_bytes(c.max_body_bytes)
+        // A plain JSON answer where nothing streams before it (2026-07-28 requests; an `ask`
+        // that reports progress still streams).
+        .with_json_response(true)
+        // No priming event before each streamed answer (nothing here is long enough to want
+        // resuming after a reconnect; measured: benches/RESULTS.md, "MCP").
+        .with_sse_retry(None);
     config = if c.mcp_allowed_origins.is_empty() {
         config.enforce_origin_validation()
     } else {
