@@ -300,12 +300,9 @@ impl<R: Retriever> Rag<R> {
         timings.rewrite_ms = ms(t);
 
         // 2. Retrieve.
-        let cancelled = || {
-            if options.stop.is_stopped() {
-                Err(RagError::Cancelled)
-            } else {
-                Ok(())
-            }
+        let cancelled = || match options.stop.is_stopped() {
+            true => Err(RagError::Cancelled),
+            false => Ok(()),
         };
         cancelled()?;
         let t = Instant::now();

@@ -83,20 +83,26 @@ fn serve(index: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Killed, String)
     (Killed(server), addr)
 }
 
-/// Runs the MCP client script with `config`; it prints "ok" when every check passed.
-fn mcp_client(py: &Path, config: serde_json::Value, env: &[(&str, &str)]) {
+/// Runs one of the client scripts (`tests/agents/NAME`); it prints "ok" when every check
+/// passed.
+fn client_script(py: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) {
     let out = Command::new(py)
-        .arg(script("mcp_client.py"))
-        .arg(config.to_string())
+        .arg(script(name))
+        .args(args)
         .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
         out.status.success() && text(&out.stdout).contains("ok"),
-        "{config}\n{}\n{}",
+        "{name} {args:?}\n{}\n{}",
         text(&out.stdout),
         text(&out.stderr)
     );
+}
+
+/// The MCP client script with `config`.
+fn mcp_client(py: &Path, config: serde_json::Value, env: &[(&str, &str)]) {
+    client_script(py, "mcp_client.py", &[&config.to_string()], env);
 }
 
 fn stdio(index: &Path, extra: &[&str]) -> serde_json::Value {
@@ -418,18 +424,74 @@ fn dspy_retrieves_from_wikirag_as_from_a_colbertv2_server() {
         return;
     };
     let (_server, addr) = serve(&index, &[], &[]);
-    let out = Command::new(&py)
-        .arg(script("dspy_client.py"))
-        .arg(format!("http://{addr}/v1/colbert"))
-        // Offline: litellm's price list from the package, DSPy's cache in the test's folder.
-        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        .env("DSPY_CACHEDIR", dir.path().join("dspy-cache"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && text(&out.stdout).contains("ok"),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let cache = dir.path().join("dspy-cache");
+    // Offline: litellm's price list from the package, DSPy's cache in the test's folder.
+    client_script(
+        &py,
+        "dspy_client.py",
+        &[&format!("http://{addr}/v1/colbert")],
+        &[
+            ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+            ("DSPY_CACHEDIR", cache.to_str().unwrap()),
+        ],
     );
+}
+
+/// `wikirag mcp` writes only protocol to stdout — one JSON-RPC message per line, even when it
+/// has something to say (its banner, a warning) — so a client's reader never chokes.
+#[test]
+fn mcp_over_stdio_writes_only_protocol_to_stdout() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(index) = sample_index(dir.path()) else {
+        return;
+    };
+    let mut child = Command::new(BIN)
+        .args(["-v", "mcp", "--index", index.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let messages = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search","arguments":{"query":"Andorra","k":2}}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fetch","arguments":{"id":"nope"}}}"#,
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ask","arguments":{"question":"Qui a été la première femme Premier ministre en France ?"}}}"#,
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for m in messages {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    // Requests are served concurrently: answers come in any order. Read until all five are
+    // in, then close.
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut by_id = std::collections::BTreeMap::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let line = line.unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not JSON-RPC on stdout: {line:?}: {e}"));
+            assert_eq!(v["jsonrpc"], "2.0", "{line}");
+            by_id.insert(v["id"].as_u64().unwrap_or(0), line);
+            if by_id.len() == 5 {
+                break;
+            }
+        }
+        by_id
+    });
+    let by_id = reader.join().unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        by_id.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5],
+        "{by_id:?}"
+    );
+    assert!(by_id[&4].contains(r#""isError":true"#), "{}", by_id[&4]);
+    // What it had to say went to stderr.
+    assert!(text(&out.stderr).contains("MCP server on stdio"));
 }
