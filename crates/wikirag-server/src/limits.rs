@@ -182,6 +182,17 @@ pub(crate) fn send_until(
     }
 }
 
+/// Stops a request's pipeline when dropped, however its handler ends — answered, timed out,
+/// cancelled, or dropped because its client went away: work nobody will read stops at its next
+/// step or token instead of holding a slot (and a model) to the end.
+pub(crate) struct StopOnDrop(pub(crate) wikirag_core::StopFlag);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// Runs `ask`, turning a panic into an error the client is told about (a stream that has begun
 /// cannot change its status: it ends with an `error` event instead of ending silently).
 pub(crate) fn ask_caught(

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use wikirag_core::{Mode, SearchRequest};
 use wikirag_rag::AskEvent;
 
-use crate::limits::{ask_caught, blocking, slot};
+use crate::limits::{StopOnDrop, ask_caught, blocking, slot};
 use crate::lookup::{self, FetchError, SCOPES, Scope};
 use crate::{AppState, Shared};
 
@@ -282,7 +282,8 @@ impl WikiTools {
         check_text(s, "question", &a.question)?;
         let mut options = s.ask_options();
         options.max_question_chars = s.config.max_question_chars;
-        let stop = options.stop.clone();
+        // Set however this call ends (cancelled, timed out, answered): the model stops.
+        let _stop = StopOnDrop(options.stop.clone());
         let permit = slot(s).await.map_err(|e| tool_error(e.message))?;
         let backend = s.backend.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(f64, Option<String>)>();
@@ -316,8 +317,7 @@ impl WikiTools {
                     }
                 }
                 () = context.ct.cancelled() => {
-                    // The pipeline stops at its next step (or token); nothing is answered.
-                    stop.stop();
+                    // `_stop` stops the pipeline at its next step (or token); nothing is answered.
                     tracing::debug!("ask cancelled by the client");
                     return Err(tool_error("cancelled"));
                 }

@@ -16,7 +16,7 @@ use wikirag_rag::followup::Turn;
 use wikirag_rag::{Answer, AskEvent, AskOptions};
 
 use crate::error::ApiError;
-use crate::limits::{Body, ask_caught, blocking, check_text, parse, send_until, slot};
+use crate::limits::{Body, StopOnDrop, ask_caught, blocking, check_text, parse, send_until, slot};
 use crate::wire::{
     ChatChunk, ChatCompletion, Choice, ChunkChoice, Delta, ErrorBody, ErrorDetail, Extra, Message,
     ModelList, Usage, finish_reason,
@@ -226,6 +226,7 @@ pub(crate) async fn chat(State(s): State<Shared>, body: Body) -> Result<Response
         response
     };
     if !body.stream {
+        let _stop = StopOnDrop(options.stop.clone());
         let (question, answer) = blocking(&s, move || {
             let _permit = permit;
             let question = standalone(backend.as_ref());

@@ -16,7 +16,9 @@ use wikirag_core::SearchRequest;
 use wikirag_rag::{AskEvent, AskOptions};
 
 use crate::error::ApiError;
-use crate::limits::{Body, ask_caught, blocking, check_k, check_text, parse, send_until, slot};
+use crate::limits::{
+    Body, StopOnDrop, ask_caught, blocking, check_k, check_text, parse, send_until, slot,
+};
 use crate::{AppState, Integrity, Shared};
 
 pub(crate) async fn health(State(s): State<Shared>) -> (StatusCode, Json<Value>) {
@@ -108,6 +110,7 @@ pub(crate) async fn ask(State(s): State<Shared>, body: Body) -> Result<Response,
     let permit = slot(&s).await?;
     let backend = s.backend.clone();
     if !body.stream {
+        let _stop = StopOnDrop(options.stop.clone());
         let answer = blocking(&s, move || {
             let _permit = permit;
             ask_caught(backend.as_ref(), &body.question, &options, &mut |_| {})

@@ -181,53 +181,66 @@ fn a_cancelled_ask_stops_its_model_and_the_session_goes_on() {
             &[],
         );
     }
-    // The HTTP API's streamed answers too: a client that hangs up stops the model.
+    // The HTTP API too: a client that hangs up, streamed or not, stops the model.
     let q = "Qui a été la première femme Premier ministre en France ?";
-    for (path, body) in [
-        (
-            "/v1/ask",
-            serde_json::json!({"question": q, "stream": true}),
-        ),
-        (
-            "/v1/chat/completions",
-            serde_json::json!({"model": "wikirag", "stream": true,
-                "messages": [{"role": "user", "content": q}]}),
-        ),
-    ] {
-        let streams = |kind: &str| -> std::collections::BTreeMap<u32, f64> {
-            std::fs::read_to_string(log)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let w: Vec<&str> = l.split_whitespace().collect();
-                    if w.len() != 3 || w[0] != kind {
-                        return None;
-                    }
-                    Some((w[1].parse().ok()?, w[2].parse().ok()?))
-                })
-                .collect()
-        };
-        let before = streams("started").keys().max().copied().unwrap_or(0);
-        let hung_up = hang_up_mid_answer(&addr, path, &body.to_string());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let asked = loop {
-            if let Some((&n, _)) = streams("started").range(before + 1..).next()
-                && let Some(&closed) = streams("closed").get(&n)
-            {
-                break (n, closed);
-            }
+    let streams = |kind: &str| -> std::collections::BTreeMap<u32, f64> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                if w.len() != 3 || w[0] != kind {
+                    return None;
+                }
+                Some((w[1].parse().ok()?, w[2].parse().ok()?))
+            })
+            .collect()
+    };
+    for stream in [true, false] {
+        for (path, body) in [
+            (
+                "/v1/ask",
+                serde_json::json!({"question": q, "stream": stream}),
+            ),
+            (
+                "/v1/chat/completions",
+                serde_json::json!({"model": "wikirag", "stream": stream,
+                    "messages": [{"role": "user", "content": q}]}),
+            ),
+        ] {
+            let before = streams("started").keys().max().copied().unwrap_or(0);
+            let started = || streams("started").range(before + 1..).next().is_some();
+            let hung_up = hang_up_mid_answer(&addr, path, &body.to_string(), stream, &started);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let asked = loop {
+                if let Some((&n, _)) = streams("started").range(before + 1..).next()
+                    && let Some(&closed) = streams("closed").get(&n)
+                {
+                    break (n, closed);
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{path} (stream {stream}): the model's stream was still read 10 s after the client hung up"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            };
             assert!(
-                std::time::Instant::now() < deadline,
-                "{path}: the model's stream was still read 10 s after the client hung up"
+                asked.1 - hung_up < 3.0,
+                "{path} (stream {stream}): {asked:?} vs {hung_up}"
             );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        };
-        assert!(asked.1 - hung_up < 3.0, "{path}: {asked:?} vs {hung_up}");
+        }
     }
 }
 
-/// POSTs `body` to `path`, reads until the answer has begun streaming, hangs up: when (Unix s).
-fn hang_up_mid_answer(addr: &str, path: &str, body: &str) -> f64 {
+/// POSTs `body` to `path`, waits until the model is generating (its words streamed back, or
+/// the stub saying it `started` when the answer is not streamed), hangs up: when (Unix s).
+fn hang_up_mid_answer(
+    addr: &str,
+    path: &str,
+    body: &str,
+    streamed: bool,
+    started: &dyn Fn() -> bool,
+) -> f64 {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
@@ -240,15 +253,28 @@ fn hang_up_mid_answer(addr: &str, path: &str, body: &str) -> f64 {
         .unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    // The stub's word, streamed: the model is generating.
-    while !String::from_utf8_lossy(&seen).contains("Cresson") {
-        let n = s.read(&mut buf).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while if streamed {
+        // The stub's word, streamed back.
+        !String::from_utf8_lossy(&seen).contains("Cresson")
+    } else {
+        !started()
+    } {
         assert!(
-            n > 0,
-            "{path}: the stream ended: {}",
-            String::from_utf8_lossy(&seen)
+            std::time::Instant::now() < deadline,
+            "{path}: the model never began"
         );
-        seen.extend_from_slice(&buf[..n]);
+        if streamed {
+            let n = s.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "{path}: the stream ended: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
     drop(s);
     std::time::SystemTime::now()
