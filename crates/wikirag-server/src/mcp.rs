@@ -58,8 +58,8 @@ fn tools(s: &AppState) -> Vec<Tool> {
         },
         "required": ["id", "title", "url", "text", "section", "score"],
     });
-    let read_only = || {
-        ToolAnnotations::new()
+    let read_only = |title: &str| {
+        ToolAnnotations::with_title(title)
             .read_only(true)
             .destructive(false)
             .idempotent(true)
@@ -82,7 +82,7 @@ fn tools(s: &AppState) -> Vec<Tool> {
             "properties": {"results": {"type": "array", "items": result_item}},
             "required": ["results"],
         })))
-        .annotate(read_only().with_title_hint("Search Wikipedia")),
+        .annotate(read_only("Search Wikipedia")),
         Tool::new(
             "fetch",
             "Read a search result again by its id: the sentence with its neighbours, its section (the default) or the whole article, with the url that lands on the sentence.",
@@ -106,7 +106,7 @@ fn tools(s: &AppState) -> Vec<Tool> {
             },
             "required": ["id", "title", "text", "url", "metadata"],
         })))
-        .annotate(read_only().with_title_hint("Read a Wikipedia passage")),
+        .annotate(read_only("Read a Wikipedia passage")),
         Tool::new(
             "ask",
             "Answer a question from the offline Wikipedia index, citing the sentences it rests on as [1], [2]… Each citation has the id, title and a url that lands on the sentence. `abstained` is true when the sources do not answer.",
@@ -139,19 +139,8 @@ fn tools(s: &AppState) -> Vec<Tool> {
             },
             "required": ["answer", "citations", "abstained", "uncited", "truncated", "backend"],
         })))
-        .annotate(read_only().idempotent(false).with_title_hint("Ask Wikipedia")),
+        .annotate(read_only("Ask Wikipedia").idempotent(false)),
     ]
-}
-
-trait TitleHint {
-    fn with_title_hint(self, title: &str) -> Self;
-}
-
-impl TitleHint for ToolAnnotations {
-    fn with_title_hint(mut self, title: &str) -> Self {
-        self.title = Some(title.to_string());
-        self
-    }
 }
 
 fn schema(v: Value) -> Arc<JsonObject> {

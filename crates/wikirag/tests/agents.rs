@@ -415,29 +415,22 @@ fn the_mcp_inspector_cli_lists_and_calls_the_tools() {
         let top = &found["structuredContent"]["results"][0];
         assert_eq!(top["title"], "Andorra la Vella", "{found}");
         let id = top["id"].as_str().unwrap();
-        let doc = run(
-            target,
-            &[
-                "--method",
-                "tools/call",
-                "--tool-name",
-                "fetch",
-                "--tool-arg",
-                &format!("id={id}"),
-            ],
-        );
+        let fetch = |id: &str| {
+            run(
+                target,
+                &[
+                    "--method",
+                    "tools/call",
+                    "--tool-name",
+                    "fetch",
+                    "--tool-arg",
+                    &format!("id={id}"),
+                ],
+            )
+        };
+        let doc = fetch(id);
         assert_eq!(doc["structuredContent"]["id"], id, "{doc}");
-        let bad = run(
-            target,
-            &[
-                "--method",
-                "tools/call",
-                "--tool-name",
-                "fetch",
-                "--tool-arg",
-                "id=424242:9",
-            ],
-        );
+        let bad = fetch("424242:9");
         assert_eq!(bad["isError"], true, "{bad}");
     }
 }
