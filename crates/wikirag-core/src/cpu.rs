@@ -55,6 +55,15 @@ impl Simd {
             .collect()
     }
 
+    /// Whether the CPU itself runs `isa`, whatever [`CAP_ENV`] says (the kernels follow the
+    /// cap; a binary compiled for `isa` needs the CPU).
+    pub fn cpu_runs(isa: Isa) -> bool {
+        static FOUND: OnceLock<Option<Isa>> = OnceLock::new();
+        FOUND
+            .get_or_init(detect_cpu)
+            .is_some_and(|found| found >= isa)
+    }
+
     /// The instruction set this token proves.
     pub fn isa(self) -> Isa {
         self.0
@@ -66,7 +75,34 @@ impl Simd {
     }
 }
 
+/// The environment variable that caps detection (`avx512-vnni`, `avx512`, `avx2` or `none`):
+/// a machine runs the kernels a weaker one would, to test and measure every path on one box.
+pub const CAP_ENV: &str = "WIKIRAG_SIMD";
+
 fn detect() -> Option<Isa> {
+    let found = detect_cpu();
+    match std::env::var(CAP_ENV).ok().as_deref().map(str::trim) {
+        None | Some("") => found,
+        Some(cap) => {
+            let cap = match cap {
+                "none" | "scalar" => None,
+                "avx2" => Some(Isa::Avx2),
+                "avx512" => Some(Isa::Avx512),
+                "avx512-vnni" => Some(Isa::Avx512Vnni),
+                other => {
+                    tracing::warn!(
+                        "{CAP_ENV}={other:?} is not one of avx512-vnni, avx512, avx2, none; ignored"
+                    );
+                    return found;
+                }
+            };
+            // A cap never grants what the CPU lacks.
+            found.min(cap)
+        }
+    }
+}
+
+fn detect_cpu() -> Option<Isa> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;

@@ -21,7 +21,7 @@ pub use hub::{HubOptions, fetch_from_hub};
 pub use int8::kernel_name as int8_kernel;
 /// Whether this CPU can run the int8 query pass ([`Precision::Int8`]).
 pub use int8::supported as int8_supported;
-pub use tiny::write_tiny_bert;
+pub use tiny::{write_tiny_bert, write_tiny_bert_seeded};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;

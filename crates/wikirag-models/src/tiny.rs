@@ -15,7 +15,19 @@ use tokenizers::processors::bert::BertProcessing;
 /// Writes a random 2-layer BERT (hidden size `dim`) with a WordPiece vocabulary made of
 /// `words` (plus special tokens and single letters) into `dir`: `config.json`, `vocab.txt`,
 /// `tokenizer.json`, `model.safetensors` and sentence-transformers pooling files.
+/// The weights are the same on every call (seed 0): [`write_tiny_bert_seeded`] writes others.
 pub fn write_tiny_bert(dir: &Path, dim: usize, words: &[&str], pooling_cls: bool) -> Result<()> {
+    write_tiny_bert_seeded(dir, dim, words, pooling_cls, 0)
+}
+
+/// [`write_tiny_bert`] with weights drawn from `seed`: another seed, another model.
+pub fn write_tiny_bert_seeded(
+    dir: &Path,
+    dim: usize,
+    words: &[&str],
+    pooling_cls: bool,
+    seed: u64,
+) -> Result<()> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ModelError::Io { path, source }
@@ -110,6 +122,49 @@ pub fn write_tiny_bert(dir: &Path, dim: usize, words: &[&str], pooling_cls: bool
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     BertModel::load(vb, &config).map_err(candle)?;
+    make_deterministic(&varmap, seed).map_err(candle)?;
     varmap.save(&weights).map_err(candle)?;
+    Ok(())
+}
+
+/// Candle's CPU generator cannot be seeded, so every call would write another model and a test
+/// over its vectors would pass or fail by chance. Each randomly initialised tensor is redrawn
+/// from a generator seeded by `seed` and its name: normal, mean 0, standard deviation 1/sqrt(its last
+/// dimension) (the fan-in of a `[out, in]` weight, as candle's own initialisers scale);
+/// constant tensors (layer-norm ones and zeros) stay as they are.
+fn make_deterministic(varmap: &VarMap, seed: u64) -> candle_core::Result<()> {
+    let vars = varmap.data().lock().expect("varmap lock");
+    for (name, var) in vars.iter() {
+        let values: Vec<f32> = var.flatten_all()?.to_vec1()?;
+        if values.iter().all(|&v| v == values[0]) {
+            continue;
+        }
+        let fan_in = var.dims().last().copied().unwrap_or(1).max(1);
+        let std = 1.0 / (fan_in as f64).sqrt();
+        let mut state = name.bytes().fold(0xcbf2_9ce4_8422_2325u64 ^ seed, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut uniform = move || {
+            // splitmix64, mapped to (0, 1].
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+        };
+        let drawn: Vec<f32> = (0..values.len())
+            .map(|_| {
+                // Box-Muller.
+                let (u, v) = (uniform(), uniform());
+                (std * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+            })
+            .collect();
+        var.set(&candle_core::Tensor::from_vec(
+            drawn,
+            var.shape(),
+            &Device::Cpu,
+        )?)?;
+    }
     Ok(())
 }

@@ -39,6 +39,8 @@ enum Command {
     /// Re-link an index's HNSW graph from its stored vectors (other parameters, or an index
     /// from an older wikirag); nothing is re-read or re-embedded.
     Relink(cmd::relink::RelinkArgs),
+    /// One index from shards built apart (`index --part` on the units of a distributed build).
+    Merge(cmd::merge::MergeArgs),
     /// Print the cleaned text of a dump's articles (what the index sees).
     Extract(cmd::extract::ExtractArgs),
     /// Measure retrieval quality on a question set, optionally sweeping parameters.
@@ -56,7 +58,7 @@ fn main() {
     // Built for x86-64-v3 (.cargo/config.toml): say so on an older CPU instead of dying on
     // an illegal instruction.
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    if wikirag_core::cpu::Simd::get(wikirag_core::cpu::Isa::Avx2).is_none() {
+    if !wikirag_core::cpu::Simd::cpu_runs(wikirag_core::cpu::Isa::Avx2) {
         eprintln!(
             "error: this wikirag binary was built for x86-64-v3 (AVX2, FMA) and this CPU lacks \
              them; rebuild with RUSTFLAGS=\"-C target-cpu=native\" cargo build --release"
@@ -142,6 +144,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Search(args) => cmd::search::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Relink(args) => cmd::relink::run(args),
+        Command::Merge(args) => cmd::merge::run(args),
         Command::Extract(args) => cmd::extract::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Ask(args) => cmd::ask::run(args),
