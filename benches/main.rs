@@ -104,6 +104,7 @@ fn read(c: &mut Criterion) {
                     threads,
                     parallel,
                     multistream_index: None,
+                    part: None,
                 };
                 let opened = wikirag_corpus::open(&path, &opts, Arc::new(NoProgress)).unwrap();
                 let mut r = wikirag_corpus::DumpReader::new(&path, opened.reader).unwrap();

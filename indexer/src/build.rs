@@ -108,7 +108,12 @@ pub fn build(
             records
         }
     };
-    if records.iter().all(|r| r.articles == 0) {
+    // A work unit of a distributed build may hold no article (only redirects, or pages of
+    // other namespaces): read to its end without a fault, it is a shard like any other.
+    let whole_parts = records
+        .iter()
+        .all(|r| r.part.is_some() && r.fatal_error.is_none());
+    if records.iter().all(|r| r.articles == 0) && !whole_parts {
         return Err(IndexerError::NothingIndexed(why_nothing(
             &records,
             &config.read.namespaces,

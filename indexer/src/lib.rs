@@ -12,6 +12,7 @@
 mod build;
 mod embed;
 mod error;
+mod merge;
 mod read;
 mod relink;
 mod update;
@@ -19,6 +20,7 @@ mod update;
 pub use build::{BuildConfig, BuildReport, build};
 pub use embed::{EmbedConfig, passage_text, peak_rss_mb, record_vectors};
 pub use error::{IndexerError, Result};
+pub use merge::{MergeConfig, MergeReport, merge};
 pub use read::{
     Input, PageFilter, ReadConfig, Sink, dump_date, read_filtered, read_into, site_info,
 };

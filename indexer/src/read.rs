@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wikirag_core::{Article, Language, Page, Progress, StopFlag};
-use wikirag_corpus::{CleanOptions, Cleaner, CorpusError, DumpReader, OpenOptions};
+use wikirag_corpus::{CleanOptions, Cleaner, CorpusError, DumpReader, OpenOptions, Part};
 use wikirag_index::{DumpRecord, IndexBuilder, Redirect};
 
 /// One input file.
@@ -16,6 +16,8 @@ pub struct Input {
     pub path: PathBuf,
     /// Its `-multistream-index.txt[.bz2]`, if any.
     pub multistream_index: Option<PathBuf>,
+    /// Only these streams of a multistream file (a distributed build's work unit).
+    pub part: Option<Part>,
 }
 
 impl Input {
@@ -23,6 +25,7 @@ impl Input {
         Input {
             path: path.into(),
             multistream_index: None,
+            part: None,
         }
     }
 
@@ -37,6 +40,7 @@ impl Input {
             path: self.path.display().to_string(),
             date: dump_date(&file_name),
             file_name,
+            part: self.part.map(|p| p.to_string()),
             ..DumpRecord::default()
         }
     }
@@ -54,6 +58,7 @@ impl Input {
         Input {
             path,
             multistream_index: companion,
+            part: None,
         }
     }
 }
@@ -278,6 +283,7 @@ fn read_one(
         threads,
         multistream_index: input.multistream_index.clone(),
         parallel: config.parallel_decompression,
+        part: input.part,
     };
     let (head_tx, head_rx) = bounded::<std::result::Result<Head, CorpusError>>(1);
     let (page_tx, page_rx) = bounded::<Page>(threads * 64);
@@ -724,6 +730,7 @@ mod tests {
                 inputs: vec![Input {
                     path: path.to_path_buf(),
                     multistream_index: Some(index.clone()),
+                    part: None,
                 }],
                 ..ReadConfig::default()
             };

@@ -61,6 +61,12 @@ pub enum CorpusError {
         offset: u64,
         field: &'static str,
     },
+    #[error("{path}: part {part}: {message}")]
+    BadPart {
+        path: PathBuf,
+        part: String,
+        message: String,
+    },
     #[error("{path}: bad multistream index {index}: line {line}: {message}")]
     BadIndex {
         path: PathBuf,

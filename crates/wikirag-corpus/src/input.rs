@@ -51,6 +51,9 @@ fn find_stream_starts_from(bytes: &[u8], from: usize) -> Option<usize> {
         .find(|&at| is_stream_start(&bytes[at..]))
 }
 
+mod part;
+pub use part::Part;
+
 /// Options for opening a dump.
 #[derive(Clone, Debug)]
 pub struct OpenOptions {
@@ -60,6 +63,9 @@ pub struct OpenOptions {
     pub multistream_index: Option<PathBuf>,
     /// Use parallel decompression when a bzip2 file has several streams.
     pub parallel: bool,
+    /// Read only the streams in this range of compressed bytes of a multistream file (with its
+    /// head stream, for `<siteinfo>`): one work unit of a distributed build.
+    pub part: Option<Part>,
 }
 
 impl Default for OpenOptions {
@@ -68,6 +74,7 @@ impl Default for OpenOptions {
             threads: 0,
             multistream_index: None,
             parallel: true,
+            part: None,
         }
     }
 }
@@ -174,6 +181,9 @@ impl<R: Read> Read for Position<R> {
 /// kept and handed on, never read twice. Only a regular file is split by a multistream index
 /// (that needs seeking); for anything else the streams are found by scanning.
 pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> Result<Opened> {
+    if let Some(part) = options.part {
+        return part::open_part(path, part, options, progress);
+    }
     let open_err = |source| CorpusError::Open {
         path: path.to_path_buf(),
         source,
@@ -269,6 +279,7 @@ pub fn open(path: &Path, options: &OpenOptions, progress: Arc<dyn Progress>) -> 
                         ParallelBzReader::start(
                             path.to_path_buf(),
                             counted,
+                            0,
                             index,
                             threads,
                             damage.clone(),
@@ -457,9 +468,11 @@ pub struct ParallelBzReader {
 const MAX_STREAM_BYTES: usize = 512 << 20;
 
 impl ParallelBzReader {
+    /// `base`: the file offset of `file`'s first byte (`index` holds file offsets).
     fn start<R: Read + Send + 'static>(
         path: PathBuf,
         file: R,
+        base: u64,
         index: Option<Vec<u64>>,
         threads: usize,
         damage: DamageLog,
@@ -491,7 +504,7 @@ impl ParallelBzReader {
             });
         }
         let res_tx_split = res_tx;
-        thread::spawn(move || match split_streams(file, index, &job_tx) {
+        thread::spawn(move || match split_streams(file, base, index, &job_tx) {
             Ok(streams) => {
                 let _ = res_tx_split.send((streams, Msg::End));
             }
@@ -630,12 +643,13 @@ fn decode_stream(bytes: &[u8]) -> (Vec<u8>, Option<io::Error>) {
 /// offsets or at stream headers found by scanning.
 fn split_streams<R: Read>(
     mut file: R,
+    base: u64,
     index: Option<Vec<u64>>,
     jobs: &crossbeam_channel::Sender<Chunk>,
 ) -> Result<u64, (u64, io::Error)> {
     let mut seq = 0u64;
     let mut buf: Vec<u8> = Vec::new();
-    let mut buf_start = 0u64; // file offset of buf[0]
+    let mut buf_start = base; // file offset of buf[0]
     let mut eof = false;
     let mut cuts = index.map(|v| v.into_iter().peekable());
     let mut scan_from = 1usize;

@@ -17,7 +17,7 @@ mod xml;
 
 pub use clean::{CleanOptions, Cleaner};
 pub use error::{CorpusError, Result};
-pub use input::{Compression, OpenMode, OpenOptions, Opened, open};
+pub use input::{Compression, OpenMode, OpenOptions, Opened, Part, open};
 pub use split::{MAX_SENTENCE_BYTES, split_sentences, split_sentences_uax29};
 pub use tidy::tidy;
 pub use xml::{DEFAULT_MAX_PAGE_BYTES, DumpReader};

@@ -49,6 +49,8 @@ pub enum IndexError {
         "index {path} is damaged: {detail}; `wikirag inspect --verify {path}` names the damaged file, and rebuilding the index repairs it"
     )]
     Damaged { path: PathBuf, detail: String },
+    #[error("{path}: cannot merge: {message}")]
+    Merge { path: PathBuf, message: String },
     #[error("{path}: no sentence {sentence} in page {page_id}")]
     NoSuchSentence {
         path: PathBuf,

@@ -13,6 +13,7 @@ pub mod facts;
 mod layout;
 mod lock;
 pub mod manifest;
+mod merge;
 mod reader;
 pub mod schema;
 mod staging;
@@ -29,6 +30,7 @@ pub use lock::WriterLock;
 pub use manifest::{
     BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,
 };
+pub use merge::{Adopted, adopt_segments, adopted_manifest};
 pub use reader::{SearchOptions, SentenceIndex};
 pub use staging::{Generation, Staging};
 pub use update::{IndexUpdater, IndexedPage};

@@ -42,6 +42,10 @@ pub struct DumpRecord {
     /// Updates: pages whose revision the index already held (compared, not parsed).
     #[serde(default)]
     pub unchanged: u64,
+    /// The range of compressed bytes read (`START:END`) when only a part of the file was:
+    /// a work unit of a distributed build (`wikirag index --part`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
     /// The first per-page errors, for the record (all are counted in `skipped`).
     pub page_errors: Vec<String>,
     pub seconds: f64,

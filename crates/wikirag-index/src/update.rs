@@ -189,7 +189,7 @@ fn searcher(index: &Index, dir: &Path) -> Result<tantivy::Searcher> {
 }
 
 /// (wiki, page id) → revision, kind and title of every page and redirect document.
-fn read_pages(
+pub(crate) fn read_pages(
     index: &Index,
     fields: &Fields,
     dir: &Path,

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wikirag_core::{ModelInfo, Progress, StopFlag};
 
+mod merge;
 mod update;
+pub use merge::merge;
 use update::compact;
 pub use update::{VectorUpdate, VectorUpdateReport};
 

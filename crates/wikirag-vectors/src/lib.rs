@@ -24,7 +24,7 @@ pub use calibrate::TARGET_RECALL;
 pub use error::{Result, VectorError};
 pub use index::{
     COMPACT_DEAD_SHARE, HnswParams, VECTOR_FORMAT, VECTORS_DIR, VectorIndex, VectorMeta,
-    VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, relink, rewalk,
+    VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, merge, relink, rewalk,
 };
 pub use journal::{PassageKey, ResumableWriter, journal_dir};
 pub use search::{DENSE_WEIGHT, Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};

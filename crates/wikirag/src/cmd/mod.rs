@@ -7,6 +7,7 @@ pub mod extract;
 pub mod index;
 pub mod inspect;
 pub mod mcp;
+pub mod merge;
 pub mod relink;
 pub mod search;
 pub mod serve;
@@ -43,6 +44,11 @@ pub(crate) struct ReadArgs {
     /// an index beside a dump under Wikimedia's name is found without this flag).
     #[arg(long)]
     multistream_index: Option<PathBuf>,
+    /// Read only the bzip2 streams in this range of compressed bytes of the first dump
+    /// (`START:END`, both stream starts of its multistream index; `END` may be `end`): one
+    /// work unit of a distributed build, merged with the others by `wikirag merge`.
+    #[arg(long)]
+    part: Option<wikirag_corpus::Part>,
     /// Namespaces to keep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     namespaces: Vec<i32>,
@@ -71,6 +77,9 @@ impl ReadArgs {
         let mut inputs: Vec<Input> = self.dumps.iter().map(Input::with_companion_index).collect();
         if let (Some(first), Some(index)) = (inputs.first_mut(), &self.multistream_index) {
             first.multistream_index = Some(index.clone());
+        }
+        if let Some(first) = inputs.first_mut() {
+            first.part = self.part;
         }
         ReadConfig {
             inputs,
