@@ -10,8 +10,8 @@ use wikirag_corpus::Part;
 use wikirag_index::{IndexError, Manifest, SentenceIndex};
 use wikirag_indexer::{EmbedConfig, IndexerError, Input, MergeConfig, ReadConfig};
 use wikirag_models::{BertEmbedder, EmbedderOptions, write_tiny_bert};
-use wikirag_tests::{build_with, root, sample};
-use wikirag_vectors::{Dense, HnswParams, Mode, RetrievalOptions, Searcher, VectorIndex};
+use wikirag_tests::{assert_same_answers, build_with, sample};
+use wikirag_vectors::HnswParams;
 
 const WORDS: &[&str] = &[
     "the",
@@ -87,43 +87,6 @@ fn units() -> Vec<Input> {
     out
 }
 
-fn questions() -> Vec<String> {
-    let mut out = Vec::new();
-    for file in [
-        "tests/eval/enwiki-vital.jsonl",
-        "tests/eval/frwiki-vital.jsonl",
-        "tests/eval/enwiki-2016.jsonl",
-        "tests/eval/frwiki-2022.jsonl",
-        "data/sample/questions.jsonl",
-    ] {
-        let text = std::fs::read_to_string(root().join(file)).unwrap();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            out.push(v["question"].as_str().unwrap().to_string());
-        }
-    }
-    assert!(out.len() > 300, "{}", out.len());
-    out
-}
-
-fn searcher(
-    dir: &Path,
-    model: &Arc<BertEmbedder>,
-    mode: Mode,
-) -> Searcher<SentenceIndex, BertEmbedder> {
-    let bm25 = Arc::new(SentenceIndex::open(dir).unwrap());
-    let vectors = Arc::new(VectorIndex::open(dir).unwrap());
-    Searcher::new(
-        bm25,
-        Some(Arc::new(Dense::new(model.clone(), vectors).unwrap())),
-        RetrievalOptions {
-            mode,
-            exact: true,
-            ..RetrievalOptions::default()
-        },
-    )
-}
-
 #[test]
 fn a_merge_of_parts_answers_like_one_build() {
     let tmp = tempfile::tempdir().unwrap();
@@ -174,30 +137,7 @@ fn a_merge_of_parts_answers_like_one_build() {
     );
     assert!(wikirag_index::verify(&merged).unwrap().problems.is_empty());
 
-    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
-        let (a, b) = (
-            searcher(&single, &model, mode),
-            searcher(&merged, &model, mode),
-        );
-        for q in questions() {
-            let req = SearchRequest::new(&q);
-            let (x, y) = (a.search(&req).unwrap(), b.search(&req).unwrap());
-            let key = |h: &wikirag_core::Hit| (h.page_id, h.sentence, h.text.clone());
-            assert_eq!(
-                x.iter().map(key).collect::<Vec<_>>(),
-                y.iter().map(key).collect::<Vec<_>>(),
-                "{mode:?} {q:?}"
-            );
-            for (h, g) in x.iter().zip(&y) {
-                assert!(
-                    (h.score - g.score).abs() <= 1e-4,
-                    "{mode:?} {q:?}: {} vs {}",
-                    h.score,
-                    g.score
-                );
-            }
-        }
-    }
+    assert_same_answers(&single, &merged, &model);
 
     // A redirect whose target lies in another unit still resolves: "Matignon" (last unit)
     // names the page "Hôtel de Matignon" (first unit).

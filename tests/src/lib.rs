@@ -128,3 +128,68 @@ impl wikirag_indexer::Sink for Collect {
         Ok(())
     }
 }
+
+/// Every question of the dev sets and the sample's questions.
+pub fn dev_questions() -> Vec<String> {
+    let mut out = Vec::new();
+    for file in [
+        "tests/eval/enwiki-vital.jsonl",
+        "tests/eval/frwiki-vital.jsonl",
+        "tests/eval/enwiki-2016.jsonl",
+        "tests/eval/frwiki-2022.jsonl",
+        "data/sample/questions.jsonl",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.push(v["question"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(out.len() > 300, "{}", out.len());
+    out
+}
+
+/// Asserts that two indexes with vectors of `model` answer every dev question alike: the same
+/// hits (page, sentence, text) in the same order, scores within 1e-4, in BM25, dense and
+/// hybrid modes, dense searched exactly (a graph's answers depend on the order rows were
+/// linked in).
+pub fn assert_same_answers(a: &Path, b: &Path, model: &Arc<wikirag_models::BertEmbedder>) {
+    use wikirag_core::{Hit, SearchRequest};
+    use wikirag_index::SentenceIndex;
+    use wikirag_vectors::{Dense, Mode, RetrievalOptions, Searcher, VectorIndex};
+    let searcher = |dir: &Path, mode: Mode| {
+        let bm25 = Arc::new(SentenceIndex::open(dir).unwrap());
+        let vectors = Arc::new(VectorIndex::open(dir).unwrap());
+        Searcher::new(
+            bm25,
+            Some(Arc::new(Dense::new(model.clone(), vectors).unwrap())),
+            RetrievalOptions {
+                mode,
+                exact: true,
+                ..RetrievalOptions::default()
+            },
+        )
+    };
+    let questions = dev_questions();
+    for mode in [Mode::Bm25, Mode::Dense, Mode::Hybrid] {
+        let (x, y) = (searcher(a, mode), searcher(b, mode));
+        for q in &questions {
+            let req = SearchRequest::new(q);
+            let (h, g) = (x.search(&req).unwrap(), y.search(&req).unwrap());
+            let key = |h: &Hit| (h.page_id, h.sentence, h.text.clone());
+            assert_eq!(
+                h.iter().map(key).collect::<Vec<_>>(),
+                g.iter().map(key).collect::<Vec<_>>(),
+                "{mode:?} {q:?}"
+            );
+            for (h, g) in h.iter().zip(&g) {
+                assert!(
+                    (h.score - g.score).abs() <= 1e-4,
+                    "{mode:?} {q:?}: {} vs {}",
+                    h.score,
+                    g.score
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+from wikirag_ray.cli import main
+
+raise SystemExit(main())
