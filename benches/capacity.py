@@ -30,6 +30,7 @@ WIKIS = {
     "enwiki": (150e6, "minilm"),
 }
 CORES = [2, 16, 64]
+RAY_NODES = [4, 16]
 
 
 def load_rates(path):
@@ -113,6 +114,34 @@ def table(rates):
             out.append(
                 f"| {wiki} ({model}) | {n / 1e6:.0f} M | {cores} | {text_h:.1f} | {embed_h:.1f} | "
                 f"{link_h:.1f} | **{text_h + embed_h + link_h:.1f}** | {ram:.0f} | {disk:.0f} |"
+            )
+    out.append("")
+    # A Ray cluster of 16-core nodes: the units run in rounds of one per node, each node at the
+    # measured 2-node / 1-node efficiency kept per doubling, plus the coordination per unit; the
+    # merge links one graph over every vector on the driver's 16 cores (serial).
+    node_scaling = r["ray_node_scaling_per_doubling"]
+    coord = r["ray_coordination_s_per_unit"]
+    unit_sentences = r["ray_sentences_per_unit"]
+    out.append("On a Ray cluster of 16-core nodes (`python -m wikirag_ray build`, then `wikirag merge` on one of them):")
+    out.append("")
+    out.append("| wiki | sentences | nodes × cores | units | units: text + embedding h | merge: link + codes h | total h |")
+    out.append("|---|---|---|---|---|---|---|")
+    for wiki, (n, model) in WIKIS.items():
+        embed_rate = r[f"embed_{model}_per_core"]
+        link_1 = link_core_seconds * (n * math.log(n)) / (link_at * math.log(link_at))
+        s16 = speedup(16)
+        units = max(1, math.ceil(n / unit_sentences))
+        for nodes in RAY_NODES:
+            # Units run in rounds of `nodes`; each node keeps the measured efficiency per
+            # doubling of nodes (a unit's time is its share of the one-node time).
+            rounds = math.ceil(units / nodes)
+            per_unit = (n / units) * (1 / (r["text_bm25_per_core"] * s16) + 1 / (embed_rate * s16))
+            efficiency = (node_scaling / 2) ** math.log2(nodes)
+            work_h = hours(rounds * (per_unit + coord) / efficiency)
+            merge_h = hours(link_1 / s16 + codes_core_seconds_per_row * n / s16)
+            out.append(
+                f"| {wiki} ({model}) | {n / 1e6:.0f} M | {nodes} × 16 | {units} | {work_h:.1f} | "
+                f"{merge_h:.1f} | **{work_h + merge_h:.1f}** |"
             )
     out.append("")
     out.append("One GPU: not measured (no GPU was lent to the sessions that measured these rates).")

@@ -20,7 +20,8 @@ export PYTHONPATH=$PWD/python
 "$PY" -m wikirag_ray repack "$SRC" "$W/d-multistream.xml.bz2" 2>/dev/null
 for j in 1 2; do
   s=$(date +%s.%N)
-  "$BIN" index "$W/d-multistream.xml.bz2" --model "$MODEL" --out "$W/single$j" -j "$j" -q >/dev/null
+  RAYON_NUM_THREADS=$j "$BIN" index "$W/d-multistream.xml.bz2" --model "$MODEL" --out "$W/single$j" -j "$j" \
+    --embed-workers "$j" -q >/dev/null
   e=$(date +%s.%N)
   echo "{\"single_j\": $j, \"seconds\": $(echo "$e - $s" | bc)}" >>"$W/results.jsonl"
 done

@@ -47,9 +47,12 @@ def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
         if unit["part"]:
             cmd += ["--part", unit["part"]]
         if model:
-            cmd += ["--model", model]
+            # The task's CPUs and no more: forward passes, and the graph's linking threads.
+            cmd += ["--model", model, "--embed-workers", str(threads)]
         cmd += extra
-        r = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                           preexec_fn=_die_with_parent)
         if r.returncode != 0:
             return {"id": unit["id"], "ok": False, "node": node, "rc": r.returncode,
                     "error": (r.stderr or r.stdout).strip()[-2000:],
