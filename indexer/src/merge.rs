@@ -56,15 +56,6 @@ pub fn merge(
                 "it is the output too: merge into another --out",
             ));
         }
-        if !manifest.updates.is_empty() {
-            return Err(refuse(
-                shard,
-                &format!(
-                    "it was updated ({} updates since its build): merge the builds of one dump, then `wikirag update` the merged index",
-                    manifest.updates.len()
-                ),
-            ));
-        }
         if let Some((first, first_manifest)) = shards.first() {
             let first_manifest: &Manifest = first_manifest;
             let first: &PathBuf = first;
@@ -161,7 +152,11 @@ pub fn merge(
     let mut languages: Vec<String> = Vec::new();
     let mut dumps = Vec::new();
     let mut shard_total = 0.0;
+    let mut updates = Vec::new();
     for (_, m) in &shards {
+        // Shards updated apart (a newer dump's parts, `wikirag_ray update`): their records
+        // are kept, each naming the part it read.
+        updates.extend(m.updates.iter().cloned());
         counts.articles += m.counts.articles;
         counts.redirects += m.counts.redirects;
         counts.sentences += m.counts.sentences;
@@ -194,8 +189,8 @@ pub fn merge(
         params: first.params.clone(),
         durations,
         embedding,
-        generation: 0,
-        updates: Vec::new(),
+        generation: shards.iter().map(|(_, m)| m.generation).max().unwrap_or(0),
+        updates,
         files: Default::default(),
     };
     // Every adopted segment file must still be what its shard published.

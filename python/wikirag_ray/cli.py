@@ -26,8 +26,24 @@ def _die_with_parent():
         pass
 
 
+def _updated(shard, unit):
+    """Whether ``shard`` holds the update of ``unit`` (its last update read that part)."""
+    try:
+        with open(os.path.join(shard, "manifest.json")) as f:
+            m = json.load(f)
+    except OSError:
+        return False
+    ups = m.get("updates") or []
+    if not ups:
+        return False
+    d = (ups[-1].get("dumps") or [{}])[0]
+    return (d.get("file_name") == os.path.basename(unit["update_dump"])
+            and d.get("part") == unit["update_part"])
+
+
 def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
-    """One work unit, on whatever node Ray chose: ``wikirag index --part`` into ``shard``."""
+    """One work unit, on whatever node Ray chose: ``wikirag index --part`` into ``shard``, or,
+    for a unit planned by ``update``, ``wikirag update --part`` of it."""
     import socket
     import subprocess
 
@@ -40,15 +56,25 @@ def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
             f.write(node + "\n")
     started = time.time()
     manifest = os.path.join(shard, "manifest.json")
-    if not os.path.exists(manifest):
+    updating = "update_part" in unit
+    if updating and not _updated(shard, unit):
+        cmd = [wikirag, "update", "--index", shard, unit["update_dump"], "-q", "-j", str(threads),
+               "--multistream-index", unit["update_index"], "--part", unit["update_part"]]
+    elif not updating and not os.path.exists(manifest):
         cmd = [wikirag, "index", unit["dump"], "--out", shard, "-q", "-j", str(threads)]
         if unit["index"]:
             cmd += ["--multistream-index", unit["index"]]
         if unit["part"]:
             cmd += ["--part", unit["part"]]
+    else:
+        cmd = None
+    if cmd:
         if model:
-            # The task's CPUs and no more: forward passes, and the graph's linking threads.
-            cmd += ["--model", model, "--embed-workers", str(threads)]
+            cmd += ["--model", model]
+            if not updating:
+                # The task's CPUs and no more (forward passes; RAYON_NUM_THREADS below caps
+                # the graph's linking threads).
+                cmd += ["--embed-workers", str(threads)]
         cmd += extra
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
         r = subprocess.run(cmd, capture_output=True, text=True, env=env,
@@ -66,8 +92,6 @@ def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
 
 
 def cmd_build(args):
-    import ray
-
     out = os.path.abspath(args.out)
     shards_dir = os.path.join(out, "shards")
     os.makedirs(shards_dir, exist_ok=True)
@@ -94,8 +118,70 @@ def cmd_build(args):
     todo = [u for u in units if not os.path.exists(os.path.join(shard_of(u), "manifest.json"))]
     _log(f"{len(units)} units ({sum(u['bytes'] for u in units) >> 20} MiB), "
          f"{len(units) - len(todo)} already built, {len(todo)} to build")
+    return _run(args, units, todo, shard_of, out, "build")
+
+
+def cmd_update(args):
+    out = os.path.abspath(args.out)
+    plan_path = os.path.join(out, "plan.json")
+    try:
+        with open(plan_path) as f:
+            plan = json.load(f)
+    except OSError:
+        _log(f"{plan_path} is missing: update follows a build made by `python -m wikirag_ray build`")
+        return 2
+    units = units_mod.plan_update(plan["units"], args.dump, args.multistream_index)
+    shards_dir = os.path.join(out, "shards")
+    missing = [u["id"] for u in units if not os.path.exists(os.path.join(shards_dir, u["id"], "manifest.json"))]
+    if missing:
+        _log(f"{len(missing)} units were never built ({missing[0]}, …): finish the build first")
+        return 2
+    with open(os.path.join(out, "update-plan.json"), "w") as f:
+        json.dump({"units": units}, f, indent=1)
+
+    def shard_of(u):
+        return os.path.join(shards_dir, u["id"])
+
+    for u in units:
+        u["bytes"] = u["update_bytes"]
+    retired = [u for u in units if u.get("retire")]
+    units = [u for u in units if not u.get("retire")]
+    todo = [u for u in units if not _updated(shard_of(u), u)]
+    _log(f"{len(units)} units of {os.path.basename(args.dump)}, {len(units) - len(todo)} already "
+         f"updated, {len(todo)} to update" + (f", {len(retired)} retired (their pages now lie "
+                                                f"in the unit before)" if retired else ""))
+    if args.model is None:
+        args.model = plan.get("model")
+    return _run(args, units, todo, shard_of, out, "update", retired)
+
+
+def _retire(out, units, retired, shard_of):
+    """Drops the shards of ``retired`` units and the units from the plan (once every other
+    unit is updated: their pages are in the shard before them now)."""
+    if not retired:
+        return
+    import shutil
+
+    plan_path = os.path.join(out, "plan.json")
+    with open(plan_path) as f:
+        plan = json.load(f)
+    gone = {u["id"] for u in retired}
+    plan["units"] = [u for u in plan["units"] if u["id"] not in gone]
+    tmp = plan_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(plan, f, indent=1)
+    os.replace(tmp, plan_path)
+    for u in retired:
+        shutil.rmtree(shard_of(u), ignore_errors=True)
+
+
+def _run(args, units, todo, shard_of, out, what, retired=()):
+    """Runs ``todo`` (of ``units``) as Ray tasks, then merges every shard."""
     if not todo:
+        _retire(out, units, retired, shard_of)
         return _merge(args, units, shard_of, out, 0.0, 0)
+    import ray
+
     package = os.path.dirname(os.path.abspath(__file__))
     ray.init(address=args.address, runtime_env={"py_modules": [package]},
              logging_level="WARNING", log_to_driver=False)
@@ -142,8 +228,9 @@ def cmd_build(args):
         with open(os.path.join(out, "failed.json"), "w") as f:
             json.dump(failed, f, indent=1)
         _log(f"{len(failed)} units failed (listed in {out}/failed.json); the others are kept: "
-             "fix the input and run the same command again to build only those")
+             f"fix the input and run the same command again to {what} only those")
         return 1
+    _retire(out, units, retired, shard_of)
     return _merge(args, units, shard_of, out, build_secs, len(todo))
 
 
@@ -195,24 +282,36 @@ def main(argv=None):
         s.add_argument("--units-per-file", type=int, default=0,
                        help="split each multistream dump into this many units instead")
 
+    def cluster_args(s):
+        s.add_argument("--wikirag", default="wikirag", help="the wikirag binary on the nodes")
+        s.add_argument("--address", default=None, help="Ray cluster (default: RAY_ADDRESS, or the "
+                       "cluster `ray start` began on this machine, or a new local one)")
+        s.add_argument("--num-cpus-per-task", type=int, default=1)
+        s.add_argument("--num-gpus-per-task", type=float, default=0)
+        s.add_argument("--max-retries", type=int, default=3,
+                       help="times Ray runs a unit again whose node died")
+        s.add_argument("--wikirag-arg", action="append", default=[],
+                       help="an extra argument for each `wikirag index` (repeatable)")
+        s.add_argument("--events", action="store_true", help="a JSON line on stdout per finished unit")
+
     b = sub.add_parser("build", help="build the units on a Ray cluster, then merge them")
     unit_args(b)
     b.add_argument("--out", required=True, help="a directory every node can read and write: "
                    "shards/ and the merged index/ go there")
     b.add_argument("--model", help="embedding model directory (the same path on every node)")
-    b.add_argument("--wikirag", default="wikirag", help="the wikirag binary on the nodes")
-    b.add_argument("--address", default=None, help="Ray cluster (default: RAY_ADDRESS, or the "
-                   "cluster `ray start` began on this machine, or a new local one)")
-    b.add_argument("--num-cpus-per-task", type=int, default=1)
-    b.add_argument("--num-gpus-per-task", type=float, default=0)
-    b.add_argument("--max-retries", type=int, default=3,
-                   help="times Ray runs a unit again whose node died")
-    b.add_argument("--wikirag-arg", action="append", default=[],
-                   help="an extra argument for each `wikirag index` (repeatable)")
+    cluster_args(b)
     b.add_argument("--replan", action="store_true", help="accept a new plan in an --out "
                    "that holds another")
-    b.add_argument("--events", action="store_true", help="a JSON line on stdout per finished unit")
     b.set_defaults(run=cmd_build)
+
+    u = sub.add_parser("update", help="update every shard of a build with the matching part of "
+                       "a newer multistream dump, on the cluster, then merge them again")
+    u.add_argument("dump", help="the newer multistream dump of the same wiki")
+    u.add_argument("--multistream-index", help="its index (found beside it otherwise)")
+    u.add_argument("--out", required=True, help="the --out of the build")
+    u.add_argument("--model", help="the model of the build (default: the one it recorded)")
+    cluster_args(u)
+    u.set_defaults(run=cmd_update)
 
     pl = sub.add_parser("plan", help="print the units (JSON lines) without building")
     unit_args(pl)

@@ -8,6 +8,11 @@ import re
 
 def stream_starts(index_path):
     """The distinct stream offsets of a ``-multistream-index.txt[.bz2]`` (``offset:id:title``)."""
+    return [off for off, _ in streams(index_path)]
+
+
+def streams(index_path):
+    """``(offset, first page id)`` of each stream of a multistream index, in file order."""
     opener = bz2.open if _is_bz2(index_path) else open
     starts = []
     with opener(index_path, "rt", encoding="utf-8", errors="replace") as f:
@@ -19,10 +24,12 @@ def stream_starts(index_path):
             if not head.isdigit():
                 raise ValueError(f"{index_path}: line {n}: expected offset:page_id:title, got {line[:80]!r}")
             off = int(head)
-            if starts and off < starts[-1]:
+            if starts and off < starts[-1][0]:
                 raise ValueError(f"{index_path}: line {n}: offset {off} goes backwards")
-            if not starts or off != starts[-1]:
-                starts.append(off)
+            if not starts or off != starts[-1][0]:
+                rest = line.split(":", 2)
+                page = int(rest[1]) if len(rest) > 1 and rest[1].isdigit() else 0
+                starts.append((off, page))
     if not starts:
         raise ValueError(f"{index_path}: no stream offsets")
     return starts
@@ -126,3 +133,51 @@ def repack(source, dest, pages_per_stream=100):
     with bz2.open(index_path, "wt", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return dest, index_path, len(pages)
+
+
+def plan_update(units, dump, index):
+    """The parts of a newer multistream ``dump`` that update each unit's shard: the units of a
+    build cover ranges of page ids (a dump is sorted by page id), and each stream of the newer
+    dump goes to the unit whose range holds its first page. A page that moved into a stream
+    of the neighbouring range is added to that unit's shard and deleted from its old one (the
+    update of a part deletes what the part lacks), so no page is lost or held twice."""
+    bounds = []
+    for u in units:
+        if not u.get("index") or not u.get("part"):
+            raise ValueError(f"unit {u['id']} is a whole file, not a range of streams: only "
+                             "builds of multistream dumps are updated unit by unit")
+        start = int(u["part"].split(":")[0])
+        first = dict(streams(u["index"])).get(start)
+        if first is None:
+            raise ValueError(f"unit {u['id']}: no stream of {u['index']} starts at {start}")
+        bounds.append(first)
+    dump = os.path.abspath(dump)
+    index = os.path.abspath(index or companion_index(dump) or "")
+    if not os.path.isfile(index):
+        raise ValueError(f"{dump}: its multistream index is needed (--multistream-index)")
+    size = os.path.getsize(dump)
+    new = [s for s in streams(index) if s[0] < size]
+    owner = []
+    for _, page in new:
+        j = 0
+        for i, b in enumerate(bounds):
+            if i > 0 and page >= b:
+                j = i
+        owner.append(j)
+    if owner != sorted(owner):
+        raise ValueError(f"{dump}: its streams are not in page id order (as Wikimedia's are): "
+                         "its parts cannot be matched to the units; build it instead")
+    out = []
+    for j, u in enumerate(units):
+        mine = [k for k, o in enumerate(owner) if o == j]
+        if not mine:
+            # Every page of its range now starts in a stream of the range before: that unit's
+            # part takes them, and this one's shard is retired once every update succeeded.
+            out.append({**u, "retire": True, "update_bytes": 0})
+            continue
+        a = new[mine[0]][0]
+        nxt = next((new[k][0] for k in range(mine[-1] + 1, len(new))), None)
+        end = "end" if nxt is None else str(nxt)
+        out.append({**u, "update_dump": dump, "update_index": index, "update_part": f"{a}:{end}",
+                    "update_bytes": (size if nxt is None else nxt) - a})
+    return out

@@ -24,6 +24,8 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--kill-mid-task", action="store_true")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--then", help="a JSON list: the arguments of a second driver command run "
+                   "on the same cluster once the first succeeded (`update NEWER_DUMP …`)")
     p.add_argument("--cpus-per-worker", type=int, default=1)
     p.add_argument("driver_args", nargs=argparse.REMAINDER)
     a = p.parse_args()
@@ -143,6 +145,14 @@ def main():
                 continue
             events.append(json.loads(line))
         rc = driver.wait(timeout=900)
+        if rc == 0 and a.then:
+            then = json.loads(a.then)
+            second = subprocess.run(
+                [sys.executable, "-m", "wikirag_ray", *then, "--address", address, "--events",
+                 "--out", a.out], stdout=subprocess.PIPE, text=True, env=env, timeout=900)
+            result["then_rc"] = second.returncode
+            result["then_events"] = [json.loads(l) for l in second.stdout.splitlines()
+                                     if l.startswith("{")]
         attempts = sorted(os.listdir(attempts_dir)) if os.path.isdir(attempts_dir) else []
         result = {**result, "ok": rc == 0, "cluster_start_seconds": cluster_up - begun, "rc": rc, "events": events, "attempts": attempts,
                   "killed": killed, "seconds": time.time() - started}

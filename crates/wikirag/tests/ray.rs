@@ -182,3 +182,101 @@ fn a_ray_cluster_builds_what_one_machine_builds_even_when_a_node_dies() {
         a.counts
     );
 }
+
+/// A newer dump applied unit by unit on the cluster (`python -m wikirag_ray update`): each
+/// shard is updated with the streams of the newer dump that fall in its page range (the newer
+/// dump packed otherwise, so pages move between units; one page deleted), the shards merged
+/// again, and the result answers like one build of the newer dump.
+#[test]
+fn an_update_on_the_cluster_answers_like_a_build_of_the_newer_dump() {
+    let Some(py) = wikirag_core::testing::python_with("ray") else {
+        wikirag_core::testing::skip(
+            "no Python with the ray package (.ci/run installs it in .ci/py)",
+        );
+        return;
+    };
+    let Some(old) = wikirag_tests::shared("frwiki-2020-maain-first22pages.xml") else {
+        return;
+    };
+    let new = old.with_file_name("frwiki-2022-maain-first22pages.xml");
+    let tmp = tempfile::tempdir().unwrap();
+    let model_dir = tmp.path().join("model");
+    write_tiny_bert(&model_dir, 32, WORDS, false).unwrap();
+
+    // The newer dump without page 21 ("deleted"), in streams of 3 pages instead of 4.
+    let xml = std::fs::read_to_string(&new).unwrap();
+    let at = xml.find("<id>21</id>").expect("page 21");
+    let (start, end) = (
+        xml[..at].rfind("<page>").unwrap(),
+        at + xml[at..].find("</page>").unwrap() + "</page>".len(),
+    );
+    let trimmed = tmp.path().join("fr2022-trimmed.xml");
+    std::fs::write(&trimmed, format!("{}{}", &xml[..start], &xml[end..])).unwrap();
+    let repack = |src: &Path, name: &str, per_stream: &str| {
+        let dest = tmp.path().join(format!("{name}-multistream.xml.bz2"));
+        let o = driver(&py)
+            .arg("repack")
+            .arg(src)
+            .arg(&dest)
+            .args(["--pages-per-stream", per_stream])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        dest
+    };
+    let old_dump = repack(&old, "fr2020", "4");
+    let new_dump = repack(&trimmed, "fr2022", "3");
+
+    let single = tmp.path().join("single");
+    let o = Command::new(BIN)
+        .arg("index")
+        .arg(&new_dump)
+        .arg("--model")
+        .arg(&model_dir)
+        .arg("--out")
+        .arg(&single)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let out = tmp.path().join("cluster");
+    let then = serde_json::json!(["update", new_dump.to_str().unwrap(), "--wikirag", BIN]);
+    let o = Command::new(&py)
+        .env("PYTHONPATH", root().join("python"))
+        .arg(root().join("tests/ray/cluster.py"))
+        .arg("--ray")
+        .arg(py.with_file_name("ray"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--then")
+        .arg(then.to_string())
+        .arg(&old_dump)
+        .args(["--units-per-file", "3", "--wikirag", BIN, "--model"])
+        .arg(&model_dir)
+        .output()
+        .unwrap();
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report: {stdout}\n{stderr}"));
+    assert_eq!(report["ok"], true, "{report}\n{stderr}");
+    assert_eq!(report["then_rc"], 0, "{report}\n{stderr}");
+    assert!(
+        stderr.contains("units of fr2022-multistream.xml.bz2"),
+        "{stderr}"
+    );
+
+    let merged = out.join("index");
+    let (a, b) = (
+        wikirag_index::Manifest::read(&single).unwrap(),
+        wikirag_index::Manifest::read(&merged).unwrap(),
+    );
+    assert_eq!(a.counts, b.counts);
+    assert!(!b.updates.is_empty(), "the units' update records are kept");
+    let model = Arc::new(BertEmbedder::load(&model_dir, &EmbedderOptions::default()).unwrap());
+    wikirag_tests::assert_same_answers(&single, &merged, &model);
+}
