@@ -7,7 +7,7 @@ use crate::read::{FirstOfEachPage, ReadConfig, read_filtered};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use wikirag_core::{Progress, StopFlag};
 use wikirag_index::{BuildParams, Counts, DumpRecord, IndexBuilder, Manifest, WriterOptions};
 use wikirag_vectors::ResumableWriter;
@@ -147,16 +147,11 @@ pub fn build(
     } else {
         durations.insert("read_clean_add".to_string(), read_secs);
     }
-    let mut manifest = Manifest {
-        format_version: wikirag_index::FORMAT_VERSION,
-        wikirag_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_unix: SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+    let mut manifest = Manifest::new(
         languages,
-        dumps: records,
+        records,
         counts,
-        params: BuildParams {
+        BuildParams {
             namespaces: config.read.namespaces.clone(),
             threads: config.read.threads(),
             writer_memory_mb: config.writer.memory_mb,
@@ -166,11 +161,8 @@ pub fn build(
             language_override: config.read.language.as_ref().map(|l| l.code().to_string()),
         },
         durations,
-        embedding: vectors,
-        generation: 0,
-        updates: Vec::new(),
-        files: Default::default(),
-    };
+        vectors,
+    );
     // Everything but the commit is measured; the manifest is written once, inside the
     // directory that is then swapped in (rewriting it after publishing would open a window
     // where it and its checksum disagree).

@@ -7,7 +7,7 @@ use crate::embed::record_vectors;
 use crate::error::{IndexerError, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use wikirag_core::{Progress, StopFlag};
 use wikirag_index::{Counts, IndexError, Manifest, Staging};
 use wikirag_vectors::HnswParams;
@@ -177,22 +177,16 @@ pub fn merge(
     }
     durations.insert("shards_total".to_string(), shard_total);
     durations.insert("total".to_string(), started.elapsed().as_secs_f64());
-    let manifest = Manifest {
-        format_version: wikirag_index::FORMAT_VERSION,
-        wikirag_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_unix: SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+    let mut manifest = Manifest::new(
         languages,
         dumps,
         counts,
-        params: first.params.clone(),
+        first.params.clone(),
         durations,
         embedding,
-        generation: shards.iter().map(|(_, m)| m.generation).max().unwrap_or(0),
-        updates,
-        files: Default::default(),
-    };
+    );
+    manifest.generation = shards.iter().map(|(_, m)| m.generation).max().unwrap_or(0);
+    manifest.updates = updates;
     // Every adopted segment file must still be what its shard published.
     manifest.write_after(
         staging.dir(),

@@ -52,8 +52,9 @@ def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
     node = ray.get_runtime_context().get_node_id()
     if attempts:
         os.makedirs(attempts, exist_ok=True)
-        with open(os.path.join(attempts, f"{unit['id']}.{socket.gethostname()}.{os.getpid()}"), "w") as f:
-            f.write(node + "\n")
+        # One file per attempt, `UNIT@PID`: the node and host that ran it inside.
+        with open(os.path.join(attempts, f"{unit['id']}@{os.getpid()}"), "w") as f:
+            f.write(f"{node}\n{socket.gethostname()}\n")
     started = time.time()
     manifest = os.path.join(shard, "manifest.json")
     updating = "update_part" in unit

@@ -112,8 +112,23 @@ def main():
         killed = False
         attempts_dir = os.path.join(a.out, "attempts")
 
+        def building(unit):
+            """Whether a `wikirag` process is building `unit`'s shard right now."""
+            needle = f"shards/{unit}".encode()
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read()
+                except OSError:
+                    continue
+                if needle in cmd and cmd.split(b"\0")[0].endswith(b"wikirag"):
+                    return True
+            return False
+
         def kill_mid_task():
-            # Worker 1 dies while it builds a unit: as soon as a unit's attempt on it has begun.
+            # Worker 1 dies while one of its `wikirag index` processes is running.
             nonlocal killed
             while driver.poll() is None and not killed:
                 try:
@@ -122,17 +137,17 @@ def main():
                     names = []
                 for name in names:
                     try:
-                        node = open(os.path.join(attempts_dir, name)).read().strip()
+                        node = open(os.path.join(attempts_dir, name)).read().split("\n")[0]
                     except OSError:
                         continue
-                    if victim and node == victim[0]:
-                        time.sleep(0.3)  # inside `wikirag index`
+                    unit = name.rsplit("@", 1)[0]
+                    if victim and node == victim[0] and building(unit):
                         os.killpg(nodes[2].pid, signal.SIGKILL)
                         killed = True
                         result["killed_at"] = time.time() - started
-                        result["killed_unit"] = name
+                        result["killed_unit"] = unit
                         return
-                time.sleep(0.05)
+                time.sleep(0.02)
 
         import threading
 

@@ -207,6 +207,34 @@ impl EmbeddingRecord {
 }
 
 impl Manifest {
+    /// The manifest of a new index (a build or a merge): generation 0, no updates, this
+    /// wikirag's format and version, created now; file checksums are added when it is written.
+    pub fn new(
+        languages: Vec<String>,
+        dumps: Vec<DumpRecord>,
+        counts: Counts,
+        params: BuildParams,
+        durations: BTreeMap<String, f64>,
+        embedding: Option<EmbeddingRecord>,
+    ) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            wikirag_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            languages,
+            dumps,
+            counts,
+            params,
+            durations,
+            embedding,
+            generation: 0,
+            updates: Vec::new(),
+            files: Default::default(),
+        }
+    }
+
     /// Reads the manifest (no checks of the files).
     pub fn read(dir: &Path) -> Result<Manifest> {
         Ok(Self::read_bytes(dir)?.0)

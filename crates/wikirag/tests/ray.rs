@@ -34,6 +34,43 @@ fn driver(py: &Path) -> Command {
     c
 }
 
+/// `wikirag index DUMPS --model MODEL --out OUT` on this machine.
+fn single_build(dumps: &[PathBuf], model: &Path, out: &Path) {
+    let o = Command::new(BIN)
+        .arg("index")
+        .args(dumps)
+        .arg("--model")
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// tests/ray/cluster.py with `args` (a head and two workers, the driver run against them):
+/// its JSON report and its stderr.
+fn cluster(py: &Path, out: &Path, args: &[&std::ffi::OsStr]) -> (serde_json::Value, String) {
+    let o = Command::new(py)
+        .env("PYTHONPATH", root().join("python"))
+        .arg(root().join("tests/ray/cluster.py"))
+        .arg("--ray")
+        .arg(py.with_file_name("ray"))
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    let report = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report: {stdout}\n{stderr}"));
+    (report, stderr)
+}
+
 #[test]
 fn a_ray_cluster_builds_what_one_machine_builds_even_when_a_node_dies() {
     let Some(py) = wikirag_core::testing::python_with("ray") else {
@@ -61,44 +98,21 @@ fn a_ray_cluster_builds_what_one_machine_builds_even_when_a_node_dies() {
     let dumps = vec![dest];
 
     let single = tmp.path().join("single");
-    let o = Command::new(BIN)
-        .arg("index")
-        .args(&dumps)
-        .arg("--model")
-        .arg(&model_dir)
-        .arg("--out")
-        .arg(&single)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    single_build(&dumps, &model_dir, &single);
 
     // A unit that fails on bad input is reported while the others complete.
     let garbage = tmp.path().join("garbage.xml");
     std::fs::write(&garbage, "this is not a MediaWiki dump\n").unwrap();
 
     let out = tmp.path().join("cluster");
-    let o = Command::new(&py)
-        .env("PYTHONPATH", root().join("python"))
-        .arg(root().join("tests/ray/cluster.py"))
-        .arg("--ray")
-        .arg(py.with_file_name("ray"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--kill-mid-task")
-        .args(&dumps)
-        .arg(&garbage)
-        .args(["--units-per-file", "4", "--wikirag", BIN, "--model"])
-        .arg(&model_dir)
-        .output()
-        .unwrap();
-    let stdout = text(&o.stdout);
-    let report: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report: {stdout}\n{}", text(&o.stderr)));
-    let stderr = text(&o.stderr);
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--kill-mid-task".as_ref()];
+    args.extend(dumps.iter().map(|d| d.as_os_str()));
+    args.push(garbage.as_os_str());
+    for a in ["--units-per-file", "4", "--wikirag", BIN, "--model"] {
+        args.push(a.as_ref());
+    }
+    args.push(model_dir.as_os_str());
+    let (report, stderr) = cluster(&py, &out, &args);
     assert_eq!(report["rc"], 1, "{report}\n{stderr}");
     assert!(stderr.contains("unit garbage.xml FAILED"), "{stderr}");
     assert!(stderr.contains("1 units failed"), "{stderr}");
@@ -110,14 +124,11 @@ fn a_ray_cluster_builds_what_one_machine_builds_even_when_a_node_dies() {
     );
     assert_eq!(report["killed"], true, "{report}\n{stderr}");
     // The unit the dead node was building ran again elsewhere.
-    let killed_unit = report["killed_unit"].as_str().unwrap();
-    let unit = &killed_unit[..killed_unit[..killed_unit.rfind('.').unwrap()]
-        .rfind('.')
-        .unwrap()];
+    let unit = report["killed_unit"].as_str().unwrap();
     let attempts = report["attempts"].as_array().unwrap();
     let of_unit = attempts
         .iter()
-        .filter(|a| a.as_str().unwrap().starts_with(&format!("{unit}.")))
+        .filter(|a| a.as_str().unwrap().starts_with(&format!("{unit}@")))
         .count();
     assert!(of_unit >= 2, "{unit}: {attempts:?}\n{stderr}");
     let units = report["events"]
@@ -228,41 +239,18 @@ fn an_update_on_the_cluster_answers_like_a_build_of_the_newer_dump() {
     let new_dump = repack(&trimmed, "fr2022", "3");
 
     let single = tmp.path().join("single");
-    let o = Command::new(BIN)
-        .arg("index")
-        .arg(&new_dump)
-        .arg("--model")
-        .arg(&model_dir)
-        .arg("--out")
-        .arg(&single)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    single_build(std::slice::from_ref(&new_dump), &model_dir, &single);
 
     let out = tmp.path().join("cluster");
     let then = serde_json::json!(["update", new_dump.to_str().unwrap(), "--wikirag", BIN]);
-    let o = Command::new(&py)
-        .env("PYTHONPATH", root().join("python"))
-        .arg(root().join("tests/ray/cluster.py"))
-        .arg("--ray")
-        .arg(py.with_file_name("ray"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--then")
-        .arg(then.to_string())
-        .arg(&old_dump)
-        .args(["--units-per-file", "3", "--wikirag", BIN, "--model"])
-        .arg(&model_dir)
-        .output()
-        .unwrap();
-    let stdout = text(&o.stdout);
-    let stderr = text(&o.stderr);
-    let report: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report: {stdout}\n{stderr}"));
+    let then = then.to_string();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--then".as_ref(), then.as_ref()];
+    args.push(old_dump.as_os_str());
+    for a in ["--units-per-file", "3", "--wikirag", BIN, "--model"] {
+        args.push(a.as_ref());
+    }
+    args.push(model_dir.as_os_str());
+    let (report, stderr) = cluster(&py, &out, &args);
     assert_eq!(report["ok"], true, "{report}\n{stderr}");
     assert_eq!(report["then_rc"], 0, "{report}\n{stderr}");
     assert!(
