@@ -26,6 +26,11 @@ def _die_with_parent():
         pass
 
 
+class UnitInterrupted(RuntimeError):
+    """A unit's `wikirag` was stopped by a signal (its node going down, a preemption): Ray runs
+    the task again, and the build resumes what that run had embedded."""
+
+
 def _updated(shard, unit):
     """Whether ``shard`` holds the update of ``unit`` (its last update read that part)."""
     try:
@@ -80,6 +85,10 @@ def build_unit(unit, shard, wikirag, model, threads, extra, attempts):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
         r = subprocess.run(cmd, capture_output=True, text=True, env=env,
                            preexec_fn=_die_with_parent)
+        # 130: wikirag's exit on SIGINT/SIGTERM; negative: killed by a signal.
+        if r.returncode == 130 or r.returncode < 0:
+            raise UnitInterrupted(f"unit {unit['id']}: wikirag stopped by a signal "
+                                  f"(exit {r.returncode}) on node {node}")
         if r.returncode != 0:
             return {"id": unit["id"], "ok": False, "node": node, "rc": r.returncode,
                     "error": (r.stderr or r.stdout).strip()[-2000:],
@@ -188,7 +197,7 @@ def _run(args, units, todo, shard_of, out, what, retired=()):
              logging_level="WARNING", log_to_driver=False)
     task = ray.remote(build_unit).options(
         num_cpus=args.num_cpus_per_task, num_gpus=args.num_gpus_per_task,
-        max_retries=args.max_retries, retry_exceptions=False)
+        max_retries=args.max_retries, retry_exceptions=[UnitInterrupted])
     wikirag = args.wikirag
     model = os.path.abspath(args.model) if args.model else None
     attempts = os.path.join(out, "attempts")
@@ -290,7 +299,8 @@ def main(argv=None):
         s.add_argument("--num-cpus-per-task", type=int, default=1)
         s.add_argument("--num-gpus-per-task", type=float, default=0)
         s.add_argument("--max-retries", type=int, default=3,
-                       help="times Ray runs a unit again whose node died")
+                       help="times Ray runs a unit again whose node died or whose wikirag "
+                       "was stopped by a signal")
         s.add_argument("--wikirag-arg", action="append", default=[],
                        help="an extra argument for each `wikirag index` (repeatable)")
         s.add_argument("--events", action="store_true", help="a JSON line on stdout per finished unit")

@@ -113,7 +113,8 @@ def main():
         attempts_dir = os.path.join(a.out, "attempts")
 
         def building(unit):
-            """Whether a `wikirag` process is building `unit`'s shard right now."""
+            """The `wikirag` processes building `unit`'s shard right now."""
+            found = []
             needle = f"shards/{unit}".encode()
             for pid in os.listdir("/proc"):
                 if not pid.isdigit():
@@ -124,8 +125,8 @@ def main():
                 except OSError:
                     continue
                 if needle in cmd and cmd.split(b"\0")[0].endswith(b"wikirag"):
-                    return True
-            return False
+                    found.append(int(pid))
+            return found
 
         def kill_mid_task():
             # Worker 1 dies while one of its `wikirag index` processes is running.
@@ -141,7 +142,15 @@ def main():
                     except OSError:
                         continue
                     unit = name.rsplit("@", 1)[0]
-                    if victim and node == victim[0] and building(unit):
+                    pids = building(unit) if victim and node == victim[0] else []
+                    if pids:
+                        # Stopped first, so the unit cannot finish between this look and
+                        # the node's death (its task is then sure to be retried).
+                        for pid in pids:
+                            try:
+                                os.kill(pid, signal.SIGSTOP)
+                            except ProcessLookupError:
+                                pass
                         os.killpg(nodes[2].pid, signal.SIGKILL)
                         killed = True
                         result["killed_at"] = time.time() - started
