@@ -1,8 +1,10 @@
 //! The distributed build on a real local Ray cluster (PyPI `ray`, installed by `.ci/run`): a
 //! head and two worker nodes started as separate processes on loopback, the French
-//! vital-leads dump (re-packed as multistream) split into four work units (and a file that is no dump) built by
+//! vital-leads dump (re-packed as multistream; then the English one, in an index of its own)
+//! split into four work units (and a file that is no dump) built by
 //! `python -m wikirag_ray build` with a model, one worker node killed while it builds a unit,
-//! and the merged index compared with one `wikirag index` of the same dump. (One wiki: the
+//! and the merged index compared with one `wikirag index` of the same dump. (One wiki per
+//! index: the
 //! English and French vital-leads samples reuse each other's page ids, which one index of
 //! both cannot tell apart yet; see ARCHITECTURE.md, "Page ids".)
 
@@ -192,6 +194,34 @@ fn a_ray_cluster_builds_what_one_machine_builds_even_when_a_node_dies() {
         wikirag_index::Manifest::read(&merged).unwrap().counts,
         a.counts
     );
+
+    // The English vital leads too, in an index of their own (the two samples reuse each
+    // other's page ids): four units on the cluster, the same answers as one build.
+    let en = fr.with_file_name("enwiki-vital10k-leads.xml.bz2");
+    let en_dump = tmp.path().join("envital-multistream.xml.bz2");
+    let o = driver(&py)
+        .arg("repack")
+        .arg(&en)
+        .arg(&en_dump)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let en_single = tmp.path().join("en-single");
+    single_build(std::slice::from_ref(&en_dump), &model_dir, &en_single);
+    let en_out = tmp.path().join("en-cluster");
+    let mut args: Vec<&std::ffi::OsStr> = vec![en_dump.as_os_str()];
+    for a in ["--units-per-file", "4", "--wikirag", BIN, "--model"] {
+        args.push(a.as_ref());
+    }
+    args.push(model_dir.as_os_str());
+    let (report, stderr) = cluster(&py, &en_out, &args);
+    assert_eq!(report["ok"], true, "{report}\n{stderr}");
+    let en_merged = en_out.join("index");
+    assert_eq!(
+        wikirag_index::Manifest::read(&en_single).unwrap().counts,
+        wikirag_index::Manifest::read(&en_merged).unwrap().counts
+    );
+    wikirag_tests::assert_same_answers(&en_single, &en_merged, &model);
 }
 
 /// A newer dump applied unit by unit on the cluster (`python -m wikirag_ray update`): each
