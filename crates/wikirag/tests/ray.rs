@@ -4,9 +4,8 @@
 //! split into four work units (and a file that is no dump) built by
 //! `python -m wikirag_ray build` with a model, one worker node killed while it builds a unit,
 //! and the merged index compared with one `wikirag index` of the same dump. (One wiki per
-//! index: the
-//! English and French vital-leads samples reuse each other's page ids, which one index of
-//! both cannot tell apart yet; see ARCHITECTURE.md, "Page ids".)
+//! index: the English and French vital-leads samples reuse each other's page ids, which one
+//! index of both cannot tell apart yet; see ARCHITECTURE.md, "Decisions".)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
