@@ -155,7 +155,7 @@ fn hits_carry_citations_and_context() {
         top.url,
         "https://en.wikipedia.org/wiki/Valentina_Tereshkova"
     );
-    assert!(top.page_id >= 2000);
+    assert!(wikirag_core::page_id_of_key(top.page_id) >= 2000);
     let around = index
         .sentences(
             top.page_id,

@@ -178,4 +178,10 @@ fn a_merge_of_parts_answers_like_one_build() {
         "{err}"
     );
     assert_eq!(Manifest::read(&merged).unwrap().counts, m.counts);
+    // A shard of an older wikirag (format 4: bare page ids, which several wikis cannot mix).
+    let old = tmp.path().join("old");
+    wikirag_tests::copy_fixture("index-before-title-words", &old);
+    let err = again(vec![old, shards[0].clone()], &tmp.path().join("x"), false).unwrap_err();
+    assert!(err.to_string().contains("older wikirag"), "{err}");
+    assert!(!tmp.path().join("x").exists());
 }

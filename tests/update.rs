@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wikirag_core::{Hit, NoProgress, Progress, SearchRequest, StopFlag};
+use wikirag_core::{Embedder, Hit, NoProgress, Progress, SearchRequest, StopFlag, TextRole};
 use wikirag_index::{Manifest, SentenceIndex, WriterOptions};
 use wikirag_indexer::{EmbedConfig, IndexerError, UpdateConfig, UpdateKind, UpdateReport};
 use wikirag_models::{BertEmbedder, EmbedderOptions, write_tiny_bert};
@@ -311,7 +311,11 @@ fn edits_deletions_renames_and_redirects_match_a_fresh_build() {
     assert_eq!(bm25(&updated, &queries), bm25(&fresh, &queries));
     let index = SentenceIndex::open(&updated).unwrap();
     let hits = index.search(&SearchRequest::new("Marseille port")).unwrap();
-    assert!(hits.iter().all(|h| h.page_id != 3), "deleted page found");
+    assert!(
+        hits.iter()
+            .all(|h| h.page_id != wikirag_core::page_key("enwiki", 3)),
+        "deleted page found"
+    );
     let hits = index.search(&SearchRequest::new("tower")).unwrap();
     assert_eq!(hits[0].title, "New name");
     assert!(hits[0].url.ends_with("/New_name"), "{}", hits[0].url);
@@ -448,6 +452,136 @@ fn a_french_dump_never_deletes_english_pages() {
     );
 }
 
+/// English and French pages with the same ids (page ids are unique per wiki only).
+const EN_SAME_IDS: &[P<'static>] = &[
+    (
+        1,
+        "Paris",
+        10,
+        "Paris is the capital of France. The Seine river crosses Paris.",
+    ),
+    (
+        2,
+        "Lyon",
+        20,
+        "Lyon is a city on the Rhone river. Lyon is known for its food.",
+    ),
+];
+const FR_SAME_IDS: &[P<'static>] = &[
+    (
+        1,
+        "Tokyo",
+        5,
+        "Tokyo est la capitale du Japon. La baie de Tokyo borde la ville.",
+    ),
+    (
+        2,
+        "Rome",
+        6,
+        "Rome est la capitale de l'Italie. Le Tibre traverse Rome.",
+    ),
+];
+
+/// What several wikis in one index must keep apart: every sentence has its vector, every
+/// live row holds the vector of the sentence its position names, and a page's sentences read
+/// by its number are all of its own wiki.
+fn rows_match_their_sentences(dir: &Path, model: &BertEmbedder) {
+    let manifest = Manifest::read(dir).unwrap();
+    let index = SentenceIndex::open(dir).unwrap();
+    let vectors = VectorIndex::open(dir).unwrap();
+    let store = vectors.store();
+    assert_eq!(
+        store.live() as u64,
+        manifest.counts.sentences,
+        "sentences without a live vector"
+    );
+    let french = |text: &str| FR_SAME_IDS.iter().any(|p| p.3.contains(text));
+    for row in (0..store.len()).filter(|&r| !store.is_dead(r)) {
+        let (page, sentence) = store.position(row);
+        let hit = index.fetch_hits(&[(page, sentence)], 0).unwrap().remove(0);
+        let passage = wikirag_indexer::passage_text(&hit.title, hit.kind, &hit.text, true);
+        let want = model
+            .embed(&[passage.as_str()], TextRole::Passage)
+            .unwrap()
+            .remove(0);
+        let got = store.dequantized(row);
+        let dot: f32 = want.iter().zip(&got).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cos = dot / (norm(&want) * norm(&got));
+        assert!(
+            cos > 0.999,
+            "row {row} at ({page}, {sentence}) is not the vector of {:?} (cosine {cos})",
+            hit.text
+        );
+        let wiki_is_french = hit.url.contains("fr.wikipedia");
+        assert_eq!(french(&hit.text), wiki_is_french, "{hit:?}");
+        for (_, text) in index.sentences(page, 0, u32::MAX).unwrap() {
+            assert_eq!(french(&text), wiki_is_french, "{text:?} in {hit:?}'s page");
+        }
+    }
+}
+
+/// Page ids are unique per wiki, not per index: the vectors of an English and a French page
+/// of the same id are told apart (each row found again as its own sentence), and updating
+/// the English one leaves the French one's vectors live.
+#[test]
+fn two_wikis_with_the_same_page_ids_keep_their_own_sentences_and_vectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let en = write(tmp.path(), "en.xml", &dump("enwiki", EN_SAME_IDS));
+    let fr = write(tmp.path(), "fr.xml", &dump("frwiki", FR_SAME_IDS));
+    let mut en_new_pages = EN_SAME_IDS.to_vec();
+    en_new_pages[0] = (
+        1,
+        "Paris",
+        11,
+        "Paris is the capital and largest city of France. The Seine river crosses Paris.",
+    );
+    let en_new = write(tmp.path(), "en-new.xml", &dump("enwiki", &en_new_pages));
+    let (model, embed) = tiny_embedder_of(
+        &tmp.path().join("model"),
+        EN_SAME_IDS.iter().chain(FR_SAME_IDS).chain(&en_new_pages),
+    );
+    let idx = tmp.path().join("idx");
+    build_with(read_config(&[&en, &fr]), &idx, Some(embed.clone())).unwrap();
+    rows_match_their_sentences(&idx, &model);
+    let report = update(&update_config(&idx, &[&en_new], Some(embed))).unwrap();
+    assert_eq!(report.record.pages_changed, 1, "{:?}", report.record);
+    rows_match_their_sentences(&idx, &model);
+}
+
+/// Two wikis whose page keys would coincide are refused in one index, naming both.
+#[test]
+fn wikis_whose_page_keys_clash_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Found by trying names in turn.
+    let clash = "xx4306400wiki";
+    assert_eq!(
+        wikirag_core::wiki_tag(clash),
+        wikirag_core::wiki_tag("enwiki")
+    );
+    let en = write(tmp.path(), "en.xml", &dump("enwiki", EN_SAME_IDS));
+    let other = write(tmp.path(), "other.xml", &dump(clash, FR_SAME_IDS));
+    let err = build(read_config(&[&en, &other]), &tmp.path().join("idx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("enwiki") && err.contains(clash) && err.contains("apart"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("idx").exists());
+    // An update bringing the clashing wiki into an index of the other is refused too.
+    build(read_config(&[&en]), &tmp.path().join("idx")).unwrap();
+    let before = std::fs::read(tmp.path().join("idx/manifest.json")).unwrap();
+    let err = update(&update_config(&tmp.path().join("idx"), &[&other], None))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(clash), "{err}");
+    assert_eq!(
+        std::fs::read(tmp.path().join("idx/manifest.json")).unwrap(),
+        before
+    );
+}
+
 /// Stops the update after `after` progress events (Ctrl-C at a chosen point).
 struct StopAfter {
     after: usize,
@@ -484,7 +618,27 @@ fn tiny_embedder(dir: &Path) -> (Arc<BertEmbedder>, EmbedConfig) {
         .chain(["the", "is", "city", "paris", "lyon", "france", "seine"].iter())
         .flat_map(|q| q.split_whitespace())
         .collect();
-    write_tiny_bert(dir, 32, &words, false).unwrap();
+    tiny_embedder_with(dir, &words)
+}
+
+/// A tiny model knowing the words of `pages`.
+fn tiny_embedder_of<'a>(
+    dir: &Path,
+    pages: impl Iterator<Item = &'a P<'a>>,
+) -> (Arc<BertEmbedder>, EmbedConfig) {
+    let text: String = pages
+        .flat_map(|p| [p.1, " ", p.3, " "])
+        .collect::<String>()
+        .to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    tiny_embedder_with(dir, &words)
+}
+
+fn tiny_embedder_with(dir: &Path, words: &[&str]) -> (Arc<BertEmbedder>, EmbedConfig) {
+    write_tiny_bert(dir, 32, words, false).unwrap();
     let model = Arc::new(BertEmbedder::load(dir, &EmbedderOptions::default()).unwrap());
     let mut embed = EmbedConfig::new(model.clone());
     embed.chunk = 3;
@@ -666,12 +820,7 @@ fn an_update_with_vectors_answers_like_a_fresh_build() {
 fn an_index_from_before_the_title_words_field_searches_and_updates() {
     let tmp = tempfile::tempdir().unwrap();
     let idx = tmp.path().join("idx");
-    std::fs::create_dir(&idx).unwrap();
-    let fixture = wikirag_tests::root().join("tests/data/index-before-title-words");
-    for entry in std::fs::read_dir(&fixture).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), idx.join(entry.file_name())).unwrap();
-    }
+    wikirag_tests::copy_fixture("index-before-title-words", &idx);
     let first = |index: &SentenceIndex, q: &str| -> String {
         let mut req = SearchRequest::new(q);
         req.k = 1;
@@ -708,6 +857,11 @@ fn an_index_from_before_the_title_words_field_searches_and_updates() {
         first(&index, "Athi River"),
         "Its capital city is Nairobi, on the Athi River."
     );
+    // Still format 4: its pages are numbered by their ids alone, as they were written.
+    assert_eq!(Manifest::read(&idx).unwrap().format_version, 4);
+    let mut req = SearchRequest::new("Athi River");
+    req.k = 1;
+    assert_eq!(index.search(&req).unwrap()[0].page_id, 1);
 }
 
 /// A tie that straddles the cut (the candidates hybrid search takes from BM25) keeps the same
@@ -753,7 +907,9 @@ fn a_tie_at_the_cut_keeps_the_same_members_whatever_the_document_order() {
             .map(|(pos, _)| pos)
             .collect::<Vec<_>>()
     };
-    let expected: Vec<(u64, u32)> = (1..=7).map(|p| (p, 0)).collect();
+    let expected: Vec<(u64, u32)> = (1..=7)
+        .map(|p| (wikirag_core::page_key("enwiki", p), 0))
+        .collect();
     assert_eq!(cut(&a), expected);
     assert_eq!(cut(&b), expected);
 }

@@ -37,20 +37,22 @@ impl EmbedConfig {
         }
     }
 
-    /// The passages of `article` this configuration embeds, in order: (page id, ordinal,
-    /// title, the text the model sees). The one place a build and an update decide it.
+    /// The passages of `article` this configuration embeds, in order: (`page`, ordinal,
+    /// title, the text the model sees), `page` being what the index stores for the article
+    /// (its page key). The one place a build and an update decide it.
     pub(crate) fn passages<'a>(
         &'a self,
         article: &'a Article,
+        page: u64,
     ) -> impl Iterator<Item = (u64, u32, String, String)> + 'a {
         let limit = self.embed_first.unwrap_or(u64::MAX);
         article
             .sentences
             .iter()
             .filter(move |s| u64::from(s.ordinal) < limit)
-            .map(|s| {
+            .map(move |s| {
                 let text = passage_text(&article.title, s.kind, &s.text, self.title_context);
-                (article.page_id, s.ordinal, article.title.clone(), text)
+                (page, s.ordinal, article.title.clone(), text)
             })
     }
 
@@ -121,6 +123,8 @@ const STOP_CHECK_SENTENCES: usize = 256;
 /// passages it had not (`wikirag_vectors::ResumableWriter`).
 pub(crate) struct EmbeddingSink<'a> {
     pub(crate) index: &'a mut IndexBuilder,
+    /// The wiki of the input being read (a page's key depends on it).
+    pub(crate) wiki: String,
     pub(crate) config: &'a EmbedConfig,
     pub(crate) writer: ResumableWriter,
     pub(crate) pending: Vec<(u64, u32, String, String)>,
@@ -192,14 +196,16 @@ impl EmbeddingSink<'_> {
 impl Sink for EmbeddingSink<'_> {
     fn article(&mut self, article: &Article) -> Result<()> {
         self.index.add_article(article)?;
-        self.pending.extend(self.config.passages(article));
+        let page = wikirag_core::page_key(&self.wiki, article.page_id);
+        self.pending.extend(self.config.passages(article, page));
         if self.pending.len() >= self.config.chunk {
             self.flush()?;
         }
         Ok(())
     }
     fn start_input(&mut self, wiki: &str) -> Result<()> {
-        self.index.set_wiki(wiki);
+        self.index.set_wiki(wiki)?;
+        self.wiki = wiki.to_string();
         Ok(())
     }
     fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {

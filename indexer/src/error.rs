@@ -47,7 +47,7 @@ pub enum IndexerError {
         held: u64,
         limit_percent: u32,
     },
-    #[error("embedding page {page_id} ({title}): {message}")]
+    #[error("embedding page {} ({title}): {message}", wikirag_core::page_id_of_key(*page_id))]
     Embed {
         page_id: u64,
         title: String,

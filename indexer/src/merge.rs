@@ -47,7 +47,7 @@ pub fn merge(
         return Err(IndexerError::NoInput);
     }
     let out_real = std::fs::canonicalize(&config.out).ok();
-    let mut shards = Vec::with_capacity(config.shards.len());
+    let mut shards: Vec<(PathBuf, Manifest)> = Vec::with_capacity(config.shards.len());
     for shard in &config.shards {
         let manifest = Manifest::read_checked(shard)?;
         if out_real.is_some() && std::fs::canonicalize(shard).ok() == out_real {
@@ -56,9 +56,18 @@ pub fn merge(
                 "it is the output too: merge into another --out",
             ));
         }
+        // Page keys are fixed by the wiki's name, so the shards' segments agree on them; an
+        // older shard numbers pages by their ids alone, which several wikis cannot mix.
+        if manifest.page_ids() != wikirag_core::PageIds::Keyed {
+            return Err(refuse(
+                shard,
+                &format!(
+                    "it was built by an older wikirag (index format {}: page ids not told apart by wiki); rebuild it",
+                    manifest.format_version
+                ),
+            ));
+        }
         if let Some((first, first_manifest)) = shards.first() {
-            let first_manifest: &Manifest = first_manifest;
-            let first: &PathBuf = first;
             if first_manifest.embedding.is_some() != manifest.embedding.is_some() {
                 return Err(refuse(
                     shard,
@@ -111,6 +120,7 @@ pub fn merge(
         }
         shards.push((shard.clone(), manifest));
     }
+    wikirag_index::check_wikis(&config.out, shards.iter().flat_map(|(_, m)| m.wikis()))?;
 
     progress.stage("merging");
     let mut staging = Staging::begin(

@@ -133,8 +133,7 @@ pub trait Sink {
 
 impl Sink for IndexBuilder {
     fn start_input(&mut self, wiki: &str) -> Result<()> {
-        self.set_wiki(wiki);
-        Ok(())
+        Ok(self.set_wiki(wiki)?)
     }
     fn article(&mut self, article: &Article) -> Result<()> {
         Ok(self.add_article(article)?)

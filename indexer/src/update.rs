@@ -173,11 +173,13 @@ impl UpdateSink<'_> {
         let held = self.up.pages().get(&key).map(|p| !p.redirect);
         if held.is_some() || self.touched.contains(&key) {
             self.up.remove_page(&self.wiki, page_id)?;
+            // Vector rows hold the page's key: another wiki's page of the same id stays.
+            let page = self.up.stored_page_id(&self.wiki, page_id);
             if let Some((vectors, _)) = self.vectors.as_mut() {
-                vectors.remove_page(page_id);
+                vectors.remove_page(page);
             }
             // Queued but not embedded yet: dropped.
-            self.pending.retain(|p| p.0 != page_id);
+            self.pending.retain(|p| p.0 != page);
         }
         let first_time = self.touched.insert(key);
         Ok(if first_time { held } else { Some(true) })
@@ -215,6 +217,8 @@ impl UpdateSink<'_> {
 impl Sink for UpdateSink<'_> {
     fn start_input(&mut self, wiki: &str) -> Result<()> {
         self.flush()?;
+        self.up
+            .check_wiki(wiki, self.touched.iter().map(|(w, _)| w.as_str()))?;
         self.wiki = wiki.to_string();
         Ok(())
     }
@@ -226,7 +230,8 @@ impl Sink for UpdateSink<'_> {
         }
         self.up.add_article(&self.wiki, article)?;
         if let Some((_, config)) = &self.vectors {
-            self.pending.extend(config.passages(article));
+            let page = self.up.stored_page_id(&self.wiki, article.page_id);
+            self.pending.extend(config.passages(article, page));
             if self.pending.len() >= config.chunk {
                 self.flush()?;
             }
@@ -467,7 +472,7 @@ pub fn update(
             for (id, redirect) in gone {
                 up.remove_page(wiki, id)?;
                 if let Some(v) = vectors.as_mut() {
-                    v.remove_page(id);
+                    v.remove_page(up.stored_page_id(wiki, id));
                 }
                 if redirect {
                     tally.redirects_changed += 1;

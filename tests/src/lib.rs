@@ -193,3 +193,12 @@ pub fn assert_same_answers(a: &Path, b: &Path, model: &Arc<wikirag_models::BertE
         }
     }
 }
+
+/// A copy of the index kept in `tests/data/NAME` (made by an older wikirag) at `to`.
+pub fn copy_fixture(name: &str, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(root().join("tests/data").join(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

@@ -13,6 +13,7 @@ mod embed;
 mod lang;
 pub mod link;
 mod llm;
+mod page_key;
 mod panics;
 mod progress;
 pub mod testing;
@@ -22,6 +23,10 @@ pub use embed::{BoxError, Embedder, ModelInfo, Pooling, SentenceLookup, TextRole
 pub use embed::{embed_scope, legacy_embed_first};
 pub use lang::Language;
 pub use llm::{ChatMessage, Completion, Llm, LlmError, LlmRequest};
+pub use page_key::{
+    MAX_PAGE_ID, PAGE_ID_BITS, PageIds, page_id_of_key, page_key, serialize_page_id, tag_clash,
+    wiki_tag,
+};
 pub use panics::{catch_panic, panic_is_caught, panic_message};
 pub use progress::{NoProgress, Progress, StopFlag};
 pub use types::{

@@ -210,6 +210,9 @@ pub struct Hit {
     /// The sentence itself.
     pub text: String,
     pub url: String,
+    /// The page's key in the index ([`crate::page_key`]: wiki and page id; the page id alone
+    /// in format-4 indexes): what finds the page again. Serialized as the MediaWiki page id.
+    #[serde(serialize_with = "crate::serialize_page_id")]
     pub page_id: u64,
     /// The sentence's ordinal in its page.
     pub sentence: u32,

@@ -47,7 +47,7 @@ pub enum CorpusError {
         limit: u64,
     },
     #[error(
-        "{path}: page {title:?} at byte {offset}: page id {value:?} is not a number; page skipped"
+        "{path}: page {title:?} at byte {offset}: page id {value:?} is not a number below 2^40; page skipped"
     )]
     BadPageId {
         path: PathBuf,

@@ -440,12 +440,18 @@ impl<R: BufRead> DumpReader<R> {
                         Field::Title => page.title = v.to_string(),
                         Field::Ns => page.namespace = v.parse().unwrap_or(0),
                         // A bad id spoils this page only: read on to its end, then skip it.
-                        Field::PageId => match v.parse() {
-                            Ok(id) => {
+                        // Above 2^40 an id cannot be part of a page key (MediaWiki's
+                        // own ids are 32-bit): a bad id too.
+                        Field::PageId => match v
+                            .parse::<u64>()
+                            .ok()
+                            .filter(|&id| id <= wikirag_core::MAX_PAGE_ID)
+                        {
+                            Some(id) => {
                                 page.id = id;
                                 have_id = true;
                             }
-                            Err(_) => bad_id = Some(v.to_string()),
+                            None => bad_id = Some(v.to_string()),
                         },
                         Field::RevId => rev_id = v.parse().ok(),
                         Field::Timestamp => rev_ts = Some(v.to_string()),
@@ -642,6 +648,8 @@ mod tests {
   <page><title>A</title><ns>0</ns><id>1</id><revision><id>5</id><text>a</text></revision></page>
   <page><title>B</title><ns>0</ns><id>15x</id><revision><id>6</id><text>b</text></revision></page>
   <page><title>C</title><ns>0</ns><id>3</id><revision><id>7</id><text>c</text></revision></page>
+  <page><title>D</title><ns>0</ns><id>1099511627776</id><revision><id>8</id><text>d</text></revision></page>
+  <page><title>E</title><ns>0</ns><id>1099511627775</id><revision><id>9</id><text>e</text></revision></page>
 </mediawiki>"#;
         let mut r = DumpReader::new(Path::new("t.xml"), dump.as_bytes()).unwrap();
         assert_eq!(r.next().unwrap().unwrap().title, "A");
@@ -650,6 +658,13 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("\"15x\"") && msg.contains("\"B\""), "{msg}");
         assert_eq!(r.next().unwrap().unwrap().title, "C");
+        // Beyond 2^40 an id cannot be part of a page key: that page only is skipped.
+        let err = r.next().unwrap().unwrap_err();
+        assert!(
+            !err.is_fatal() && err.to_string().contains("\"D\""),
+            "{err}"
+        );
+        assert_eq!(r.next().unwrap().unwrap().id, wikirag_core::MAX_PAGE_ID);
         assert!(r.next().is_none());
     }
 

@@ -40,7 +40,8 @@ pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Ve
     // Page documents carry no scored field: sentence queries need no kind filter.
     page.add_text(f.title, &article.title);
     page.add_text(f.title_key, schema::title_key(&article.title));
-    page.add_u64(f.page_id, article.page_id);
+    let page_id = f.page_ids.stored(wiki, article.page_id);
+    page.add_u64(f.page_id, page_id);
     page.add_text(f.url, &article.url);
     if let Some(rev) = article.revision_id {
         page.add_u64(f.revision_id, rev);
@@ -81,7 +82,7 @@ pub(crate) fn article_documents(f: &Fields, wiki: &str, article: &Article) -> Ve
         doc.add_text(f.title, &article.title);
         doc.add_text(title_field, &article.title);
         doc.add_text(f.section, &s.section);
-        doc.add_u64(f.page_id, article.page_id);
+        doc.add_u64(f.page_id, page_id);
         doc.add_u64(f.sentence, u64::from(s.ordinal));
         doc.add_u64(f.sentence_kind, schema::sentence_kind_code(s.kind));
         if let Some(rev) = article.revision_id {
@@ -147,7 +148,7 @@ pub(crate) fn redirect_document(f: &Fields, wiki: &str, r: &Redirect<'_>) -> Tan
     doc.add_text(f.title_key, schema::title_key(r.alias));
     doc.add_text(f.target, r.target);
     if r.page_id != 0 {
-        doc.add_u64(f.page_id, r.page_id);
+        doc.add_u64(f.page_id, f.page_ids.stored(wiki, r.page_id));
     }
     if let Some(rev) = r.revision_id {
         doc.add_u64(f.revision_id, rev);

@@ -22,11 +22,12 @@ pub enum IndexError {
     #[error("{path}: manifest is unreadable: {message}")]
     BadManifest { path: PathBuf, message: String },
     #[error(
-        "{path}: index format {found} is not supported by this build (expects {expected}); rebuild the index"
+        "{path}: index format {found} is not supported by this build (it reads formats {oldest} to {expected}); rebuild the index"
     )]
     FormatVersion {
         path: PathBuf,
         found: u32,
+        oldest: u32,
         expected: u32,
     },
     #[error("{path} already exists; pass --force to replace it")]
@@ -51,7 +52,15 @@ pub enum IndexError {
     Damaged { path: PathBuf, detail: String },
     #[error("{path}: cannot merge: {message}")]
     Merge { path: PathBuf, message: String },
-    #[error("{path}: no sentence {sentence} in page {page_id}")]
+    #[error(
+        "{path}: the wikis {first} and {second} cannot share an index (their page keys would coincide); index them apart"
+    )]
+    WikiClash {
+        path: PathBuf,
+        first: String,
+        second: String,
+    },
+    #[error("{path}: no sentence {sentence} in page {}", wikirag_core::page_id_of_key(*page_id))]
     NoSuchSentence {
         path: PathBuf,
         page_id: u64,

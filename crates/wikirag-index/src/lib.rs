@@ -29,6 +29,7 @@ pub use layout::{MANIFEST_FILE, MANIFEST_SUM_FILE};
 pub use lock::WriterLock;
 pub use manifest::{
     BuildParams, Counts, DumpRecord, EmbeddingRecord, FORMAT_VERSION, Manifest, UpdateRecord,
+    check_wikis,
 };
 pub use merge::{Adopted, adopt_segments, adopted_manifest};
 pub use reader::{SearchOptions, SentenceIndex};

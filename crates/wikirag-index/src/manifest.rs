@@ -6,8 +6,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Bumped whenever the on-disk layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 4;
+/// Bumped whenever the on-disk layout changes incompatibly: an older wikirag refuses the
+/// index rather than misreading it. 5: page numbers are page keys (wiki and page id,
+/// [`wikirag_core::page_key`]); format 4 (MediaWiki ids) is still read and updated as it was
+/// written ([`Manifest::page_ids`]).
+pub const FORMAT_VERSION: u32 = 5;
+
+/// The oldest format this wikirag reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 4;
 pub use crate::layout::MANIFEST_FILE;
 
 /// One input dump file and what came of it.
@@ -235,6 +241,37 @@ impl Manifest {
         }
     }
 
+    /// The wikis the index has read dumps of (by its build and its updates).
+    pub fn wikis(&self) -> impl Iterator<Item = &str> {
+        self.dumps
+            .iter()
+            .chain(self.updates.iter().flat_map(|u| &u.dumps))
+            .map(|d| d.wiki.as_str())
+    }
+
+    /// Refuses a wiki whose pages could not be told apart from those of a wiki the index
+    /// (or `others`) already holds.
+    pub fn check_wiki<'a>(
+        &'a self,
+        path: &Path,
+        wiki: &'a str,
+        others: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        if self.page_ids() == wikirag_core::PageIds::Raw {
+            return Ok(());
+        }
+        check_wikis(path, self.wikis().chain(others).chain([wiki]))
+    }
+
+    /// What the index stores as a page's number: page keys from format 5 on.
+    pub fn page_ids(&self) -> wikirag_core::PageIds {
+        if self.format_version >= 5 {
+            wikirag_core::PageIds::Keyed
+        } else {
+            wikirag_core::PageIds::Raw
+        }
+    }
+
     /// Reads the manifest (no checks of the files).
     pub fn read(dir: &Path) -> Result<Manifest> {
         Ok(Self::read_bytes(dir)?.0)
@@ -278,10 +315,11 @@ impl Manifest {
             .get("format_version")
             .and_then(|v| v.as_u64())
             .unwrap_or(0) as u32;
-        if found != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
             return Err(IndexError::FormatVersion {
                 path: dir.to_path_buf(),
                 found,
+                oldest: OLDEST_FORMAT_VERSION,
                 expected: FORMAT_VERSION,
             });
         }
@@ -339,5 +377,55 @@ impl Manifest {
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
         crate::layout::write_atomically(&dir.join(MANIFEST_FILE), &json)?;
         crate::checksum::write_manifest_sum(dir, &json)
+    }
+}
+
+/// Refuses `wikis` in one index when two of them have the same tag
+/// ([`wikirag_core::tag_clash`]).
+pub fn check_wikis<'a>(path: &Path, wikis: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    match wikirag_core::tag_clash(wikis) {
+        Some((first, second)) => Err(IndexError::WikiClash {
+            path: path.to_path_buf(),
+            first,
+            second,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Formats 4 (bare page ids) and 5 (page keys) are read, each numbering pages its way;
+    /// anything else is refused with the range this build reads.
+    #[test]
+    fn formats_four_and_five_are_read_others_refused() {
+        let dir = Path::new("/idx");
+        let manifest = Manifest::new(
+            vec!["en".into()],
+            Vec::new(),
+            Counts::default(),
+            BuildParams::default(),
+            BTreeMap::new(),
+            None,
+        );
+        let mut value = serde_json::to_value(&manifest).unwrap();
+        for (version, ids) in [
+            (4, Some(wikirag_core::PageIds::Raw)),
+            (5, Some(wikirag_core::PageIds::Keyed)),
+            (3, None),
+            (6, None),
+        ] {
+            value["format_version"] = version.into();
+            let parsed = Manifest::parse(dir, &serde_json::to_vec(&value).unwrap());
+            match ids {
+                Some(ids) => assert_eq!(parsed.unwrap().page_ids(), ids),
+                None => {
+                    let err = parsed.unwrap_err().to_string();
+                    assert!(err.contains("reads formats 4 to 5"), "{err}");
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language as TLang, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
     StopWordFilter, TextAnalyzer,
 };
-use wikirag_core::Language;
+use wikirag_core::{Language, PageIds};
 
 /// Languages with their own analyzer; everything else uses `other`.
 pub const ANALYZED: &[&str] = &["en", "fr", "de", "it", "es", "pt", "nl", "other"];
@@ -115,6 +115,9 @@ pub struct Fields {
     /// from the rest of the text (`title_words_weight`). Absent from older indexes, whose
     /// text fields hold every word.
     pub title_words_by_slot: Vec<(&'static str, Field)>,
+    /// What `page_id` holds: page keys (format 5 on; a new index) or MediaWiki ids (format
+    /// 4). Set from the manifest by whoever adds documents to an existing index.
+    pub page_ids: PageIds,
 }
 
 impl Fields {
@@ -219,6 +222,7 @@ pub fn build_schema() -> (Schema, Fields) {
         timestamp,
         wiki,
         title_words_by_slot,
+        page_ids: PageIds::Keyed,
     };
     (b.build(), fields)
 }

@@ -49,7 +49,8 @@ impl IndexUpdater {
         // Read through the block checks: damage in what the update keeps is refused.
         let (index, verified) = crate::verified::open_index(&dir)?;
         schema::register_analyzers(&index);
-        let fields = Fields::for_index(&index.schema());
+        let mut fields = Fields::for_index(&index.schema());
+        fields.page_ids = manifest.page_ids();
         if index.schema().get_field("wiki").is_err() {
             return Err(IndexError::NotUpdatable {
                 path: dest.to_path_buf(),
@@ -101,9 +102,26 @@ impl IndexUpdater {
         self.writer.as_ref().expect("writer lives until commit")
     }
 
+    /// What the index stores (and its vector rows hold) for page `page_id` of `wiki`: its page
+    /// key, or the id itself in a format-4 index.
+    pub fn stored_page_id(&self, wiki: &str, page_id: u64) -> u64 {
+        self.fields.page_ids.stored(wiki, page_id)
+    }
+
+    /// Refuses a wiki whose page keys would coincide with those of a wiki of the index or of
+    /// `others` (the update's dumps read before).
+    pub fn check_wiki<'a>(
+        &'a self,
+        wiki: &'a str,
+        others: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        self.manifest.check_wiki(self.dir(), wiki, others)
+    }
+
     /// Removes every document of page `page_id` of `wiki` (its sentences, page and redirect
     /// documents); documents added before this call in the same update go too.
     pub fn remove_page(&self, wiki: &str, page_id: u64) -> Result<()> {
+        let page_id = self.stored_page_id(wiki, page_id);
         let q: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (
                 Occur::Must,
@@ -203,9 +221,13 @@ pub(crate) fn read_pages(
         );
         for addr in searcher.search(&q, &DocSetCollector).at(dir)? {
             let doc: TantivyDocument = searcher.doc(addr).at(dir)?;
-            let Some(page_id) = doc.get_first(fields.page_id).and_then(|v| v.as_u64()) else {
+            let Some(stored) = doc.get_first(fields.page_id).and_then(|v| v.as_u64()) else {
                 // Redirects of indexes made before updates carry no page id.
                 continue;
+            };
+            let page_id = match fields.page_ids {
+                wikirag_core::PageIds::Keyed => wikirag_core::page_id_of_key(stored),
+                wikirag_core::PageIds::Raw => stored,
             };
             let wiki = doc
                 .get_first(fields.wiki)

@@ -43,6 +43,8 @@ pub struct IndexBuilder {
     fields: Fields,
     /// The wiki of the articles being added.
     wiki: String,
+    /// Every wiki met so far (their page keys must differ: [`crate::check_wikis`]).
+    wikis: Vec<String>,
     /// After the writer: its directory is removed (unless published) once the writer is gone.
     staging: Staging,
 }
@@ -87,6 +89,7 @@ impl IndexBuilder {
             writer: Some(writer),
             fields,
             wiki: String::new(),
+            wikis: Vec::new(),
             staging,
         })
     }
@@ -95,9 +98,18 @@ impl IndexBuilder {
         self.writer.as_ref().expect("writer lives until publish")
     }
 
-    /// Sets the wiki (`frwiki`) the next articles and redirects come from.
-    pub fn set_wiki(&mut self, wiki: &str) {
+    /// Sets the wiki (`frwiki`) the next articles and redirects come from; refuses one whose
+    /// page keys would coincide with those of a wiki met before.
+    pub fn set_wiki(&mut self, wiki: &str) -> Result<()> {
+        if !self.wikis.iter().any(|w| w == wiki) {
+            crate::check_wikis(
+                self.staging.dest(),
+                self.wikis.iter().map(String::as_str).chain([wiki]),
+            )?;
+            self.wikis.push(wiki.to_string());
+        }
         self.wiki = wiki.to_string();
+        Ok(())
     }
 
     /// Adds an article: one document per sentence and one for the page title.

@@ -15,6 +15,7 @@
 //! This crate sees only the core traits.
 
 mod cite;
+mod extractive;
 pub mod followup;
 mod lang;
 mod prompt;
@@ -134,6 +135,8 @@ pub struct Source {
     /// The revision that was indexed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_id: Option<u64>,
+    /// The page's key in the index ([`Hit::page_id`]); serialized as the MediaWiki page id.
+    #[serde(serialize_with = "wikirag_core::serialize_page_id")]
     pub page_id: u64,
     pub sentence: u32,
     /// The retrieved sentence.
@@ -158,6 +161,8 @@ pub struct Citation {
     /// The sentence in the indexed revision (see [`Source::link`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub link: String,
+    /// The page's key in the index ([`Hit::page_id`]); serialized as the MediaWiki page id.
+    #[serde(serialize_with = "wikirag_core::serialize_page_id")]
     pub page_id: u64,
     pub sentence: u32,
     pub text: String,
@@ -425,50 +430,21 @@ impl<R: Retriever> Rag<R> {
         on_event: &mut dyn FnMut(AskEvent<'_>),
     ) -> (Answer, Timings) {
         let t = Instant::now();
-        let mut sources = to_sources(hits);
+        let (mut sources, text) = extractive::answer(
+            question,
+            language,
+            to_sources(hits),
+            options.extractive_sentences,
+        );
         self.link_sources(&mut sources);
         on_event(AskEvent::Sources(&sources));
-        // The best sentence, then: a sentence from a page an already chosen sentence names
-        // ("… Édith Cresson and Élisabeth Borne" → their own articles), else the best sentence
-        // of a page not used yet, else the next best.
-        let mut by_rank: Vec<&Source> = sources.iter().collect();
-        by_rank.sort_by_key(|s| s.rank);
-        let mut chosen: Vec<&Source> = Vec::new();
-        while chosen.len() < options.extractive_sentences {
-            let text: String = chosen
-                .iter()
-                .map(|c| c.text.to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let fresh = |s: &&&Source| !chosen.iter().any(|c| c.page_id == s.page_id);
-            let named = by_rank.iter().filter(fresh).find(|s| {
-                let title = s.title.to_lowercase();
-                title.chars().count() >= 4 && text.contains(&title)
-            });
-            let next = named
-                .or_else(|| by_rank.iter().find(fresh))
-                .or_else(|| by_rank.iter().find(|s| !chosen.iter().any(|c| c.n == s.n)));
-            match next {
-                Some(s) => chosen.push(s),
-                None => break,
-            }
-        }
-        let text = if chosen.is_empty() {
-            prompt::dont_know(language).to_string()
-        } else {
-            chosen
-                .iter()
-                .map(|s| format!("{} [{}]", s.text, s.n))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         on_event(AskEvent::Token(&text));
         let check = check_citations(&text, &sources);
         let answer = Answer {
             question: question.to_string(),
             language: language.to_string(),
             rewritten,
-            abstained: chosen.is_empty(),
+            abstained: check.citations.is_empty(),
             answer: check.text,
             citations: check.citations,
             evidence: sources,

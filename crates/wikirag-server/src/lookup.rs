@@ -9,8 +9,9 @@ use wikirag_core::{BoxError, Hit};
 
 use crate::Backend;
 
-/// A sentence's id: `PAGE:SENTENCE` (the page id of the dump and the sentence's ordinal in
-/// its page), stable for as long as the indexed revision is.
+/// A sentence's id: `PAGE:SENTENCE` (the page's key in the index — its wiki and page id,
+/// [`wikirag_core::page_key`] — and the sentence's ordinal in its page), stable for as long
+/// as the indexed revision is.
 pub(crate) fn id_of(hit: &Hit) -> String {
     format!("{}:{}", hit.page_id, hit.sentence)
 }
@@ -178,7 +179,7 @@ pub(crate) fn fetch(
         "text": text,
         "url": if link.is_empty() { &hit.url } else { &link },
         "metadata": {
-            "page_id": page_id,
+            "page_id": wikirag_core::page_id_of_key(page_id),
             "sentence": sentence,
             "sentence_text": hit.text,
             "section": hit.section,
