@@ -73,7 +73,8 @@ pub struct AskOptions {
     pub max_context_tokens: Option<usize>,
     /// Tokens reserved for the answer.
     pub answer_tokens: usize,
-    /// Sentences in an extractive answer.
+    /// At most this many sentences in an extractive answer (it quotes one or two, as the
+    /// evidence says: `extractive::choose`).
     pub extractive_sentences: usize,
     pub temperature: f32,
     /// Retries with half the budget after a context-length error.
@@ -107,7 +108,7 @@ impl Default for AskOptions {
             llm_rewrite: false,
             max_context_tokens: None,
             answer_tokens: 512,
-            extractive_sentences: 4,
+            extractive_sentences: 2,
             temperature: 0.0,
             max_retries: 3,
             max_question_chars: 2000,
@@ -311,7 +312,7 @@ impl<R: Retriever> Rag<R> {
         };
         cancelled()?;
         let t = Instant::now();
-        let hits = self.retrieve(question, rewritten.as_deref(), options)?;
+        let (hits, top_agreed) = self.retrieve(question, rewritten.as_deref(), options)?;
         timings.retrieval_ms = ms(t);
         cancelled()?;
 
@@ -321,7 +322,7 @@ impl<R: Retriever> Rag<R> {
                 question,
                 &language,
                 rewritten.clone(),
-                hits,
+                (hits, top_agreed),
                 options,
                 on_event,
             ),
@@ -371,12 +372,14 @@ impl<R: Retriever> Rag<R> {
         }
     }
 
+    /// The hits for the question (and its rewrite, the two lists fused), and whether both
+    /// searches put the same sentence first (one search: it did).
     fn retrieve(
         &self,
         question: &str,
         rewritten: Option<&str>,
         options: &AskOptions,
-    ) -> Result<Vec<Hit>> {
+    ) -> Result<(Vec<Hit>, bool)> {
         let request = |q: &str| SearchRequest {
             query: q.to_string(),
             k: options.k,
@@ -394,8 +397,10 @@ impl<R: Retriever> Rag<R> {
             .into_iter();
         let first = lists.next().unwrap_or_default();
         let Some(second) = lists.next() else {
-            return Ok(first);
+            return Ok((first, true));
         };
+        let top = |l: &[Hit]| l.first().map(|h| (h.page_id, h.sentence));
+        let agreed = top(&first).is_some() && top(&first) == top(&second);
         // Reciprocal rank fusion of the two lists, then the per-page cap again.
         let mut fused: HashMap<(u64, u32), (f32, Hit)> = HashMap::new();
         for list in [first, second] {
@@ -412,12 +417,13 @@ impl<R: Retriever> Rag<R> {
                 .then(a.1.page_id.cmp(&b.1.page_id))
                 .then(a.1.sentence.cmp(&b.1.sentence))
         });
-        Ok(cap_per_page(
+        let hits = cap_per_page(
             all.into_iter().map(|(score, hit)| Hit { score, ..hit }),
             |h| h.page_id,
             options.per_page,
             options.k,
-        ))
+        );
+        Ok((hits, agreed))
     }
 
     fn extractive(
@@ -425,7 +431,7 @@ impl<R: Retriever> Rag<R> {
         question: &str,
         language: &str,
         rewritten: Option<String>,
-        hits: Vec<Hit>,
+        (hits, top_agreed): (Vec<Hit>, bool),
         options: &AskOptions,
         on_event: &mut dyn FnMut(AskEvent<'_>),
     ) -> (Answer, Timings) {
@@ -434,6 +440,7 @@ impl<R: Retriever> Rag<R> {
             question,
             language,
             to_sources(hits),
+            top_agreed,
             options.extractive_sentences,
         );
         self.link_sources(&mut sources);
@@ -562,7 +569,15 @@ impl<R: Retriever> Rag<R> {
                         by_rank.sort_by_key(|s| s.rank);
                         let hits: Vec<Hit> = by_rank.into_iter().map(source_hit).collect();
                         let (extractive, _) =
-                            self.extractive(question, language, None, hits, options, &mut |_| {});
+                            // Whether the searches agreed is not known here: it quotes two.
+                            self.extractive(
+                                question,
+                                language,
+                                None,
+                                (hits, false),
+                                options,
+                                &mut |_| {},
+                            );
                         tracing::warn!("the model cited no source: answering extractively");
                         answer.model_answer = Some(std::mem::take(&mut answer.answer));
                         answer.answer = extractive.answer;

@@ -130,18 +130,155 @@ fn extractive_answer_cites_the_best_sentences() {
     assert!(saw_sources);
     assert_eq!(answer.backend, "extractive");
     assert_eq!(answer.rewritten.as_deref(), Some("first man space"));
-    assert!(answer.answer.contains("Gagarin") && answer.answer.contains("[1]"));
+    // The question does not name Gagarin's page: the two best sentences, numbered as read.
+    assert_eq!(
+        answer.answer,
+        "Yuri Gagarin was the first human in space. [1] He flew Vostok 1. [2]"
+    );
     assert_eq!(tokens, answer.answer);
-    assert!(answer.invalid_citations.is_empty());
-    let pages: Vec<u64> = answer.citations.iter().map(|c| c.page_id).collect();
-    assert!(pages.contains(&1) && pages.contains(&2), "{pages:?}");
-    // Sources are grouped by page and numbered in order.
+    assert!(answer.invalid_citations.is_empty() && !answer.abstained);
+    let cited: Vec<(usize, u64, u32)> = answer
+        .citations
+        .iter()
+        .map(|c| (c.n, c.page_id, c.sentence))
+        .collect();
+    assert_eq!(cited, vec![(1, 1, 5), (2, 1, 6)]);
+    // Sources are grouped by page and numbered in order, the quoted ones first.
     let ns: Vec<(usize, u64, u32)> = answer
         .evidence
         .iter()
         .map(|s| (s.n, s.page_id, s.sentence))
         .collect();
     assert_eq!(ns, vec![(1, 1, 5), (2, 1, 6), (3, 2, 0)]);
+}
+
+/// Answers the question with one list and its keyword rewrite with another.
+struct TwoLists {
+    question: Vec<Hit>,
+    rewrite: Vec<Hit>,
+}
+
+impl Retriever for TwoLists {
+    type Error = Never;
+    fn search(&self, r: &SearchRequest) -> Result<Vec<Hit>, Never> {
+        Ok(if r.query.ends_with('?') {
+            self.question.clone()
+        } else {
+            self.rewrite.clone()
+        })
+    }
+}
+
+/// (answer, citations as (n, page, sentence), evidence as (n, page, sentence)).
+type Quoted = (String, Vec<(usize, u64, u32)>, Vec<(usize, u64, u32)>);
+
+fn extractive(question: &str, lists: TwoLists) -> Quoted {
+    let a = Rag::new(lists, None)
+        .ask(question, &AskOptions::default(), &mut |_| {})
+        .unwrap();
+    let cited = a
+        .citations
+        .iter()
+        .map(|c| (c.n, c.page_id, c.sentence))
+        .collect();
+    let evidence = a
+        .evidence
+        .iter()
+        .map(|s| (s.n, s.page_id, s.sentence))
+        .collect();
+    (a.answer, cited, evidence)
+}
+
+/// How many sentences the extractive answer quotes is the evidence's call: one when both
+/// searches put it first and the question names its page; two when they disagree, when the
+/// question does not name it, or when the best is a page's lead and the next is on that page;
+/// none when the best shares no word with the question. Quoted sentences are numbered [1],
+/// [2] in the order they are read, whatever order the sources came in.
+#[test]
+fn the_extractive_answer_quotes_what_the_evidence_supports() {
+    let vostok = hit(2, 3, "Vostok 1", "Vostok 1 launched on 12 April 1961.");
+    let gagarin = hit(1, 5, "Yuri Gagarin", "Yuri Gagarin flew Vostok 1.");
+    let (answer, cited, _) = extractive(
+        "When was Vostok 1 launched?",
+        TwoLists {
+            question: vec![vostok.clone(), gagarin.clone()],
+            rewrite: vec![vostok.clone(), gagarin.clone()],
+        },
+    );
+    assert_eq!(answer, "Vostok 1 launched on 12 April 1961. [1]");
+    assert_eq!(cited, vec![(1, 2, 3)]);
+
+    // The searches disagree on the best: two.
+    let (_, cited, _) = extractive(
+        "When was Vostok 1 launched?",
+        TwoLists {
+            question: vec![vostok.clone(), gagarin.clone()],
+            rewrite: vec![gagarin.clone(), vostok.clone()],
+        },
+    );
+    assert_eq!(cited.len(), 2, "{cited:?}");
+
+    // A lead sentence, then its page's next one: both.
+    let lead = hit(
+        7,
+        0,
+        "Alpha Centauri",
+        "Alpha Centauri is the nearest star system.",
+    );
+    let next = hit(
+        7,
+        1,
+        "Alpha Centauri",
+        "It is 4.37 light-years from the Sun.",
+    );
+    let (answer, cited, _) = extractive(
+        "How far is Alpha Centauri?",
+        TwoLists {
+            question: vec![lead.clone(), next.clone(), gagarin.clone()],
+            rewrite: vec![lead.clone(), next.clone(), gagarin.clone()],
+        },
+    );
+    assert_eq!(cited, vec![(1, 7, 0), (2, 7, 1)], "{answer}");
+
+    // Read in rank order, numbered as read: the page's later sentence ranks first, so it is
+    // [1] and the sources are renumbered to match.
+    let (answer, cited, evidence) = extractive(
+        "Who flew Vostok 1?",
+        TwoLists {
+            question: vec![
+                hit(1, 6, "Yuri Gagarin", "He flew Vostok 1."),
+                gagarin.clone(),
+            ],
+            rewrite: vec![
+                hit(1, 6, "Yuri Gagarin", "He flew Vostok 1."),
+                gagarin.clone(),
+            ],
+        },
+    );
+    assert_eq!(
+        answer,
+        "He flew Vostok 1. [1] Yuri Gagarin flew Vostok 1. [2]"
+    );
+    assert_eq!(cited, vec![(1, 1, 6), (2, 1, 5)]);
+    assert_eq!(evidence, vec![(1, 1, 6), (2, 1, 5)]);
+
+    // Nothing shares a word with the question: "I don't know", the sources still shown.
+    let a = Rag::new(
+        TwoLists {
+            question: vec![vostok.clone()],
+            rewrite: vec![vostok.clone()],
+        },
+        None,
+    )
+    .ask(
+        "Who painted the Zorblat ceiling?",
+        &AskOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(a.abstained && a.citations.is_empty(), "{a:?}");
+    assert!(a.answer.starts_with("I don't know"), "{}", a.answer);
+    assert_eq!(a.evidence.len(), 1);
 }
 
 #[test]

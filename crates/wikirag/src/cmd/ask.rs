@@ -150,8 +150,9 @@ pub struct AskFlags {
     /// Let the LLM write the search keywords.
     #[arg(long)]
     pub llm_rewrite: bool,
-    /// Sentences in an extractive answer.
-    #[arg(long, default_value_t = 4)]
+    /// At most this many sentences in an extractive answer (it quotes one or two, as the
+    /// evidence says).
+    #[arg(long, default_value_t = 2)]
     pub extractive_sentences: usize,
     /// Replace a model's answer that cites no source by the extractive answer over the same
     /// evidence (or an abstention when there is none).
