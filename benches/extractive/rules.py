@@ -67,9 +67,9 @@ def covered(q, s):
 
 
 def label(s):
-    """The quoted text: led by the page title when the sentence does not name it."""
+    """The quoted text: led by the page title when the sentence has no word of it."""
     tw = [w for w in words(short(s["title"])) if w not in STOP]
-    if tw and not stems(tw) <= stems(words(s["text"])):
+    if tw and not stems(tw) & stems(words(s["text"])):
         return f"{short(s['title'])} — {s['text']}"
     return s["text"]
 

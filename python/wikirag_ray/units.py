@@ -101,7 +101,9 @@ def repack(source, dest, pages_per_stream=100):
     else:
         raw = open(source, "rb").read()
     head_end = raw.index(b"</siteinfo>") + len(b"</siteinfo>")
-    head_end = raw.index(b"\n", head_end) + 1 if b"\n" in raw[head_end:head_end + 2] else head_end
+    line_end = raw.find(b"\n", head_end, head_end + 2)  # the head keeps its line end
+    if line_end >= 0:
+        head_end = line_end + 1
     tail_start = raw.rindex(b"</mediawiki>")
     body = raw[head_end:tail_start]
     pages = []

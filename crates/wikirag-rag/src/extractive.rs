@@ -83,9 +83,10 @@ fn short_title(title: &str) -> &str {
     title.split(" (").next().unwrap_or(title)
 }
 
-/// How a quoted sentence reads in the answer: led by its page's title when it does not name
-/// its subject (each word of the title, by its stem) ("Haile Gebrselassie — He won two Olympic gold medals…"), so the answer says
-/// who or what it is about without the reader opening the source.
+/// How a quoted sentence reads in the answer: led by its page's title when it has no word of
+/// it, by stem ("Gagarin flew first" names "Yuri Gagarin"; "He won two Olympic gold medals"
+/// becomes "Haile Gebrselassie — He won…"), so the answer says who or what it is about
+/// without the reader opening the source.
 fn quote(s: &Source, language: &str) -> String {
     let title = short_title(&s.title);
     let said: HashSet<String> = words(&s.text).iter().map(|w| stem(w)).collect();
@@ -93,7 +94,7 @@ fn quote(s: &Source, language: &str) -> String {
         .into_iter()
         .filter(|w| !crate::lang::is_stop_word(w, language))
         .collect();
-    if title_words.is_empty() || title_words.iter().all(|w| said.contains(&stem(w))) {
+    if title_words.is_empty() || title_words.iter().any(|w| said.contains(&stem(w))) {
         format!("{} [{}]", s.text, s.n)
     } else {
         format!("{title} — {} [{}]", s.text, s.n)

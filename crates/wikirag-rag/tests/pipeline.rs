@@ -130,10 +130,11 @@ fn extractive_answer_cites_the_best_sentences() {
     assert!(saw_sources);
     assert_eq!(answer.backend, "extractive");
     assert_eq!(answer.rewritten.as_deref(), Some("first man space"));
-    // The question does not name Gagarin's page: the two best sentences, numbered as read.
+    // The question does not name Gagarin's page: the two best sentences, numbered as read,
+    // the one that does not say whom it is about led by its page's title.
     assert_eq!(
         answer.answer,
-        "Yuri Gagarin was the first human in space. [1] He flew Vostok 1. [2]"
+        "Yuri Gagarin was the first human in space. [1] Yuri Gagarin — He flew Vostok 1. [2]"
     );
     assert_eq!(tokens, answer.answer);
     assert!(answer.invalid_citations.is_empty() && !answer.abstained);
@@ -257,7 +258,7 @@ fn the_extractive_answer_quotes_what_the_evidence_supports() {
     );
     assert_eq!(
         answer,
-        "He flew Vostok 1. [1] Yuri Gagarin flew Vostok 1. [2]"
+        "Yuri Gagarin — He flew Vostok 1. [1] Yuri Gagarin flew Vostok 1. [2]"
     );
     assert_eq!(cited, vec![(1, 1, 6), (2, 1, 5)]);
     assert_eq!(evidence, vec![(1, 1, 6), (2, 1, 5)]);
