@@ -453,20 +453,7 @@ fn a_french_dump_never_deletes_english_pages() {
 }
 
 /// English and French pages with the same ids (page ids are unique per wiki only).
-const EN_SAME_IDS: &[P<'static>] = &[
-    (
-        1,
-        "Paris",
-        10,
-        "Paris is the capital of France. The Seine river crosses Paris.",
-    ),
-    (
-        2,
-        "Lyon",
-        20,
-        "Lyon is a city on the Rhone river. Lyon is known for its food.",
-    ),
-];
+const EN_SAME_IDS: &[P<'static>] = OLD.split_at(2).0;
 const FR_SAME_IDS: &[P<'static>] = &[
     (
         1,
