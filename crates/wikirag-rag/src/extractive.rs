@@ -52,7 +52,7 @@ pub(crate) fn choose<'a>(
         .iter()
         .copied()
         .max_by_key(|s| (covered(s), std::cmp::Reverse(s.rank)))
-        .expect("not empty");
+        .unwrap_or(best);
     if widest.n != best.n {
         let mut chosen = vec![widest, best];
         chosen.truncate(max);
