@@ -71,7 +71,6 @@ pub fn build(
             }
             let mut sink = EmbeddingSink {
                 index: &mut builder,
-                wiki: String::new(),
                 config: embed,
                 writer,
                 pending: Vec::new(),

@@ -123,8 +123,6 @@ const STOP_CHECK_SENTENCES: usize = 256;
 /// passages it had not (`wikirag_vectors::ResumableWriter`).
 pub(crate) struct EmbeddingSink<'a> {
     pub(crate) index: &'a mut IndexBuilder,
-    /// The wiki of the input being read (a page's key depends on it).
-    pub(crate) wiki: String,
     pub(crate) config: &'a EmbedConfig,
     pub(crate) writer: ResumableWriter,
     pub(crate) pending: Vec<(u64, u32, String, String)>,
@@ -196,7 +194,7 @@ impl EmbeddingSink<'_> {
 impl Sink for EmbeddingSink<'_> {
     fn article(&mut self, article: &Article) -> Result<()> {
         self.index.add_article(article)?;
-        let page = wikirag_core::page_key(&self.wiki, article.page_id);
+        let page = self.index.stored_page_id(article.page_id);
         self.pending.extend(self.config.passages(article, page));
         if self.pending.len() >= self.config.chunk {
             self.flush()?;
@@ -204,9 +202,7 @@ impl Sink for EmbeddingSink<'_> {
         Ok(())
     }
     fn start_input(&mut self, wiki: &str) -> Result<()> {
-        self.index.set_wiki(wiki)?;
-        self.wiki = wiki.to_string();
-        Ok(())
+        Ok(self.index.set_wiki(wiki)?)
     }
     fn redirect(&mut self, redirect: &Redirect<'_>) -> Result<()> {
         Ok(self.index.add_redirect_page(redirect)?)

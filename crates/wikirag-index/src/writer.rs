@@ -112,6 +112,12 @@ impl IndexBuilder {
         Ok(())
     }
 
+    /// What the index stores (and its vector rows hold) for page `page_id` of the current
+    /// wiki: its page key.
+    pub fn stored_page_id(&self, page_id: u64) -> u64 {
+        self.fields.page_ids.stored(&self.wiki, page_id)
+    }
+
     /// Adds an article: one document per sentence and one for the page title.
     pub fn add_article(&self, article: &Article) -> Result<()> {
         for doc in article_documents(&self.fields, &self.wiki, article) {
