@@ -1,5 +1,6 @@
 //! Reading dumps: one thread per input file reads and decompresses, a pool cleans wikitext
-//! and splits sentences, and the caller's thread feeds a [`Sink`] in page order.
+//! and splits sentences, and the caller's thread feeds a [`Sink`] in page order (the order of
+//! the dump: pages the cleaners finish early wait for those before them).
 
 use crate::error::{IndexerError, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, bounded};
@@ -285,8 +286,8 @@ fn read_one(
         part: input.part,
     };
     let (head_tx, head_rx) = bounded::<std::result::Result<Head, CorpusError>>(1);
-    let (page_tx, page_rx) = bounded::<Page>(threads * 64);
-    let (out_tx, out_rx) = bounded::<Out>(threads * 64);
+    let (page_tx, page_rx) = bounded::<(u64, Page)>(threads * 64);
+    let (out_tx, out_rx) = bounded::<(u64, Out)>(threads * 64);
     // Everything that waits on the input (opening it, its head, its pages) happens on the
     // reader thread, and the caller only ever waits with a timeout: a FIFO with no writer or a
     // stalled pipe cannot keep Ctrl-C from stopping the build.
@@ -349,27 +350,52 @@ fn read_one(
     drop(page_rx);
     let mut sink_error = None;
     let mut fatal = None;
-    loop {
-        let out = match out_rx.recv_timeout(STOP_POLL) {
-            Ok(out) => out,
+    // The cleaners finish pages out of order; the sink gets them in dump order (so the output
+    // of `extract` and the order of an index's documents are the same on every run). Held
+    // back: what the cleaners finished while an earlier page was still being cleaned — at most
+    // the pages of one parse timeout.
+    let mut held = std::collections::BTreeMap::new();
+    let mut next = 0u64;
+    let mut ended = false;
+    while !ended {
+        let ready: Vec<Out> = match out_rx.recv_timeout(STOP_POLL) {
+            Ok((seq, out)) => {
+                held.insert(seq, out);
+                let mut ready = Vec::new();
+                while let Some(out) = held.remove(&next) {
+                    ready.push(out);
+                    next += 1;
+                }
+                ready
+            }
             Err(RecvTimeoutError::Timeout) if stop.is_stopped() => break,
             Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Every thread is done: whatever is held goes out, in order, even past a
+                // number that never came (a cleaner that died), so nothing is dropped.
+                ended = true;
+                std::mem::take(&mut held).into_values().collect()
+            }
         };
-        if stop.is_stopped() {
-            break;
+        for out in ready {
+            if stop.is_stopped() {
+                break;
+            }
+            let result = take(
+                out,
+                &mut record,
+                &mut fatal,
+                sink,
+                &language,
+                progress.as_ref(),
+            );
+            progress.page_done();
+            if let Err(e) = result {
+                sink_error = Some(e);
+                break;
+            }
         }
-        let result = take(
-            out,
-            &mut record,
-            &mut fatal,
-            sink,
-            &language,
-            progress.as_ref(),
-        );
-        progress.page_done();
-        if let Err(e) = result {
-            sink_error = Some(e);
+        if stop.is_stopped() || sink_error.is_some() {
             break;
         }
     }
@@ -400,10 +426,10 @@ struct ReaderJob {
     stop: StopFlag,
     filter: Option<Arc<dyn PageFilter>>,
     head: crossbeam_channel::Sender<std::result::Result<Head, CorpusError>>,
-    /// Pages to clean.
-    pages: crossbeam_channel::Sender<Page>,
-    /// Everything else, in reading order with the cleaned articles.
-    out: crossbeam_channel::Sender<Out>,
+    /// Pages to clean, numbered in reading order.
+    pages: crossbeam_channel::Sender<(u64, Page)>,
+    /// Everything else, numbered in the same order as the pages.
+    out: crossbeam_channel::Sender<(u64, Out)>,
 }
 
 /// The reader thread: opens the input, sends its head, then routes every page (to the
@@ -457,16 +483,19 @@ fn read_pages(job: ReaderJob) {
         return;
     }
     let mut reader = reader;
+    let mut seq = 0u64;
     while let Some(item) = reader.next_page() {
         if stop.is_stopped() {
             break;
         }
+        let n = seq;
+        seq += 1;
         let sent = match item {
             Ok(page) if !config.namespaces.contains(&page.namespace) => {
-                out.send(Out::OtherNamespace).is_ok()
+                out.send((n, Out::OtherNamespace)).is_ok()
             }
             Ok(page) if filter.as_ref().is_some_and(|f| !f.wanted(&wiki, &page)) => {
-                out.send(Out::Unchanged).is_ok()
+                out.send((n, Out::Unchanged)).is_ok()
             }
             Ok(Page {
                 title,
@@ -475,19 +504,22 @@ fn read_pages(job: ReaderJob) {
                 revision_id,
                 ..
             }) => out
-                .send(Out::Redirect(RedirectPage {
-                    alias: title,
-                    target,
-                    page_id: id,
-                    revision_id,
-                }))
+                .send((
+                    n,
+                    Out::Redirect(RedirectPage {
+                        alias: title,
+                        target,
+                        page_id: id,
+                        revision_id,
+                    }),
+                ))
                 .is_ok(),
-            Ok(page) => page_tx.send(page).is_ok(),
+            Ok(page) => page_tx.send((n, page)).is_ok(),
             Err(e) if e.is_fatal() => {
-                let _ = out.send(Out::Fatal(e));
+                let _ = out.send((n, Out::Fatal(e)));
                 break;
             }
-            Err(e) => out.send(Out::Skipped(e)).is_ok(),
+            Err(e) => out.send((n, Out::Skipped(e))).is_ok(),
         };
         if !sent {
             break;
@@ -523,8 +555,8 @@ fn wait_for_head(
 /// The cleaner threads: pages in, articles (or the page's error) out.
 fn spawn_cleaners(
     threads: usize,
-    pages: &Receiver<Page>,
-    out: &crossbeam_channel::Sender<Out>,
+    pages: &Receiver<(u64, Page)>,
+    out: &crossbeam_channel::Sender<(u64, Out)>,
     cleaner: &Arc<Cleaner>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     (0..threads)
@@ -537,12 +569,12 @@ fn spawn_cleaners(
                 // Deeply nested wikitext makes deep trees; give the renderer room.
                 .stack_size(64 << 20)
                 .spawn(move || {
-                    for page in pages {
+                    for (n, page) in pages {
                         let item = match cleaner.clean(&page) {
                             Ok(article) => Out::Article(Box::new(article)),
                             Err(e) => Out::Skipped(e),
                         };
-                        if out.send(item).is_err() {
+                        if out.send((n, item)).is_err() {
                             break;
                         }
                     }
@@ -597,7 +629,7 @@ fn take(
             sink.skipped(&e)
         }
         Out::Fatal(e) => {
-            // Pages before the fault may still be in the cleaners: counted at the end.
+            // The fault is not a page (every page before it has been taken, in order).
             record.pages_read -= 1;
             *fatal = Some(e);
             Ok(())
@@ -762,6 +794,61 @@ mod tests {
         let (from_fifo, fault) = within(Duration::from_secs(30), move || read(&fifo));
         assert_eq!(fault, None);
         assert_eq!(from_fifo, from_file);
+    }
+
+    /// The cleaners finish pages out of order (a long page keeps its thread busy while the
+    /// others finish short ones); the sink still gets every page in dump order, redirects (sent
+    /// straight by the reader) in their places, whatever the threads.
+    #[test]
+    fn the_sink_gets_pages_in_dump_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dump.xml");
+        let mut xml = String::from(
+            r#"<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en"><siteinfo><sitename>Wikipedia</sitename><dbname>enwiki</dbname><base>https://en.wikipedia.org/wiki/Main_Page</base><case>first-letter</case><namespaces><namespace key="0" case="first-letter" /></namespaces></siteinfo>"#,
+        );
+        let mut want = Vec::new();
+        for i in 0..240 {
+            let title = format!("Page {i}");
+            let (redirect, body) = if i % 7 == 3 {
+                (
+                    r#"<redirect title="Page 0" />"#,
+                    "#REDIRECT [[Page 0]]".to_string(),
+                )
+            } else if i % 40 == 0 {
+                ("", "A long page says one thing again. ".repeat(12_000))
+            } else {
+                ("", format!("Page {i} is a short page."))
+            };
+            xml.push_str(&format!(
+                "<page><title>{title}</title><ns>0</ns><id>{}</id>{redirect}<revision><id>{}</id><timestamp>2025-01-01T00:00:00Z</timestamp><text>{body}</text></revision></page>",
+                i + 1,
+                1000 + i
+            ));
+            want.push(if redirect.is_empty() {
+                title
+            } else {
+                format!("→ {title}")
+            });
+        }
+        xml.push_str("</mediawiki>");
+        std::fs::write(&path, xml).unwrap();
+        for threads in [1, 2, 4] {
+            let config = ReadConfig {
+                inputs: vec![Input::new(&path)],
+                threads,
+                ..ReadConfig::default()
+            };
+            let mut titles = Titles::default();
+            let records = read_into(
+                &config,
+                &mut titles,
+                Arc::new(wikirag_core::NoProgress),
+                &StopFlag::new(),
+            )
+            .unwrap();
+            assert_eq!(records[0].pages_read, 240);
+            assert_eq!(titles.0, want, "{threads} threads");
+        }
     }
 
     #[test]
