@@ -27,5 +27,5 @@ pub use index::{
     VectorSearch, VectorUpdate, VectorUpdateReport, finish_build, merge, relink, rewalk,
 };
 pub use journal::{PassageKey, ResumableWriter, journal_dir};
-pub use search::{DENSE_WEIGHT, Dense, Fusion, Mode, RetrievalOptions, Searcher, fuse};
+pub use search::{DENSE_WEIGHT, Dense, Fusion, KEEP_TOP, Mode, RetrievalOptions, Searcher, fuse};
 pub use store::{VectorStore, VectorWriter};

@@ -48,6 +48,13 @@ pub struct RetrievalOptions {
     pub ef_search: usize,
     /// Search every vector instead of the graph (the reference).
     pub exact: bool,
+    /// In hybrid mode, each list's first `keep_top` sentences keep a place in the fused top k
+    /// (they take the last places, from fused hits no list puts that high); 0: the fusion alone
+    /// decides. A sentence one retriever ranks first is rarely wrong, but min-max fusion can
+    /// push it below ten sentences both rank moderately (benches/RESULTS.md, "Keeping each
+    /// list's top").
+    #[serde(default)]
+    pub keep_top: usize,
 }
 
 impl Default for RetrievalOptions {
@@ -62,6 +69,7 @@ impl Default for RetrievalOptions {
             candidates: 100,
             ef_search: 128,
             exact: false,
+            keep_top: KEEP_TOP,
         }
     }
 }
@@ -71,6 +79,10 @@ impl Default for RetrievalOptions {
 /// standard corpora with multilingual-e5-small (recall@10 / MRR: en 0.96 / 0.81, fr 0.97 /
 /// 0.86; 0.8, the previous default: en 0.94 / 0.82, fr 0.95 / 0.82).
 pub const DENSE_WEIGHT: f32 = 0.6;
+
+/// [`RetrievalOptions::keep_top`]'s default: measured on the standard corpora with
+/// multilingual-e5-small (benches/RESULTS.md, "Keeping each list's top").
+pub const KEEP_TOP: usize = 3;
 
 /// The query-side vector machinery: the model and the vectors it must agree with.
 pub struct Dense<E: ?Sized> {
@@ -259,7 +271,14 @@ where
             .map_err(|e| VectorError::Bm25(Box::new(e)))?;
         let semantic = dense.candidates(q, n, 0, self.how())?;
         let fused = fuse(&lexical, &semantic, &self.options);
-        let top = cap_per_page(fused, |(pos, _)| pos.0, req.per_page, wider);
+        let protected = list_tops(&lexical, &semantic, self.options.keep_top);
+        let top = keep_tops(
+            cap_per_page(fused.iter().copied(), |(pos, _)| pos.0, req.per_page, wider),
+            &fused,
+            &protected,
+            req.k,
+            req.per_page,
+        );
         Ok(wikirag_core::dedupe_hits(
             self.fetch(&top, req.context)?,
             req.k,
@@ -302,6 +321,88 @@ where
             .map(Some)
             .map_err(VectorError::Lookup)
     }
+}
+
+/// The first `n` distinct positions of each list, interleaved (first of each, then second…).
+fn list_tops(
+    lexical: &[((u64, u32), f32)],
+    semantic: &[((u64, u32), f32)],
+    n: usize,
+) -> Vec<(u64, u32)> {
+    let firsts = |list: &[((u64, u32), f32)]| {
+        let mut seen = Vec::with_capacity(n);
+        for (pos, _) in list {
+            if seen.len() == n {
+                break;
+            }
+            if !seen.contains(pos) {
+                seen.push(*pos);
+            }
+        }
+        seen
+    };
+    let (a, b) = (firsts(lexical), firsts(semantic));
+    let mut out = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        for list in [&a, &b] {
+            if let Some(pos) = list.get(i).filter(|p| !out.contains(*p)) {
+                out.push(*pos);
+            }
+        }
+    }
+    out
+}
+
+/// `top` (fused, capped per page, best first) with every `protected` position inside its first
+/// `k`: one that is not takes the place of the lowest of the first `k` that is not protected,
+/// unless its page already has `per_page` of them. The first `k` keep the fused order, the
+/// newcomers after them in the order the lists rank them (no score decides between them: two
+/// indexes of the same pages agree even where float sums differ); the displaced lead the rest,
+/// in fused order, for the duplicate filter to refill from.
+fn keep_tops(
+    top: Vec<((u64, u32), f32)>,
+    fused: &[((u64, u32), f32)],
+    protected: &[(u64, u32)],
+    k: usize,
+    per_page: usize,
+) -> Vec<((u64, u32), f32)> {
+    // Indices into `top`, in fused order.
+    let first = k.min(top.len());
+    let mut head: Vec<usize> = (0..first).collect();
+    let mut newcomers: Vec<((u64, u32), f32)> = Vec::new();
+    let mut displaced = Vec::new();
+    for pos in protected {
+        let placed = head.iter().map(|&i| &top[i]).chain(&newcomers);
+        let (mut present, mut on_page) = (false, 0);
+        for (p, _) in placed {
+            present |= p == pos;
+            on_page += usize::from(p.0 == pos.0);
+        }
+        if present || (per_page > 0 && on_page >= per_page) {
+            continue;
+        }
+        let Some(entry) = fused.iter().find(|(p, _)| p == pos) else {
+            continue;
+        };
+        if head.len() + newcomers.len() < k {
+            newcomers.push(*entry);
+            continue;
+        }
+        let Some(last) = head.iter().rposition(|&i| !protected.contains(&top[i].0)) else {
+            break;
+        };
+        displaced.push(head.remove(last));
+        newcomers.push(*entry);
+    }
+    if newcomers.is_empty() {
+        return top;
+    }
+    displaced.sort_unstable();
+    let later = (first..top.len()).filter(|&i| !newcomers.iter().any(|(p, _)| *p == top[i].0));
+    let mut out: Vec<((u64, u32), f32)> = head.iter().map(|&i| top[i]).collect();
+    out.extend(newcomers.iter().copied());
+    out.extend(displaced.into_iter().chain(later).map(|i| top[i]));
+    out
 }
 
 /// Fuses two best-first lists of (position, score) into one, best first; ties by position.
@@ -398,5 +499,90 @@ mod tests {
         assert_eq!(fused[0].0, (2, 0)); // 0.25·0 + 0.75·1
         assert!((fused[0].1 - 0.75).abs() < 1e-6);
         assert_eq!(fused[1].0, (1, 0)); // 0.25·1
+    }
+
+    /// A sentence BM25 ranks first but the dense list lacks is pushed below sentences both rank
+    /// moderately by min-max fusion; `keep_top` gives it back a place in the top k.
+    #[test]
+    fn each_lists_first_keeps_a_place_in_the_top_k() {
+        let x = (7, 0);
+        let mut lexical = vec![(x, 10.0)];
+        let mut semantic = Vec::new();
+        for i in 0..5u32 {
+            lexical.push(((1 + u64::from(i), 0), 5.0 - 0.1 * i as f32));
+            semantic.push(((1 + u64::from(i), 0), 0.9 - 0.01 * i as f32));
+        }
+        lexical.push(((90, 0), 0.0));
+        semantic.push(((91, 0), 0.5));
+        let options = RetrievalOptions::default();
+        let fused = fuse(&lexical, &semantic, &options);
+        let k = 3;
+        let top = cap_per_page(fused.iter().copied(), |(p, _)| p.0, 3, 20);
+        // Without keeping: BM25's first (0.4) is sixth, behind five sentences both lists hold.
+        assert_eq!(fused.iter().position(|(p, _)| *p == x), Some(5));
+        let same = keep_tops(
+            top.clone(),
+            &fused,
+            &list_tops(&lexical, &semantic, 0),
+            k,
+            3,
+        );
+        assert!(!same[..k].iter().any(|(p, _)| *p == x));
+        assert_eq!(same, top);
+        // Keeping each list's first: it takes the last place of the top 3; the one it displaced
+        // leads the rest, and nothing is lost or doubled.
+        let kept = keep_tops(
+            top.clone(),
+            &fused,
+            &list_tops(&lexical, &semantic, 1),
+            k,
+            3,
+        );
+        let firsts: Vec<_> = kept.iter().map(|(p, _)| *p).collect();
+        assert_eq!(firsts[..k], [top[0].0, top[1].0, x]);
+        assert_eq!(firsts[k], top[2].0);
+        let mut a = firsts.clone();
+        a.sort();
+        a.dedup();
+        assert_eq!(a.len(), firsts.len());
+        assert_eq!(kept.len(), top.len());
+        // Scores stay in order inside the top k.
+        assert!(kept[..k].windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn keeping_respects_the_page_cap_and_what_is_already_there() {
+        let pos = |p: u64, s: u32| (p, s);
+        let fused: Vec<_> = [(1, 0), (1, 1), (2, 0), (1, 2), (3, 0)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, s))| (pos(p, s), 1.0 - 0.1 * i as f32))
+            .collect();
+        let top = fused.clone();
+        // Already in the top 3: nothing moves.
+        assert_eq!(keep_tops(top.clone(), &fused, &[pos(2, 0)], 3, 2), top);
+        // Page 1 holds 2 of the top 3 and the cap is 2: its third sentence stays out.
+        assert_eq!(keep_tops(top.clone(), &fused, &[pos(1, 2)], 3, 2), top);
+        // Unknown to the fusion: nothing to place.
+        assert_eq!(keep_tops(top.clone(), &fused, &[pos(9, 9)], 3, 2), top);
+        // Two newcomers displace the two lowest that no list protects and follow in the order
+        // the lists give them (not by score); the displaced lead the rest in fused order.
+        let kept = keep_tops(
+            top.clone(),
+            &fused,
+            &[pos(3, 0), pos(1, 0), pos(1, 2)],
+            3,
+            0,
+        );
+        let order: Vec<_> = kept.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            order,
+            [pos(1, 0), pos(3, 0), pos(1, 2), pos(1, 1), pos(2, 0)]
+        );
+        // Interleaved firsts of both lists, no repeats.
+        let l = [(pos(1, 0), 3.0), (pos(1, 0), 2.0), (pos(2, 0), 1.0)];
+        let d = [(pos(2, 0), 0.9), (pos(3, 0), 0.8)];
+        assert_eq!(list_tops(&l, &d, 2), [pos(1, 0), pos(2, 0), pos(3, 0)]);
+        assert!(list_tops(&l, &d, 0).is_empty());
     }
 }

@@ -28,6 +28,10 @@ pub struct RetrievalArgs {
     /// Candidates taken from each retriever before fusion.
     #[arg(long, default_value_t = 100)]
     pub candidates: usize,
+    /// In hybrid mode, each list's first N sentences keep a place in the top k (they take the
+    /// last places); 0 lets the fusion alone decide.
+    #[arg(long, default_value_t = wikirag_vectors::KEEP_TOP)]
+    pub keep_top: usize,
     /// HNSW beam width (default: the one recorded with the index, 128 unless `--ef-search` was
     /// given to `index` or `relink`; 128 reached recall@10 0.96 against exact search at 1 M
     /// real MiniLM vectors with m=24).
@@ -68,6 +72,7 @@ impl RetrievalArgs {
             rrf_k: self.rrf_k,
             dense_weight: self.dense_weight,
             candidates: self.candidates,
+            keep_top: self.keep_top,
             ef_search: self
                 .ef_search
                 .or(recorded)

@@ -14,7 +14,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, required = true)]
     qa: Vec<PathBuf>,
     /// Sweep a parameter: name=v1,v2 (k, per_page, context, mode, title_boost, fact_weight,
-    /// title_words_weight, fusion, rrf_k, dense_weight, candidates, ef_search, exact; with --ask
+    /// title_words_weight, fusion, rrf_k, dense_weight, candidates, keep_top, ef_search, exact; with --ask
     /// also max_context_tokens, extractive_sentences). Repeatable.
     #[arg(long)]
     sweep: Vec<String>,
@@ -86,6 +86,10 @@ const SWEPT: &[(&str, Sets)] = &[
     (
         "candidates",
         Sets::Retrieval(|o, v| parsed(v).map(|x| o.candidates = x)),
+    ),
+    (
+        "keep_top",
+        Sets::Retrieval(|o, v| parsed(v).map(|x| o.keep_top = x)),
     ),
     (
         "ef_search",
