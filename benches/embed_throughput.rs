@@ -9,6 +9,8 @@
 //!     --model models/all-MiniLM-L6-v2 --sentences /tmp/sentences.txt --batch 32 --workers 2
 //! ```
 //! Prints one JSON line. `benches/compare-embeddings.sh` runs it beside sentence-transformers.
+//! `--out FILE` also writes the vectors (little-endian f32, one row per line, in order) and
+//! `--role query` embeds the lines as queries (`benches/windows/study.py` uses both).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +25,8 @@ fn main() {
     let mut limit = usize::MAX;
     let mut candle_cpu = false;
     let mut precision = wikirag_models::Precision::Int8;
+    let mut out = None;
+    let mut role = TextRole::Passage;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -34,6 +38,14 @@ fn main() {
             "--limit" => limit = value().parse().expect("--limit N"),
             "--candle" => candle_cpu = true,
             "--precision" => precision = value().parse().expect("--precision int8|f32"),
+            "--out" => out = Some(PathBuf::from(value())),
+            "--role" => {
+                role = match value().as_str() {
+                    "query" => TextRole::Query,
+                    "passage" => TextRole::Passage,
+                    other => panic!("--role query|passage, not {other}"),
+                }
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -56,12 +68,17 @@ fn main() {
     )
     .expect("load model");
     // Warm-up.
-    embedder
-        .embed(&lines[..lines.len().min(64)], TextRole::Passage)
-        .unwrap();
+    embedder.embed(&lines[..lines.len().min(64)], role).unwrap();
     let started = Instant::now();
-    embedder.embed(&lines, TextRole::Passage).unwrap();
+    let vectors = embedder.embed(&lines, role).unwrap();
     let secs = started.elapsed().as_secs_f64();
+    if let Some(out) = out {
+        let bytes: Vec<u8> = vectors
+            .iter()
+            .flat_map(|v| v.iter().flat_map(|x| x.to_le_bytes()))
+            .collect();
+        std::fs::write(&out, bytes).expect("write --out");
+    }
     println!(
         "{}",
         serde_json::json!({
