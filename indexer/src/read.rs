@@ -693,6 +693,20 @@ mod tests {
         }
     }
 
+    /// What a whole read gives the sink (titles, "→ alias" for redirects, in the order given)
+    /// and its records.
+    fn titles_read(config: &ReadConfig) -> (Vec<String>, Vec<DumpRecord>) {
+        let mut titles = Titles::default();
+        let records = read_into(
+            config,
+            &mut titles,
+            Arc::new(wikirag_core::NoProgress),
+            &StopFlag::new(),
+        )
+        .unwrap();
+        (titles.0, records)
+    }
+
     fn mkfifo(path: &Path) {
         let status = std::process::Command::new("mkfifo")
             .arg(path)
@@ -765,16 +779,9 @@ mod tests {
                 }],
                 ..ReadConfig::default()
             };
-            let mut titles = Titles::default();
-            let records = read_into(
-                &config,
-                &mut titles,
-                Arc::new(wikirag_core::NoProgress),
-                &StopFlag::new(),
-            )
-            .unwrap();
-            titles.0.sort();
-            (titles.0, records[0].fatal_error.clone())
+            let (mut titles, records) = titles_read(&config);
+            titles.sort();
+            (titles, records[0].fatal_error.clone())
         };
         let (from_file, fault) = read(&dump);
         assert!(from_file.len() > 10 && fault.is_none(), "{fault:?}");
@@ -838,16 +845,9 @@ mod tests {
                 threads,
                 ..ReadConfig::default()
             };
-            let mut titles = Titles::default();
-            let records = read_into(
-                &config,
-                &mut titles,
-                Arc::new(wikirag_core::NoProgress),
-                &StopFlag::new(),
-            )
-            .unwrap();
+            let (titles, records) = titles_read(&config);
             assert_eq!(records[0].pages_read, 240);
-            assert_eq!(titles.0, want, "{threads} threads");
+            assert_eq!(titles, want, "{threads} threads");
         }
     }
 
