@@ -350,31 +350,15 @@ fn read_one(
     drop(page_rx);
     let mut sink_error = None;
     let mut fatal = None;
-    // The cleaners finish pages out of order; the sink gets them in dump order (so the output
-    // of `extract` and the order of an index's documents are the same on every run). Held
-    // back: what the cleaners finished while an earlier page was still being cleaned — at most
-    // the pages of one parse timeout.
-    let mut held = std::collections::BTreeMap::new();
-    let mut next = 0u64;
+    let mut in_order = InOrder::default();
     let mut ended = false;
-    while !ended {
+    while !ended && !stop.is_stopped() && sink_error.is_none() {
         let ready: Vec<Out> = match out_rx.recv_timeout(STOP_POLL) {
-            Ok((seq, out)) => {
-                held.insert(seq, out);
-                let mut ready = Vec::new();
-                while let Some(out) = held.remove(&next) {
-                    ready.push(out);
-                    next += 1;
-                }
-                ready
-            }
-            Err(RecvTimeoutError::Timeout) if stop.is_stopped() => break,
+            Ok((seq, out)) => in_order.add(seq, out),
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
-                // Every thread is done: whatever is held goes out, in order, even past a
-                // number that never came (a cleaner that died), so nothing is dropped.
                 ended = true;
-                std::mem::take(&mut held).into_values().collect()
+                in_order.rest()
             }
         };
         for out in ready {
@@ -395,9 +379,6 @@ fn read_one(
                 break;
             }
         }
-        if stop.is_stopped() || sink_error.is_some() {
-            break;
-        }
     }
     drop(out_rx);
     if stop.is_stopped() {
@@ -415,6 +396,35 @@ fn read_one(
     record.seconds = started.elapsed().as_secs_f64();
     progress.input_finished(&record.path);
     Ok(record)
+}
+
+/// The cleaners finish pages out of order; the sink gets them in dump order (so the output of
+/// `extract` and the order of an index's documents are the same on every run). Held back: what
+/// the cleaners finished while an earlier page was still being cleaned — at most the pages of
+/// one parse timeout.
+#[derive(Default)]
+struct InOrder {
+    held: std::collections::BTreeMap<u64, Out>,
+    next: u64,
+}
+
+impl InOrder {
+    /// Item `seq` has come: every item now due, in order.
+    fn add(&mut self, seq: u64, out: Out) -> Vec<Out> {
+        self.held.insert(seq, out);
+        let mut ready = Vec::new();
+        while let Some(out) = self.held.remove(&self.next) {
+            ready.push(out);
+            self.next += 1;
+        }
+        ready
+    }
+
+    /// Every thread is done: whatever is held, in order, even past a number that never came
+    /// (a cleaner that died), so nothing is dropped.
+    fn rest(&mut self) -> Vec<Out> {
+        std::mem::take(&mut self.held).into_values().collect()
+    }
 }
 
 /// What the reader thread needs: the input, where its head, pages and other items go.
