@@ -14,7 +14,9 @@ measurement of a whole Wikipedia (there is no such dump here).
 Projection rules (stated in docs/SCALE.md): embedding and text work scale with cores by the
 measured 2-worker/1-worker ratio kept per doubling (the ratio measured here is ≈ 2.0); linking
 grows as n·log n from the size it was measured at and scales with cores like embedding; memory
-and disk grow linearly with sentences.
+and disk grow linearly with sentences, the vectors' share with vectors (a window of 3
+sentences a vector for frwiki and enwiki, as `wikirag index --window auto` picks; its embedding
+time per sentence is the measured ratio `window_embed_time_ratio` of the per-sentence time).
 """
 import argparse
 import json
@@ -24,11 +26,22 @@ import sys
 from pathlib import Path
 
 WIKIS = {
-    # sentences (estimates, as issue 32 states them), the model a user would pick
-    "simplewiki": (3e6, "minilm"),
-    "frwiki": (45e6, "e5"),
-    "enwiki": (150e6, "minilm"),
+    # sentences, articles (estimates, as issue 32 states them), the model a user would pick,
+    # sentences a vector (`wikirag index --window auto`: 3 from 1 GiB of dump; simplewiki's
+    # bz2 is ≈ 0.3 GB, frwiki's ≈ 6 GB, enwiki's ≈ 22 GB)
+    "simplewiki": (3e6, 0.25e6, "minilm", 1),
+    "frwiki": (45e6, 2.6e6, "e5", 3),
+    "enwiki": (150e6, 7e6, "minilm", 3),
 }
+
+
+def vectors(n, articles, window):
+    """Vectors for n sentences in runs of `window` per article: n / w, plus the last window of
+    each article, on average (w − 1) / (2w) of a vector short of full (a projection; on the
+    standard corpora it gives 0.45 vectors a sentence for fr where the build made 0.47)."""
+    if window == 1:
+        return n
+    return n / window + articles * (window - 1) / (2 * window)
 CORES = [2, 16, 64]
 RAY_NODES = [4, 16]
 
@@ -99,21 +112,25 @@ def table(rates):
     codes_core_seconds_per_row = r["codes_seconds"] * speedup(rates["codes_seconds"]["threads"]) / rates["codes_seconds"]["at"]
 
     out = []
-    out.append("| wiki | sentences | cores | text + BM25 h | embedding h | link + codes h | total h | RAM served GB | disk GB |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
-    for wiki, (n, model) in WIKIS.items():
+    out.append("| wiki (model, sentences a vector) | sentences | vectors | cores | text + BM25 h | embedding h | link + codes h | total h | RAM served GB | disk GB |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for wiki, (n, articles, model, window) in WIKIS.items():
         embed_rate = r[f"embed_{model}_per_core"]
-        link_1 = link_core_seconds * (n * math.log(n)) / (link_at * math.log(link_at))
+        if window > 1:
+            embed_rate /= r["window_embed_time_ratio"]
+        v = vectors(n, articles, window)
+        link_1 = link_core_seconds * (v * math.log(v)) / (link_at * math.log(link_at))
         for cores in CORES:
             s = speedup(cores)
             text_h = hours(n / (r["text_bm25_per_core"] * s))
             embed_h = hours(n / (embed_rate * s))
-            link_h = hours(link_1 / s + codes_core_seconds_per_row * n / s)
-            ram = n * r["vector_ram_bytes"] / 1e9
-            disk = n * (r["vector_disk_bytes"] + r["bm25_disk_bytes"]) / 1e9
+            link_h = hours(link_1 / s + codes_core_seconds_per_row * v / s)
+            ram = v * r["vector_ram_bytes"] / 1e9
+            disk = (v * r["vector_disk_bytes"] + n * r["bm25_disk_bytes"]) / 1e9
             out.append(
-                f"| {wiki} ({model}) | {n / 1e6:.0f} M | {cores} | {text_h:.1f} | {embed_h:.1f} | "
-                f"{link_h:.1f} | **{text_h + embed_h + link_h:.1f}** | {ram:.0f} | {disk:.0f} |"
+                f"| {wiki} ({model}, {window} a vector) | {n / 1e6:.0f} M | {v / 1e6:.0f} M | {cores} | "
+                f"{text_h:.1f} | {embed_h:.1f} | {link_h:.1f} | **{text_h + embed_h + link_h:.1f}** | "
+                f"{ram:.0f} | {disk:.0f} |"
             )
     out.append("")
     # A Ray cluster of 16-core nodes: the units run in rounds of one per node, each node at the
@@ -126,9 +143,12 @@ def table(rates):
     out.append("")
     out.append("| wiki | sentences | nodes × cores | units | units: text + embedding h | merge: link + codes h | total h |")
     out.append("|---|---|---|---|---|---|---|")
-    for wiki, (n, model) in WIKIS.items():
+    for wiki, (n, articles, model, window) in WIKIS.items():
         embed_rate = r[f"embed_{model}_per_core"]
-        link_1 = link_core_seconds * (n * math.log(n)) / (link_at * math.log(link_at))
+        if window > 1:
+            embed_rate /= r["window_embed_time_ratio"]
+        v = vectors(n, articles, window)
+        link_1 = link_core_seconds * (v * math.log(v)) / (link_at * math.log(link_at))
         s16 = speedup(16)
         units = max(1, math.ceil(n / unit_sentences))
         for nodes in RAY_NODES:
@@ -138,9 +158,9 @@ def table(rates):
             per_unit = (n / units) * (1 / (r["text_bm25_per_core"] * s16) + 1 / (embed_rate * s16))
             efficiency = (node_scaling / 2) ** math.log2(nodes)
             work_h = hours(rounds * (per_unit + coord) / efficiency)
-            merge_h = hours(link_1 / s16 + codes_core_seconds_per_row * n / s16)
+            merge_h = hours(link_1 / s16 + codes_core_seconds_per_row * v / s16)
             out.append(
-                f"| {wiki} ({model}) | {n / 1e6:.0f} M | {nodes} × 16 | {units} | {work_h:.1f} | "
+                f"| {wiki} ({model}, {window} a vector) | {n / 1e6:.0f} M | {nodes} × 16 | {units} | {work_h:.1f} | "
                 f"{merge_h:.1f} | **{work_h + merge_h:.1f}** |"
             )
     out.append("")

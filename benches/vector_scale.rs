@@ -9,7 +9,8 @@
 //!     --dump /tmp/synth240.xml --index /tmp/scale-index
 //! ```
 //! The index is reused when it exists (delete it to rebuild). `--ef 32,64,…` picks the beam
-//! widths measured; `--model DIR` embeds with a real model (build and queries); `--relink`
+//! widths measured; `--model DIR` embeds with a real model (build and queries); `--window N`
+//! embeds N sentences a vector (`wikirag index --window`); `--relink`
 //! re-links the graph of an existing index from its vectors with `--m` / `--ef-construction`
 //! (no re-embedding; `--graph-walk int8|codes` picks how queries walk it; `--rewalk` switches
 //! an index to that walk without re-linking). `--rss` only
@@ -43,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     let mut rss_only = false;
     let mut rewalk = false;
     let mut ef_given = false;
+    let mut window = 1u32;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().expect("flag needs a value");
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             "--m" => m = value().parse()?,
             "--ef-construction" => efc = value().parse()?,
             "--model" => model = Some(PathBuf::from(value())),
+            "--window" => window = value().parse()?,
             "--relink" => relink = true,
             "--e2e-only" => e2e_only = true,
             "--rss" => rss_only = true,
@@ -98,6 +101,7 @@ fn main() -> anyhow::Result<()> {
     if !index.join("manifest.json").exists() {
         let dump = dump.ok_or_else(|| anyhow::anyhow!("--dump FILE needed to build"))?;
         let mut embed = EmbedConfig::new(embedder.clone());
+        embed.window = window;
         embed.hnsw = HnswParams {
             m,
             ef_construction: efc,
@@ -173,7 +177,15 @@ fn main() -> anyhow::Result<()> {
         .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
         .sum();
     let meta = vectors.meta().clone();
-    println!("\n## Vector index: {n} vectors, {} dims", meta.dim);
+    // Bytes per sentence of the index (a vector may cover a window of sentences).
+    let sentences = wikirag_index::Manifest::read(&index)?
+        .counts
+        .sentences
+        .max(1) as usize;
+    println!(
+        "\n## Vector index: {n} vectors, {} dims ({sentences} sentences)",
+        meta.dim
+    );
     println!(
         "- HNSW m={} ef_construction={}: link {:.1} s; reload (graph + mmap) {:.2} s",
         meta.hnsw.m,
@@ -183,12 +195,12 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "- on disk: {:.0} bytes per sentence for vectors + graph ({:.1} MiB)",
-        dir_bytes as f64 / n as f64,
+        dir_bytes as f64 / sentences as f64,
         dir_bytes as f64 / 1048576.0
     );
     println!(
         "- held in memory by the vector index: {:.0} bytes per sentence (graph walked by {}; beam {} recorded, recall@10 {:?} on its sample)",
-        vectors.resident_bytes() as f64 / n as f64,
+        vectors.resident_bytes() as f64 / sentences as f64,
         if meta.hnsw.codes {
             "codes"
         } else {
@@ -362,6 +374,8 @@ fn main() -> anyhow::Result<()> {
             VectorSearch::Hnsw {
                 ef: meta.hnsw.ef_search,
             },
+            // Windows ranked in page order (the searcher ranks them by its BM25 list).
+            &[],
         )?;
         t_cand.push(t.elapsed());
         let positions: Vec<(u64, u32)> = found.iter().map(|(p, _)| *p).collect();

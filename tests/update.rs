@@ -160,13 +160,32 @@ fn frwiki_2020_updated_to_2022_with_vectors_answers_like_a_2022_build() {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     write_tiny_bert(&dir, 32, &words, false).unwrap();
     let model = Arc::new(BertEmbedder::load(&dir, &EmbedderOptions::default()).unwrap());
-    let mut embed = EmbedConfig::new(model.clone());
-    embed.chunk = 256;
-    let (updated, fresh) = (tmp.path().join("updated"), tmp.path().join("fresh"));
-    build_with(read_config(&[&old]), &updated, Some(embed.clone())).unwrap();
-    build_with(read_config(&[&new]), &fresh, Some(embed.clone())).unwrap();
-    let report = update(&update_config(&updated, &[&new], Some(embed))).unwrap();
-    assert!(report.record.sentences_embedded > 0);
+    // A vector per sentence, and per window of 3 (the update is handed a model configured
+    // for one sentence a vector: it must embed as the index records, in windows).
+    for window in [1, 3] {
+        let mut embed = EmbedConfig::new(model.clone());
+        embed.chunk = 256;
+        embed.window = window;
+        let (updated, fresh) = (
+            tmp.path().join(format!("updated-{window}")),
+            tmp.path().join(format!("fresh-{window}")),
+        );
+        build_with(read_config(&[&old]), &updated, Some(embed.clone())).unwrap();
+        build_with(read_config(&[&new]), &fresh, Some(embed.clone())).unwrap();
+        embed.window = 1;
+        let report = update(&update_config(&updated, &[&new], Some(embed))).unwrap();
+        assert!(report.record.sentences_embedded > 0);
+        assert_eq!(report.manifest.embedding.as_ref().unwrap().window, window);
+        assert_eq!(
+            VectorIndex::open(&updated).unwrap().store().windowed(),
+            window > 1
+        );
+        same_answers(&model, &queries, &updated, &fresh);
+    }
+}
+
+/// Dense and hybrid answers of two indexes to every query, compared one by one.
+fn same_answers(model: &Arc<BertEmbedder>, queries: &[String], updated: &Path, fresh: &Path) {
     for mode in [Mode::Dense, Mode::Hybrid] {
         let run = |dir: &Path| {
             let s = Searcher::new(
@@ -184,7 +203,7 @@ fn frwiki_2020_updated_to_2022_with_vectors_answers_like_a_2022_build() {
                 .map(|q| answers(s.search(&SearchRequest::new(q.clone())).unwrap()))
                 .collect::<Vec<_>>()
         };
-        let (a, b) = (run(&updated), run(&fresh));
+        let (a, b) = (run(updated), run(fresh));
         for ((q, a), b) in queries.iter().zip(&a).zip(&b) {
             assert_eq!(a, b, "{mode:?}: {q}");
         }

@@ -27,8 +27,16 @@ fn build_sample(
     model: Arc<BertEmbedder>,
     first: Option<u64>,
 ) -> wikirag_index::Manifest {
+    build_sample_as(out, model, |e| e.embed_first = first)
+}
+
+fn build_sample_as(
+    out: &Path,
+    model: Arc<BertEmbedder>,
+    configure: impl FnOnce(&mut EmbedConfig),
+) -> wikirag_index::Manifest {
     let mut embed = EmbedConfig::new(model);
-    embed.embed_first = first;
+    configure(&mut embed);
     embed.chunk = 64;
     embed.hnsw = HnswParams {
         min_vectors: 1,
@@ -182,6 +190,111 @@ fn scope_limits_what_is_embedded() {
     assert_eq!(legacy.embedding.unwrap().embed_first, Some(2));
     assert_eq!(e.vectors, 2 * manifest.counts.articles);
     assert!(e.vectors < manifest.counts.sentences);
+}
+
+/// A vector per window of 3 sentences: the rows cover every sentence once, in runs of at most
+/// 3 consecutive ones; every hit is still a sentence, and a window's sentences come in the
+/// order BM25 ranks them, not in page order.
+#[test]
+fn windows_of_sentences_are_searched_as_sentences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(&tmp.path().join("model"));
+    let out = tmp.path().join("index");
+    let manifest = build_sample_as(&out, model.clone(), |e| e.window = 3);
+    let e = manifest.embedding.as_ref().unwrap();
+    assert_eq!(e.window, 3);
+    assert_eq!(e.scope(), "all sentences, 3 sentences a vector");
+
+    let vectors = VectorIndex::open(&out).unwrap();
+    let store = vectors.store();
+    assert!(store.windowed());
+    assert_eq!(store.len() as u64, e.vectors);
+    let mut covered = std::collections::BTreeSet::new();
+    for row in 0..store.len() {
+        let (page, span) = store.span(row);
+        assert!((1..=3).contains(&span.count), "{span:?}");
+        for o in span.ordinals() {
+            assert!(covered.insert((page, o)), "({page}, {o}) in two rows");
+        }
+    }
+    assert_eq!(covered.len() as u64, manifest.counts.sentences);
+    assert!(
+        e.vectors < manifest.counts.sentences,
+        "{} vectors",
+        e.vectors
+    );
+    assert!((0..store.len()).any(|r| store.span(r).1.count == 3));
+    let bm25 = SentenceIndex::open(&out).unwrap();
+    assert!(
+        bm25.fetch_hits(&covered.iter().copied().collect::<Vec<_>>(), 0)
+            .is_ok()
+    );
+
+    // The BM25 favourite for a query sits inside a window, not at its start: among the
+    // window's sentences in the dense list, it comes first.
+    let (query, lexical, target, page, span) = [
+        "Édith Cresson Élisabeth Borne",
+        "Élisabeth Borne",
+        "first woman in space",
+        "highest mountain",
+        "Seine river",
+        "Eiffel tower",
+        "capitale de la France",
+    ]
+    .into_iter()
+    .find_map(|query| {
+        let lexical = bm25.search(&SearchRequest::new(query)).unwrap();
+        let target = (lexical.first()?.page_id, lexical[0].sentence);
+        let (page, span) = (0..store.len())
+            .map(|r| store.span(r))
+            .find(|(p, s)| *p == target.0 && s.ordinals().contains(&target.1))
+            .unwrap();
+        (span.first != target.1).then_some((query, lexical, target, page, span))
+    })
+    .expect("a query whose best sentence is inside its window");
+    let positions: Vec<((u64, u32), f32)> = lexical
+        .iter()
+        .map(|h| ((h.page_id, h.sentence), h.score))
+        .collect();
+    let q = model
+        .embed(&[query], wikirag_core::TextRole::Query)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let dense = Dense::new(model.clone(), Arc::new(VectorIndex::open(&out).unwrap())).unwrap();
+    let found = dense
+        .candidates(&q, store.len() * 3, 0, VectorSearch::Exact, &positions)
+        .unwrap();
+    let mates: Vec<u32> = found
+        .iter()
+        .filter(|((p, o), _)| *p == page && span.ordinals().contains(o))
+        .map(|((_, o), _)| *o)
+        .collect();
+    assert_eq!(mates.len() as u32, span.count);
+    assert_eq!(mates[0], target.1, "{mates:?}");
+
+    // Every mode answers with sentences, the per-page cap held.
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        let searcher = searcher_with(&out, model.clone(), mode, true);
+        let hits = searcher
+            .search(&SearchRequest {
+                k: 8,
+                per_page: 2,
+                ..SearchRequest::new(query)
+            })
+            .unwrap();
+        assert_eq!(hits.len(), 8, "{mode:?}");
+        let mut per_page = std::collections::HashMap::new();
+        for h in &hits {
+            *per_page.entry(h.page_id).or_insert(0) += 1;
+            assert!(covered.contains(&(h.page_id, h.sentence)));
+        }
+        assert!(per_page.values().all(|&n| n <= 2), "{mode:?} {per_page:?}");
+        if mode == Mode::Hybrid {
+            // BM25's first keeps a place (`keep_top`).
+            assert!(hits.iter().any(|h| (h.page_id, h.sentence) == target));
+        }
+    }
 }
 
 #[test]

@@ -5,9 +5,9 @@ use crate::error::{IndexerError, Result};
 use crate::read::Sink;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wikirag_core::{Article, Embedder, Progress, SentenceKind, StopFlag, TextRole};
+use wikirag_core::{Article, Embedder, Progress, Sentence, SentenceKind, StopFlag, TextRole};
 use wikirag_index::{EmbeddingRecord, IndexBuilder, Redirect};
-use wikirag_vectors::{HnswParams, PassageKey, ResumableWriter};
+use wikirag_vectors::{HnswParams, PassageKey, ResumableWriter, Span};
 
 /// What to embed, with which model, and how to link the vectors.
 #[derive(Clone)]
@@ -18,6 +18,10 @@ pub struct EmbedConfig {
     pub embed_first: Option<u64>,
     /// Embed "Title: sentence" rather than the bare sentence (facts already name the title).
     pub title_context: bool,
+    /// Consecutive sentences of a page embedded as one vector ("Title: s1 s2 s3"); the hit and
+    /// the citation stay a sentence, found inside the window by the searcher. 1: a vector per
+    /// sentence. See [`WINDOW_FOR_LARGE_DUMPS`].
+    pub window: u32,
     pub hnsw: HnswParams,
     /// Sentences handed to the model at once (it sorts them by length inside).
     pub chunk: usize,
@@ -31,29 +35,84 @@ impl EmbedConfig {
             embedder,
             embed_first: None,
             title_context: true,
+            window: 1,
             hnsw: HnswParams::default(),
             chunk: 2048,
             model_path: None,
         }
     }
 
-    /// The passages of `article` this configuration embeds, in order: (`page`, ordinal,
-    /// title, the text the model sees), `page` being what the index stores for the article
-    /// (its page key). The one place a build and an update decide it.
-    pub(crate) fn passages<'a>(
-        &'a self,
-        article: &'a Article,
-        page: u64,
-    ) -> impl Iterator<Item = (u64, u32, String, String)> + 'a {
+    /// The passages of `article` this configuration embeds, in order: (`page`, span key — the
+    /// ordinal, or the window's [`Span`] key —, title, the text the model sees), `page` being
+    /// what the index stores for the article (its page key). The one place a build and an
+    /// update decide it. A window holds up to `window` consecutive sentences of the scope;
+    /// sentences a row cannot name (ordinal past [`wikirag_vectors::MAX_FIRST`], pages far
+    /// beyond the reader's size limit) are left to BM25.
+    pub(crate) fn passages(&self, article: &Article, page: u64) -> Vec<(u64, u32, String, String)> {
         let limit = self.embed_first.unwrap_or(u64::MAX);
-        article
+        let window = self.window.clamp(1, wikirag_vectors::MAX_WINDOW) as usize;
+        let scope: Vec<&Sentence> = article
             .sentences
             .iter()
-            .filter(move |s| u64::from(s.ordinal) < limit)
-            .map(move |s| {
-                let text = passage_text(&article.title, s.kind, &s.text, self.title_context);
-                (page, s.ordinal, article.title.clone(), text)
-            })
+            .filter(|s| u64::from(s.ordinal) < limit && s.ordinal <= wikirag_vectors::MAX_FIRST)
+            .collect();
+        if scope.len() < article.sentences.len() && self.embed_first.is_none() {
+            tracing::warn!(
+                page_id = article.page_id,
+                title = %article.title,
+                "sentences past ordinal {} are searched by BM25 only",
+                wikirag_vectors::MAX_FIRST
+            );
+        }
+        if window == 1 {
+            return scope
+                .into_iter()
+                .map(|s| {
+                    let text = passage_text(&article.title, s.kind, &s.text, self.title_context);
+                    (page, s.ordinal, article.title.clone(), text)
+                })
+                .collect();
+        }
+        // Runs of consecutive ordinals, cut every `window` sentences. Infobox facts go into
+        // windows like prose: kept alone (a vector each) they lost more than they won on the
+        // standard corpora (benches/RESULTS.md, "Windows of sentences, built").
+        let mut out = Vec::new();
+        let mut run: Vec<&Sentence> = Vec::with_capacity(window);
+        for s in scope {
+            if run.len() == window || run.last().is_some_and(|l| l.ordinal + 1 != s.ordinal) {
+                out.push(self.window_passage(article, page, &run));
+                run.clear();
+            }
+            run.push(s);
+        }
+        if !run.is_empty() {
+            out.push(self.window_passage(article, page, &run));
+        }
+        out
+    }
+
+    fn window_passage(
+        &self,
+        article: &Article,
+        page: u64,
+        run: &[&Sentence],
+    ) -> (u64, u32, String, String) {
+        let span = Span {
+            first: run[0].ordinal,
+            count: run.len() as u32,
+        };
+        let key = span.key().expect("a run within MAX_FIRST and MAX_WINDOW");
+        let joined = run
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let text = if self.title_context {
+            format!("{}: {joined}", article.title)
+        } else {
+            joined
+        };
+        (page, key, article.title.clone(), text)
     }
 
     /// What a build's vectors depend on besides the passages themselves (a resumed build keeps
@@ -78,6 +137,7 @@ impl EmbedConfig {
             vectors: 0,
             embed_first: self.embed_first,
             title_context: self.title_context,
+            window: self.window.max(1),
             passage_precision: self.embedder.passage_precision().to_string(),
             hnsw_m: 0,
             hnsw_ef_construction: 0,
@@ -92,6 +152,17 @@ impl EmbedConfig {
         record
     }
 }
+
+/// Sentences a vector for a dump this large or larger (`wikirag index --window auto`, the
+/// default): measured on the standard corpora, a vector per window of 3 sentences keeps hybrid
+/// retrieval within one or two questions a set of a vector per sentence with about 3× fewer
+/// vectors on whole-Wikipedia articles (benches/RESULTS.md, "Fewer vectors"); smaller inputs
+/// keep a vector per sentence, which dense-only retrieval needs.
+pub const WINDOW_FOR_LARGE_DUMPS: u32 = 3;
+
+/// Input bytes from which `--window auto` embeds windows: 1 GiB, so simplewiki (≈ 0.3 GB of
+/// bz2) keeps a vector per sentence and frwiki / enwiki (≈ 6 / 22 GB) get windows.
+pub const LARGE_DUMP_BYTES: u64 = 1 << 30;
 
 /// Brings the manifest's record of the vectors up to what their own `meta.json` says (after a
 /// build, an update or a relink): the one place the two are tied.
@@ -301,6 +372,70 @@ mod tests {
             query_prefix: String::new(),
             passage_prefix: String::new(),
         }
+    }
+
+    /// Windows are runs of at most `window` consecutive sentences of the scope, keyed by their
+    /// span and read "Title: s1 s2 s3"; a window of 1 is the sentence as before.
+    #[test]
+    fn windows_cut_the_scope_into_runs_of_consecutive_sentences() {
+        let sentence = |ordinal: u32, kind, text: &str| Sentence {
+            ordinal,
+            section: String::new(),
+            kind,
+            text: text.into(),
+        };
+        let mut sentences = vec![sentence(0, SentenceKind::Fact, "T — born: 1900")];
+        for o in 1..7 {
+            sentences.push(sentence(o, SentenceKind::Prose, &format!("s{o}.")));
+        }
+        // A gap in the ordinals (never made by the cleaner) still cuts a window.
+        sentences.push(sentence(9, SentenceKind::Prose, "s9."));
+        let article = Article {
+            page_id: 5,
+            title: "T".into(),
+            revision_id: None,
+            timestamp: None,
+            url: String::new(),
+            language: wikirag_core::Language::English,
+            categories: Vec::new(),
+            sentences,
+        };
+        let embedder = Counting::new("w", &StopFlag::new(), None);
+        let mut config = EmbedConfig::new(embedder);
+        let spans = |config: &EmbedConfig| -> Vec<(u32, u32, String)> {
+            config
+                .passages(&article, 50)
+                .into_iter()
+                .map(|(page, key, title, text)| {
+                    assert_eq!((page, title.as_str()), (50, "T"));
+                    let s = Span::from_key(key);
+                    (s.first, s.count, text)
+                })
+                .collect()
+        };
+        let one = spans(&config);
+        assert_eq!(one.len(), 8);
+        assert_eq!(one[0], (0, 1, "T — born: 1900".to_string()));
+        assert_eq!(one[1], (1, 1, "T: s1.".to_string()));
+        config.window = 3;
+        assert_eq!(
+            spans(&config),
+            [
+                (0, 3, "T: T — born: 1900 s1. s2.".to_string()),
+                (3, 3, "T: s3. s4. s5.".to_string()),
+                (6, 1, "T: s6.".to_string()),
+                (9, 1, "T: s9.".to_string()),
+            ]
+        );
+        config.embed_first = Some(5);
+        config.title_context = false;
+        assert_eq!(
+            spans(&config),
+            [
+                (0, 3, "T — born: 1900 s1. s2.".to_string()),
+                (3, 2, "s3. s4.".to_string()),
+            ]
+        );
     }
 
     /// A stop during embedding takes effect after the slice being embedded, not after the

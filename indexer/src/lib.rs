@@ -18,7 +18,10 @@ mod relink;
 mod update;
 
 pub use build::{BuildConfig, BuildReport, build};
-pub use embed::{EmbedConfig, passage_text, peak_rss_mb, record_vectors};
+pub use embed::{
+    EmbedConfig, LARGE_DUMP_BYTES, WINDOW_FOR_LARGE_DUMPS, passage_text, peak_rss_mb,
+    record_vectors,
+};
 pub use error::{IndexerError, Result};
 pub use merge::{MergeConfig, MergeReport, merge};
 pub use read::{

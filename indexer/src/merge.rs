@@ -90,6 +90,7 @@ pub fn merge(
             if let (Some(a), Some(b)) = (&first_manifest.embedding, &manifest.embedding)
                 && (a.title_context != b.title_context
                     || a.embed_first != b.embed_first
+                    || a.window != b.window
                     || a.passage_precision != b.passage_precision)
             {
                 return Err(refuse(

@@ -344,6 +344,7 @@ pub fn update(
         let mut e = given.clone();
         e.title_context = record.title_context;
         e.embed_first = record.embed_first;
+        e.window = record.window;
         embed = Some(e);
         vectors = Some(VectorUpdate::open(up.dir())?);
     }

@@ -91,6 +91,10 @@ pub struct EmbeddingRecord {
     pub embed_first: Option<u64>,
     /// Whether each sentence was embedded with its article title before it.
     pub title_context: bool,
+    /// Consecutive sentences of a page embedded as one vector (1: a vector per sentence, every
+    /// index before windows). An update embeds its new pages the same way.
+    #[serde(default = "one")]
+    pub window: u32,
     /// The arithmetic of the passage pass: "int8" or "f32" (indexes from before it was
     /// recorded were f32). An update embeds its new passages the same way.
     #[serde(default = "f32_precision")]
@@ -183,6 +187,10 @@ fn f32_precision() -> String {
     "f32".to_string()
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl EmbeddingRecord {
     /// "HNSW m=… ef_construction=… ef_search=… (recall@10 … against exact search)", or that the
     /// search is exact (no graph).
@@ -208,7 +216,12 @@ impl EmbeddingRecord {
 
     /// What was embedded, in words.
     pub fn scope(&self) -> String {
-        wikirag_core::embed_scope(self.embed_first)
+        let scope = wikirag_core::embed_scope(self.embed_first);
+        if self.window > 1 {
+            format!("{scope}, {} sentences a vector", self.window)
+        } else {
+            scope
+        }
     }
 }
 

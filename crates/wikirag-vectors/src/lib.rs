@@ -18,6 +18,7 @@ mod journal;
 mod layout;
 mod pq;
 mod search;
+mod span;
 mod store;
 
 pub use calibrate::TARGET_RECALL;
@@ -28,4 +29,5 @@ pub use index::{
 };
 pub use journal::{PassageKey, ResumableWriter, journal_dir};
 pub use search::{DENSE_WEIGHT, Dense, Fusion, KEEP_TOP, Mode, RetrievalOptions, Searcher, fuse};
+pub use span::{MAX_FIRST, MAX_WINDOW, Span};
 pub use store::{VectorStore, VectorWriter};

@@ -113,27 +113,42 @@ impl<E: Embedder + ?Sized> Dense<E> {
     }
 
     /// The nearest sentences to an embedded query as ((page id, ordinal), cosine), best first,
-    /// at most `per_page` per page (0: no cap), `n` in all.
+    /// at most `per_page` per page (0: no cap), `n` in all. A row covering a window of
+    /// sentences stands for each of them, ranked inside it by their score in `lexical` (the
+    /// BM25 list of the same query; absent counts 0, then in page order), each a hair below
+    /// the one before so the order survives fusion (benches/RESULTS.md, "Fewer vectors").
     pub fn candidates(
         &self,
         q: &[f32],
         n: usize,
         per_page: usize,
         how: VectorSearch,
+        lexical: &[((u64, u32), f32)],
     ) -> Result<Vec<((u64, u32), f32)>> {
-        let total = self.index.store().len();
+        let store = self.index.store();
+        let total = store.len();
+        let words: HashMap<(u64, u32), f32> = if store.windowed() {
+            lexical.iter().copied().collect()
+        } else {
+            HashMap::new()
+        };
         let mut fetch = if per_page == 0 { n } else { n * 4 + 32 };
         loop {
             let rows = self.index.search(q, fetch.min(total), how)?;
             let exhausted = rows.len() < fetch || fetch >= total;
-            let store = self.index.store();
-            let out = cap_per_page(
-                rows.into_iter()
-                    .map(|(row, score)| (store.position(row as usize), score)),
-                |(pos, _)| pos.0,
-                per_page,
-                n,
-            );
+            let sentences = rows.into_iter().flat_map(|(row, score)| {
+                let (page, span) = store.span(row as usize);
+                let mut members: Vec<u32> = span.ordinals().collect();
+                if members.len() > 1 {
+                    let word_score = |o: &u32| words.get(&(page, *o)).copied().unwrap_or(0.0);
+                    members.sort_by(|a, b| word_score(b).total_cmp(&word_score(a)).then(a.cmp(b)));
+                }
+                members
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(i, o)| ((page, o), score - WINDOW_STEP * i as f32))
+            });
+            let out = cap_per_page(sentences, |(pos, _)| pos.0, per_page, n);
             if out.len() == n || exhausted {
                 return Ok(out);
             }
@@ -141,6 +156,11 @@ impl<E: Embedder + ?Sized> Dense<E> {
         }
     }
 }
+
+/// How far below its window's cosine each further sentence of a window is placed (a step no
+/// real difference between two windows' cosines is likely to fall within, and far above the
+/// float spacing near 1).
+const WINDOW_STEP: f32 = 1e-6;
 
 /// BM25, dense or hybrid search, by [`RetrievalOptions::mode`].
 pub struct Searcher<B, E: ?Sized> {
@@ -250,26 +270,22 @@ where
             }
         };
         let wider = wikirag_core::dedupe_slack(req.k);
+        let n = self.options.candidates.max(req.k);
         if self.options.mode == Mode::Dense {
-            let found = dense.candidates(q, wider, req.per_page, self.how())?;
+            // A window's sentences are ranked inside it by the BM25 list.
+            let lexical = if dense.index().store().windowed() {
+                self.lexical(&req.query, n)?
+            } else {
+                Vec::new()
+            };
+            let found = dense.candidates(q, wider, req.per_page, self.how(), &lexical)?;
             return Ok(wikirag_core::dedupe_hits(
                 self.fetch(&found, req.context)?,
                 req.k,
             ));
         }
-        let n = self.options.candidates.max(req.k);
-        let bm25_req = SearchRequest {
-            query: req.query.clone(),
-            k: n,
-            context: 0,
-            per_page: 0,
-        };
-        // Positions only: the text of the few fused winners is fetched afterwards.
-        let lexical = self
-            .bm25
-            .search_positions(&bm25_req)
-            .map_err(|e| VectorError::Bm25(Box::new(e)))?;
-        let semantic = dense.candidates(q, n, 0, self.how())?;
+        let lexical = self.lexical(&req.query, n)?;
+        let semantic = dense.candidates(q, n, 0, self.how(), &lexical)?;
         let fused = fuse(&lexical, &semantic, &self.options);
         let protected = list_tops(&lexical, &semantic, self.options.keep_top);
         let top = keep_tops(
@@ -283,6 +299,20 @@ where
             self.fetch(&top, req.context)?,
             req.k,
         ))
+    }
+
+    /// The BM25 top `n` as positions only: the text of the few fused winners is fetched
+    /// afterwards.
+    fn lexical(&self, query: &str, n: usize) -> Result<Vec<((u64, u32), f32)>> {
+        let request = SearchRequest {
+            query: query.to_string(),
+            k: n,
+            context: 0,
+            per_page: 0,
+        };
+        self.bm25
+            .search_positions(&request)
+            .map_err(|e| VectorError::Bm25(Box::new(e)))
     }
 
     fn fetch(&self, found: &[((u64, u32), f32)], context: usize) -> Result<Vec<Hit>> {

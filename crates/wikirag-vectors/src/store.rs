@@ -10,6 +10,7 @@
 
 use crate::error::{Context, Result, VectorError};
 use crate::layout::{GRAPH_FILE, VECTORS_DIR};
+use crate::span::Span;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -150,7 +151,8 @@ impl VectorWriter {
         self.len() == 0
     }
 
-    /// Adds the vector of sentence `sentence` of page `page_id`.
+    /// Adds the vector of page `page_id`'s sentence `sentence`, or of the window whose
+    /// [`Span`](crate::Span) key it is.
     pub fn add(&mut self, page_id: u64, sentence: u32, vector: &[f32]) -> Result<()> {
         if vector.len() != self.dim {
             return Err(VectorError::Dimension {
@@ -250,6 +252,8 @@ pub struct VectorStore {
     /// Per row: f32 value = int8 × scale.
     scales: Vec<f32>,
     rows: Vec<(u64, u32)>,
+    /// Whether some row covers a window of sentences rather than one (`span.rs`).
+    windowed: bool,
     /// Rows removed by updates (`dead.bin`); empty when none.
     dead: Vec<bool>,
     dead_count: usize,
@@ -322,7 +326,7 @@ impl VectorStore {
                 message: format!("{} bytes, expected {count} rows", bytes.len()),
             });
         }
-        let rows = bytes
+        let rows: Vec<(u64, u32)> = bytes
             .chunks_exact(ROW_BYTES)
             .map(|c| {
                 (
@@ -366,12 +370,14 @@ impl VectorStore {
         let check = sums
             .and_then(|s| s.files.get(&format!("{VECTORS_DIR}/{VECTORS_FILE}")))
             .map(|blocks| BlockCheck::new(format!("{VECTORS_DIR}/{VECTORS_FILE}"), blocks.clone()));
+        let windowed = rows.iter().any(|&(_, key)| Span::from_key(key).count > 1);
         Ok(VectorStore {
             map,
             dim,
             count,
             scales,
             rows,
+            windowed,
             dead,
             dead_count,
             check,
@@ -472,9 +478,22 @@ impl VectorStore {
         }
     }
 
-    /// (page id, sentence ordinal) of a row.
+    /// (page id, span key) of a row: for a store of one sentence a row (not
+    /// [`windowed`](Self::windowed)), the sentence's ordinal.
     pub fn position(&self, row: usize) -> (u64, u32) {
         self.rows[row]
+    }
+
+    /// The page and the sentences a row covers.
+    pub fn span(&self, row: usize) -> (u64, Span) {
+        let (page, key) = self.rows[row];
+        (page, Span::from_key(key))
+    }
+
+    /// Whether some row covers a window of sentences (searches then rank a window's sentences
+    /// inside it).
+    pub fn windowed(&self) -> bool {
+        self.windowed
     }
 
     /// Cosine of an f32 (unit) query with row `row`.

@@ -147,6 +147,26 @@ fn errors_are_clear_and_exit_codes_tell() {
         );
     }
 
+    // A window of 0 or past 256 sentences is refused before anything is read.
+    for window in ["0", "257", "three"] {
+        let out = dir.path().join("never");
+        let o = wikirag(&[
+            "index",
+            "missing.xml",
+            "--out",
+            out.to_str().unwrap(),
+            "--window",
+            window,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{window}");
+        assert!(
+            text(&o.stderr).contains("expected auto or a number of sentences from 1 to 256"),
+            "{window}: {}",
+            text(&o.stderr)
+        );
+        assert!(!out.exists());
+    }
+
     // Fusion weights that are not numbers in range are refused, not clamped into something.
     for (flag, value) in [
         ("--dense-weight", "NaN"),
@@ -751,6 +771,13 @@ fn an_update_embeds_with_the_arithmetic_of_the_build() {
 /// never killed (BM25, dense exact, hybrid); nothing of the journal is left after it.
 #[test]
 fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
+    // A vector per sentence, and per window of 3 sentences.
+    killed_builds_resume("1", "3", &[2, 8, 20, 40, 80, 150]);
+    killed_builds_resume("3", "1", &[20, 40, 60, 80, 120, 150]);
+}
+
+/// `chunk`: passages between two checkpoints (windows are a third as many).
+fn killed_builds_resume(window: &str, chunk: &str, delays_ms: &[u64]) {
     let dir = tempfile::tempdir().unwrap();
     let (_, dump) = update_pair(dir.path());
     let model = tiny_model(dir.path());
@@ -765,9 +792,11 @@ fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
             "--model",
             model.to_str().unwrap(),
             "--embed-chunk",
-            "3",
+            chunk,
             "--embed-workers",
             "1",
+            "--window",
+            window,
         ]
         .map(String::from)
         .to_vec()
@@ -790,7 +819,7 @@ fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let want = answers(&reference);
     let mut resumed_runs = 0;
-    for delay_ms in [2u64, 8, 20, 40, 80, 150] {
+    for &delay_ms in delays_ms {
         let out = dir.path().join(format!("killed-{delay_ms}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_wikirag"))
             .args(args(&out))
@@ -825,7 +854,10 @@ fn a_killed_build_with_vectors_resumes_and_answers_as_an_uninterrupted_one() {
             "after a kill at {delay_ms} ms: {hidden:?}"
         );
     }
-    eprintln!("{resumed_runs} of 6 killed builds resumed with rows kept");
+    eprintln!(
+        "window {window}: {resumed_runs} of {} killed builds resumed with rows kept",
+        delays_ms.len()
+    );
 }
 
 /// `wikirag index --force` over an index, killed (SIGKILL) at several moments: the path always
