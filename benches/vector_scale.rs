@@ -222,8 +222,8 @@ fn main() -> anyhow::Result<()> {
     let step = (n / queries_n.max(1)).max(1);
     let mut row = 7;
     while queries.len() < queries_n && row < n {
-        let (page, sentence) = vectors.store().position(row);
-        if let Some(h) = bm25.fetch_hits(&[(page, sentence)], 0)?.pop() {
+        let (page, span) = vectors.store().span(row);
+        if let Some(h) = bm25.fetch_hits(&[(page, span.first)], 0)?.pop() {
             let words: Vec<&str> = h.text.split_whitespace().take(8).collect();
             queries.push(words.join(" "));
         }
@@ -350,7 +350,10 @@ fn main() -> anyhow::Result<()> {
     for hits in &exact_hits {
         let positions: Vec<(u64, u32)> = hits
             .iter()
-            .map(|(r, _)| vectors.store().position(*r as usize))
+            .map(|(r, _)| {
+                let (page, span) = vectors.store().span(*r as usize);
+                (page, span.first)
+            })
             .collect();
         let t = Instant::now();
         bm25.fetch_hits(&positions, 0)?;
