@@ -114,12 +114,17 @@ def table(rates):
     out = []
     out.append("| wiki (model, sentences a vector) | sentences | vectors | cores | text + BM25 h | embedding h | link + codes h | total h | RAM served GB | disk GB |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
-    for wiki, (n, articles, model, window) in WIKIS.items():
+    def wiki_rates(n, articles, model, window):
+        """Embedding sentences/s per core, vectors, and one core's link seconds of a wiki."""
         embed_rate = r[f"embed_{model}_per_core"]
         if window > 1:
             embed_rate /= r["window_embed_time_ratio"]
         v = vectors(n, articles, window)
         link_1 = link_core_seconds * (v * math.log(v)) / (link_at * math.log(link_at))
+        return embed_rate, v, link_1
+
+    for wiki, (n, articles, model, window) in WIKIS.items():
+        embed_rate, v, link_1 = wiki_rates(n, articles, model, window)
         for cores in CORES:
             s = speedup(cores)
             text_h = hours(n / (r["text_bm25_per_core"] * s))
@@ -144,11 +149,7 @@ def table(rates):
     out.append("| wiki | sentences | nodes × cores | units | units: text + embedding h | merge: link + codes h | total h |")
     out.append("|---|---|---|---|---|---|---|")
     for wiki, (n, articles, model, window) in WIKIS.items():
-        embed_rate = r[f"embed_{model}_per_core"]
-        if window > 1:
-            embed_rate /= r["window_embed_time_ratio"]
-        v = vectors(n, articles, window)
-        link_1 = link_core_seconds * (v * math.log(v)) / (link_at * math.log(link_at))
+        embed_rate, v, link_1 = wiki_rates(n, articles, model, window)
         s16 = speedup(16)
         units = max(1, math.ceil(n / unit_sentences))
         for nodes in RAY_NODES:

@@ -107,11 +107,13 @@ impl EmbedConfig {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let text = if self.title_context {
-            format!("{}: {joined}", article.title)
-        } else {
-            joined
-        };
+        // Led by the title like a sentence of prose, whatever its sentences are.
+        let text = passage_text(
+            &article.title,
+            SentenceKind::Prose,
+            &joined,
+            self.title_context,
+        );
         (page, key, article.title.clone(), text)
     }
 

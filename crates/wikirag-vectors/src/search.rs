@@ -3,6 +3,7 @@
 
 use crate::error::{Result, VectorError};
 use crate::index::{VectorIndex, VectorSearch};
+use crate::store::VectorStore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,25 +137,41 @@ impl<E: Embedder + ?Sized> Dense<E> {
         loop {
             let rows = self.index.search(q, fetch.min(total), how)?;
             let exhausted = rows.len() < fetch || fetch >= total;
-            let sentences = rows.into_iter().flat_map(|(row, score)| {
-                let (page, span) = store.span(row as usize);
-                let mut members: Vec<u32> = span.ordinals().collect();
-                if members.len() > 1 {
-                    let word_score = |o: &u32| words.get(&(page, *o)).copied().unwrap_or(0.0);
-                    members.sort_by(|a, b| word_score(b).total_cmp(&word_score(a)).then(a.cmp(b)));
-                }
-                members
+            let page_of = |(pos, _): &((u64, u32), f32)| pos.0;
+            // A store of one sentence a row (most) maps rows straight to positions.
+            let out = if store.windowed() {
+                cap_per_page(window_sentences(store, rows, &words), page_of, per_page, n)
+            } else {
+                let positions = rows
                     .into_iter()
-                    .enumerate()
-                    .map(move |(i, o)| ((page, o), score - WINDOW_STEP * i as f32))
-            });
-            let out = cap_per_page(sentences, |(pos, _)| pos.0, per_page, n);
+                    .map(|(row, score)| (store.position(row as usize), score));
+                cap_per_page(positions, page_of, per_page, n)
+            };
             if out.len() == n || exhausted {
                 return Ok(out);
             }
             fetch = (fetch * 4).min(total);
         }
     }
+}
+
+/// Each row's sentences, best row first: a window's ranked inside it by `words` (their BM25
+/// scores; absent counts 0, then page order), each [`WINDOW_STEP`] below the one before.
+fn window_sentences<'a>(
+    store: &'a VectorStore,
+    rows: Vec<(u32, f32)>,
+    words: &'a HashMap<(u64, u32), f32>,
+) -> impl Iterator<Item = ((u64, u32), f32)> + 'a {
+    rows.into_iter().flat_map(move |(row, score)| {
+        let (page, span) = store.span(row as usize);
+        let mut members: Vec<u32> = span.ordinals().collect();
+        let word_score = |o: &u32| words.get(&(page, *o)).copied().unwrap_or(0.0);
+        members.sort_by(|a, b| word_score(b).total_cmp(&word_score(a)).then(a.cmp(b)));
+        members
+            .into_iter()
+            .enumerate()
+            .map(move |(i, o)| ((page, o), score - WINDOW_STEP * i as f32))
+    })
 }
 
 /// How far below its window's cosine each further sentence of a window is placed (a step no
