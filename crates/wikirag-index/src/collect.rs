@@ -9,6 +9,7 @@
 //! block-max WAND: its threshold sits just below the `k`-th score, so a tie is always
 //! collected whole before it is cut.
 
+use crate::columns::ColumnCache;
 use crate::schema;
 use std::cmp::Ordering;
 use tantivy::collector::{Collector, SegmentCollector};
@@ -46,12 +47,13 @@ fn cut(items: &mut Vec<Ranked>, k: usize) {
 }
 
 /// The best `k` sentence documents in (score to 1e-4, page, sentence) order.
-pub(crate) struct RankCollector {
+pub(crate) struct RankCollector<'a> {
     pub k: usize,
     pub fact_weight: f32,
+    pub columns: &'a ColumnCache,
 }
 
-impl Collector for RankCollector {
+impl Collector for RankCollector<'_> {
     type Fruit = Vec<Ranked>;
     type Child = RankSegment;
 
@@ -60,15 +62,14 @@ impl Collector for RankCollector {
         segment_ord: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<RankSegment> {
-        let fast = reader.fast_fields();
+        let columns = self.columns.of(reader)?;
         Ok(RankSegment {
             k: self.k,
             fact_weight: self.fact_weight,
             segment_ord,
-            page: fast.u64("page_id")?,
-            sentence: fast.u64("sentence")?,
-            // Not a fast field in indexes made before the fact weight: all prose.
-            kind: fast.u64("sentence_kind").ok(),
+            page: columns.page,
+            sentence: columns.sentence,
+            kind: columns.kind,
             fact: schema::sentence_kind_code(wikirag_core::SentenceKind::Fact),
             items: Vec::with_capacity(2 * self.k.min(1 << 16) + 1),
             threshold: Score::MIN,

@@ -7,6 +7,7 @@
 
 mod checksum;
 mod collect;
+mod columns;
 mod documents;
 mod error;
 pub mod facts;

@@ -2,13 +2,13 @@
 //! a per-page cap and neighbouring sentences as context.
 
 use crate::collect::{RankCollector, Ranked};
+use crate::columns::ColumnCache;
 use crate::error::{Context, IndexError, Result};
 use crate::manifest::Manifest;
 use crate::schema::{self, Fields, KIND_PAGE, KIND_SENTENCE};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::columnar::Column;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::tokenizer::TokenStream;
@@ -71,46 +71,8 @@ pub struct SentenceIndex {
     /// Checks segment files block by block as tantivy reads them (an index published with
     /// block checksums).
     verified: Option<crate::verified::VerifyingDirectory>,
-}
-
-/// (page id, sentence ordinal, whether a fact) of documents from fast fields, the columns
-/// opened once per segment rather than once per document.
-#[derive(Default)]
-struct Positions {
-    columns: HashMap<u32, SegmentColumns>,
-}
-
-/// A segment's page id, sentence ordinal and (when the index has it fast) sentence kind.
-type SegmentColumns = (Column<u64>, Column<u64>, Option<Column<u64>>);
-
-impl Positions {
-    fn at(
-        &mut self,
-        searcher: &Searcher,
-        addr: DocAddress,
-        path: &Path,
-    ) -> Result<(u64, u64, bool)> {
-        let (page, sentence, kind) = match self.columns.entry(addr.segment_ord) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
-                e.insert((
-                    fast.u64("page_id").at(path)?,
-                    fast.u64("sentence").at(path)?,
-                    // Not a fast field in indexes made before the fact weight: all prose.
-                    fast.u64("sentence_kind").ok(),
-                ))
-            }
-        };
-        let fact = schema::sentence_kind_code(wikirag_core::SentenceKind::Fact);
-        Ok((
-            page.first(addr.doc_id).unwrap_or(0),
-            sentence.first(addr.doc_id).unwrap_or(0),
-            kind.as_ref()
-                .and_then(|k| k.first(addr.doc_id))
-                .is_some_and(|k| k == fact),
-        ))
-    }
+    /// Fast-field columns, opened once per segment.
+    columns: ColumnCache,
 }
 
 impl SentenceIndex {
@@ -151,6 +113,7 @@ impl SentenceIndex {
             options,
             alias_analyzer: schema::analyzer("other"),
             verified,
+            columns: ColumnCache::default(),
         })
     }
 
@@ -252,6 +215,7 @@ impl SentenceIndex {
         searcher: &Searcher,
         req: &SearchRequest,
     ) -> Result<Vec<(f32, u64, u64, DocAddress)>> {
+        self.columns.keep_only(searcher);
         let query_text = sanitize_query(&req.query);
         if query_text.trim().is_empty() || req.k == 0 {
             return if req.query.trim().is_empty() {
@@ -261,7 +225,8 @@ impl SentenceIndex {
             };
         }
         let (user_query, _errors) = self.parser.parse_query_lenient(&query_text);
-        let mut should: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, user_query)];
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        flatten_union(user_query, &mut should);
         for page_id in self.alias_targets(searcher, &query_text)? {
             // The target's sentences, not its page document (which has no text).
             let q = BooleanQuery::new(vec![
@@ -280,7 +245,7 @@ impl SentenceIndex {
             ));
         }
         // Only sentence documents have text and title fields, so the union of the query's
-        // terms needs no kind filter (and stays eligible for block-max WAND).
+        // terms needs no kind filter (and, flat, is eligible for block-max WAND).
         let query = BooleanQuery::new(should);
         // Over-fetch for the per-page cap, and fetch more while the cap starves the result.
         let mut fetch = if req.per_page == 0 {
@@ -298,6 +263,7 @@ impl SentenceIndex {
                     &RankCollector {
                         k: fetch,
                         fact_weight: self.options.fact_weight,
+                        columns: &self.columns,
                     },
                 )
                 .at(&self.path)?;
@@ -479,29 +445,33 @@ impl SentenceIndex {
 
     /// Sentence ordinal → document of every sentence of a page: one unscored term lookup
     /// (no BM25 statistics) and the ordinals from fast fields, no stored document read.
+    ///
+    /// Only sentence documents carry an ordinal (`documents`): the page's own document and
+    /// an alias's, which share the page id term, have none and are left out here. The page id
+    /// is not intersected with the `kind` term: tantivy seeks a posting list block by block,
+    /// and that one lists every sentence (a 10-hit fetch took 6.2 ms at 10 M sentences,
+    /// benches/RESULTS.md, "BM25 and fetches at 10 M").
     fn page_sentences(
         &self,
         searcher: &Searcher,
         page_id: u64,
     ) -> Result<HashMap<u32, DocAddress>> {
-        let q = BooleanQuery::new(vec![
-            (Occur::Must, kind_query(self.fields.kind, KIND_SENTENCE)),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_u64(self.fields.page_id, page_id),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
+        let q = TermQuery::new(
+            Term::from_field_u64(self.fields.page_id, page_id),
+            IndexRecordOption::Basic,
+        );
         let docs = searcher.search(&q, &DocSetCollector).at(&self.path)?;
-        let mut positions = Positions::default();
-        docs.into_iter()
-            .map(|addr| {
-                let (_, sentence, _) = positions.at(searcher, addr, &self.path)?;
-                Ok((sentence as u32, addr))
-            })
-            .collect()
+        let mut out = HashMap::with_capacity(docs.len());
+        for addr in docs {
+            let columns = self
+                .columns
+                .of(searcher.segment_reader(addr.segment_ord))
+                .at(&self.path)?;
+            if let Some(sentence) = columns.sentence.first(addr.doc_id) {
+                out.insert(sentence as u32, addr);
+            }
+        }
+        Ok(out)
     }
 
     /// [`Self::page_sentences`] of `page_id`, looked up once per `pages` (one request's pages).
@@ -550,6 +520,7 @@ impl SentenceIndex {
 
     fn fetch_hits_unguarded(&self, positions: &[(u64, u32)], context: usize) -> Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
+        self.columns.keep_only(&searcher);
         // One lookup per page serves its hits and their context.
         let mut pages: HashMap<u64, HashMap<u32, DocAddress>> = HashMap::new();
         let mut hits = Vec::with_capacity(positions.len());
@@ -625,6 +596,30 @@ fn u64_of(doc: &TantivyDocument, field: Field) -> Option<u64> {
 
 /// Users type questions, not query syntax: keep words, drop operators that would make the
 /// parser reject or reinterpret the query (`field:`, `+`, `-`, `^`, quotes stay as phrases).
+/// Appends the leaves of a union of unions to `out` as clauses of one union. tantivy prunes
+/// with block-max WAND only a union whose clauses are all term queries (a field's boost is
+/// folded into its term scorer); the parser's union (a term query per word and field) put
+/// whole inside the union that also holds the alias clauses is one clause that is not, and
+/// tantivy then scores every document holding any word: 17 → 12 ms a BM25 query at 10 M
+/// sentences (benches/RESULTS.md, "BM25 and fetches at 10 M"). A union's score is the sum of its
+/// clauses' either way (up to float order, which the collector's 1e-4 keys absorb). Anything
+/// else (a phrase, a union with a minimum of more than one) stays whole.
+fn flatten_union(query: Box<dyn Query>, out: &mut Vec<(Occur, Box<dyn Query>)>) {
+    if let Some(union) = query.downcast_ref::<BooleanQuery>()
+        && union.get_minimum_number_should_match() <= 1
+        && union
+            .clauses()
+            .iter()
+            .all(|(occur, _)| *occur == Occur::Should)
+    {
+        for (_, clause) in union.clauses() {
+            flatten_union(clause.box_clone(), out);
+        }
+        return;
+    }
+    out.push((Occur::Should, query));
+}
+
 fn sanitize_query(q: &str) -> String {
     q.chars()
         .map(|c| match c {
@@ -655,7 +650,83 @@ fn sanitize_query(q: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize_query;
+    use super::{flatten_union, sanitize_query};
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+    use tantivy::schema::{STORED, Schema, TEXT};
+    use tantivy::{Index, doc};
+
+    /// The parser's nested unions become one union of term queries (the shape tantivy prunes
+    /// with block-max WAND) that ranks and scores the documents as the nested one did.
+    #[test]
+    fn a_parsed_query_is_one_union_of_terms_that_scores_the_same() -> tantivy::Result<()> {
+        let mut schema = Schema::builder();
+        let text = schema.add_text_field("text", TEXT | STORED);
+        let title = schema.add_text_field("title", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000)?;
+        let pages = [
+            ("Paris", "Paris is the capital of France"),
+            ("Lyon", "Lyon is a city in France on the Rhone"),
+            ("Rhone", "The Rhone flows through Lyon to the sea"),
+            ("Berlin", "Berlin is the capital of Germany"),
+            ("France", "France is a country whose capital is Paris"),
+        ];
+        for (t, x) in pages {
+            writer.add_document(doc!(text => x, title => t))?;
+        }
+        writer.commit()?;
+        let mut parser = QueryParser::for_index(&index, vec![text, title]);
+        parser.set_field_boost(title, 2.0);
+        // The query as `rank` built it before: the parser's union inside the union that also
+        // holds the alias clauses.
+        let parsed = parser.parse_query("capital of France \"the Rhone\"")?;
+        let nested: Box<dyn Query> = Box::new(BooleanQuery::new(vec![(Occur::Should, parsed)]));
+        let mut clauses = Vec::new();
+        flatten_union(nested.box_clone(), &mut clauses);
+        let searcher = index.reader()?.searcher();
+        // What tantivy asks of a union's clauses before it prunes with block-max WAND: each a
+        // term query (a field's boost is folded into its scorer). `TermScorer` is not public,
+        // so the query is read: a term query, or one boosted.
+        let term_scorers = |clauses: &[(Occur, Box<dyn Query>)]| -> tantivy::Result<usize> {
+            Ok(clauses
+                .iter()
+                .filter(|(_, q)| {
+                    q.downcast_ref::<TermQuery>().is_some()
+                        || format!("{q:?}").starts_with("Boost(query=TermQuery(")
+                })
+                .count())
+        };
+        // Three words in two fields, as terms; the quoted words, a phrase a field, kept whole.
+        assert_eq!(
+            (term_scorers(&clauses)?, clauses.len()),
+            (6, 8),
+            "{clauses:?}"
+        );
+        let nested_clauses = nested
+            .downcast_ref::<BooleanQuery>()
+            .expect("a union")
+            .clauses()
+            .iter()
+            .map(|(o, q)| (*o, q.box_clone()))
+            .collect::<Vec<_>>();
+        assert_eq!(term_scorers(&nested_clauses)?, 0, "nested: {nested:?}");
+        let flat = BooleanQuery::new(clauses);
+        let top = |q: &dyn Query| searcher.search(q, &TopDocs::with_limit(10));
+        let (a, b) = (top(nested.as_ref())?, top(&flat)?);
+        assert_eq!(a.len(), 5);
+        assert_eq!(a.len(), b.len());
+        for ((sa, da), (sb, db)) in a.iter().zip(&b) {
+            assert_eq!(da, db);
+            assert!((sa - sb).abs() < 1e-5, "{sa} against {sb}");
+        }
+        // A query of words alone is terms only: the shape block-max WAND runs on.
+        let mut words = Vec::new();
+        flatten_union(parser.parse_query("capital France")?, &mut words);
+        assert!(words.iter().all(|(o, _)| *o == Occur::Should));
+        assert_eq!((term_scorers(&words)?, words.len()), (4, 4));
+        Ok(())
+    }
 
     #[test]
     fn queries_are_sanitized() {
